@@ -1,0 +1,181 @@
+"""List and read COPY sources for the local warehouse: s3:// prefixes and local folders.
+
+COPY's FROM is a key prefix: every object whose key starts with it is loaded, so
+'s3://b/song_data' also matches 's3://b/song_data_extra/x.json', as on Redshift.
+Reads run in a bounded thread pool, in order, so many small files load in parallel
+while memory stays flat.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+
+class SourceError(Exception):
+    """A source that cannot be listed or read; the message names it."""
+
+
+@dataclass(frozen=True)
+class SourceObject:
+    name: str
+    size: int
+
+
+class LocalFiles:
+    """Files on disk, addressed by path prefix."""
+
+    workers = 4
+
+    def list(self, prefix: str) -> list[SourceObject]:
+        parent, stem = os.path.split(prefix)
+        parent = parent or "."
+        try:
+            entries = sorted(os.scandir(parent), key=lambda e: e.name)
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise SourceError(f"cannot list {parent}: {exc.strerror}") from None
+        found = []
+        for entry in entries:
+            if not entry.name.startswith(stem):
+                continue
+            if entry.is_dir():
+                found.extend(self._walk(entry.path))
+            elif entry.is_file():
+                found.append(SourceObject(entry.path, entry.stat().st_size))
+        return found
+
+    def _walk(self, folder: str) -> list[SourceObject]:
+        found = []
+        for root, dirs, files in os.walk(folder):
+            dirs.sort()
+            for name in sorted(files):
+                path = os.path.join(root, name)
+                found.append(SourceObject(path, os.path.getsize(path)))
+        return found
+
+    def exists(self, name: str) -> SourceObject | None:
+        return SourceObject(name, os.path.getsize(name)) if os.path.isfile(name) else None
+
+    def read(self, obj: SourceObject) -> bytes:
+        try:
+            with open(obj.name, "rb") as handle:
+                return handle.read()
+        except OSError as exc:
+            raise SourceError(f"cannot read {obj.name}: {exc.strerror}") from None
+
+
+class S3Objects:
+    """Objects in S3 (or an S3-compatible endpoint), through boto3's default credentials."""
+
+    workers = 32
+
+    def __init__(self, region: str | None = None, endpoint_url: str | None = None):
+        import boto3
+        from botocore.config import Config
+
+        self.client = boto3.client(
+            "s3",
+            region_name=region,
+            endpoint_url=endpoint_url,
+            config=Config(max_pool_connections=self.workers, retries={"mode": "standard"}),
+        )
+
+    @staticmethod
+    def split(uri: str) -> tuple[str, str]:
+        bucket, _, key = uri[len("s3://"):].partition("/")
+        return bucket, key
+
+    def _error(self, uri: str, exc: Exception) -> SourceError:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if isinstance(exc, ClientError):
+            code = exc.response.get("Error", {}).get("Code", "error")
+            return SourceError(f"cannot read {uri}: {code}")
+        if isinstance(exc, BotoCoreError):
+            return SourceError(f"cannot read {uri}: {exc.__class__.__name__}")
+        raise exc
+
+    def list(self, prefix: str) -> list[SourceObject]:
+        bucket, key = self.split(prefix)
+        found = []
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key):
+                for item in page.get("Contents", []):
+                    if not item["Key"].endswith("/"):
+                        found.append(SourceObject(f"s3://{bucket}/{item['Key']}", item["Size"]))
+        except Exception as exc:
+            raise self._error(prefix, exc) from None
+        return found
+
+    def exists(self, name: str) -> SourceObject | None:
+        bucket, key = self.split(name)
+        try:
+            head = self.client.head_object(Bucket=bucket, Key=key)
+        except Exception as exc:
+            from botocore.exceptions import ClientError
+
+            if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+                return None
+            raise self._error(name, exc) from None
+        return SourceObject(name, head["ContentLength"])
+
+    def read(self, obj: SourceObject) -> bytes:
+        bucket, key = self.split(obj.name)
+        try:
+            return self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except Exception as exc:
+            raise self._error(obj.name, exc) from None
+
+
+def open_store(location: str, region: str | None = None, endpoint_url: str | None = None):
+    if location.startswith("s3://"):
+        return S3Objects(region, endpoint_url)
+    return LocalFiles()
+
+
+def read_one(location: str, region: str | None = None, endpoint_url: str | None = None) -> bytes:
+    """Read a single named object or file (a JSONPaths file, a manifest)."""
+    store = open_store(location, region, endpoint_url)
+    obj = store.exists(location)
+    if obj is None:
+        raise SourceError(f"{location} does not exist")
+    return store.read(obj)
+
+
+def manifest_objects(store, manifest: bytes, location: str) -> list[SourceObject]:
+    """The files a COPY manifest names; a missing mandatory file is an error."""
+    try:
+        entries = json.loads(manifest)["entries"]
+        urls = [(entry["url"], bool(entry.get("mandatory", False))) for entry in entries]
+    except (ValueError, KeyError, TypeError):
+        raise SourceError(f"{location} is not a manifest: expected {{\"entries\": [{{\"url\": ...}}]}}") from None
+    found = []
+    for url, mandatory in urls:
+        obj = store.exists(url)
+        if obj is None:
+            if mandatory:
+                raise SourceError(f"{location}: mandatory file {url} does not exist")
+            continue
+        found.append(obj)
+    return found
+
+
+def read_in_order(store, objects: Iterable[SourceObject], window: int | None = None) -> Iterator[tuple[SourceObject, bytes]]:
+    """Yield (object, content) in order, reading up to `window` objects ahead in threads."""
+    window = window or store.workers * 2
+    with ThreadPoolExecutor(max_workers=store.workers) as pool:
+        pending: deque = deque()
+        for obj in objects:
+            pending.append((obj, pool.submit(store.read, obj)))
+            if len(pending) >= window:
+                done_obj, future = pending.popleft()
+                yield done_obj, future.result()
+        while pending:
+            done_obj, future = pending.popleft()
+            yield done_obj, future.result()

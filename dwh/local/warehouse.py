@@ -1,0 +1,175 @@
+"""The local warehouse: runs the Redshift SQL strings on the embedded PostgreSQL server.
+
+CREATE TABLE goes through the renderer; COPY ... FORMAT AS JSON is emulated client-side
+(list the prefix, read files in parallel, convert with Redshift's rules, stream into
+PostgreSQL's native COPY). Everything else runs unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import psycopg2
+from psycopg2 import sql as pgsql
+
+from dwh.errors import LoadFailed
+from dwh.local import server
+from dwh.local.copy_statement import CopyStatement, CopySyntaxError, is_copy, parse_copy
+from dwh.local.json_load import Column, Options, Plan, convert_file, parse_jsonpaths
+from dwh.local.render import render_for_postgres
+from dwh.local.sources import SourceError, manifest_objects, open_store, read_in_order, read_one
+
+log = logging.getLogger("dwh.local")
+
+_COLUMNS = """
+SELECT column_name, data_type, character_maximum_length, is_nullable = 'NO',
+       is_identity = 'YES' OR column_default LIKE 'nextval(%%'
+FROM information_schema.columns
+WHERE table_schema = current_schema() AND table_name = %s
+ORDER BY ordinal_position
+"""
+_READ_SIZE = 1 << 20
+
+
+class _ChunkReader:
+    """A file-like view of an iterator of byte chunks, for cursor.copy_expert.
+
+    psycopg2 replaces an exception raised inside read() by QueryCanceled, so the
+    original is kept here and re-raised by the caller.
+    """
+
+    def __init__(self, chunks):
+        self.chunks = iter(chunks)
+        self.buffer = b""
+        self.failure: BaseException | None = None
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            while len(self.buffer) < size or size < 0:
+                chunk = next(self.chunks, None)
+                if chunk is None:
+                    break
+                self.buffer += chunk
+        except BaseException as exc:
+            self.failure = exc
+            raise
+        if size < 0:
+            size = len(self.buffer)
+        data, self.buffer = self.buffer[:size], self.buffer[size:]
+        return data
+
+
+class LocalWarehouse:
+    """A psycopg2 connection to the embedded server that speaks the project's Redshift SQL."""
+
+    kind = "local"
+
+    def __init__(self, settings):
+        self.settings = settings
+        params = server.ensure_running(settings.local)
+        self.description = f"local PostgreSQL at {params['host']}:{params['port']}/{params['dbname']}"
+        self.conn = psycopg2.connect(**params)
+        self.last_load_errors = []
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def execute(self, statement: str) -> int:
+        """Run one statement; return the rows it loaded or changed (-1 when not applicable)."""
+        if is_copy(statement):
+            try:
+                stmt = parse_copy(statement)
+            except CopySyntaxError as exc:
+                raise LoadFailed(str(exc)) from None
+            return self.copy(stmt)
+        with self.conn.cursor() as cur:
+            cur.execute(render_for_postgres(statement))
+            return cur.rowcount
+
+    def _columns(self, stmt: CopyStatement) -> list[Column]:
+        with self.conn.cursor() as cur:
+            cur.execute(_COLUMNS, (stmt.table,))
+            rows = cur.fetchall()
+        if not rows:
+            raise LoadFailed(f"COPY {stmt.table}: table {stmt.table} does not exist")
+        columns = {name: Column(name, data_type, length, not_null) for name, data_type, length, not_null, _ in rows}
+        if stmt.columns is None:
+            return [columns[name] for name, _, _, _, identity in rows if not identity]
+        unknown = [name for name in stmt.columns if name not in columns]
+        if unknown:
+            raise LoadFailed(f"COPY {stmt.table}: column {unknown[0]} does not exist")
+        return [columns[name] for name in stmt.columns]
+
+    def _plan(self, stmt: CopyStatement, columns: list[Column]) -> Plan:
+        options = Options(
+            empty_as_null=stmt.empty_as_null,
+            blanks_as_null=stmt.blanks_as_null,
+            truncate_columns=stmt.truncate_columns,
+            accept_inv_chars=stmt.accept_inv_chars,
+            time_format=stmt.time_format,
+        )
+        if stmt.json_auto:
+            return Plan(columns, options, "ignorecase" if stmt.ignore_case else "auto")
+        sources = self.settings.sources
+        paths = parse_jsonpaths(read_one(stmt.json, stmt.region, sources.s3_endpoint_url), stmt.json)
+        if len(paths) != len(columns):
+            raise LoadFailed(
+                f"COPY {stmt.table}: the JSONPaths file {stmt.json} has {len(paths)} paths "
+                f"but the load has {len(columns)} columns; they map by position, so the counts must match"
+            )
+        return Plan(columns, options, "paths", paths)
+
+    def copy(self, stmt: CopyStatement) -> int:
+        """Emulate Redshift's COPY ... FORMAT AS JSON; all or nothing unless MAXERROR allows."""
+        try:
+            columns = self._columns(stmt)
+            plan = self._plan(stmt, columns)
+            store = open_store(stmt.source, stmt.region, self.settings.sources.s3_endpoint_url)
+            if stmt.manifest:
+                objects = manifest_objects(store, read_one(stmt.source, stmt.region, self.settings.sources.s3_endpoint_url), stmt.source)
+            else:
+                objects = store.list(stmt.source)
+            if not objects:
+                raise LoadFailed(f"COPY {stmt.table}: FROM '{stmt.source}' matches no file (the prefix does not exist)")
+        except (SourceError, ValueError) as exc:
+            raise LoadFailed(f"COPY {stmt.table}: {exc}") from None
+
+        errors, rows = [], 0
+
+        def chunks():
+            nonlocal rows
+            for obj, data in read_in_order(store, objects):
+                result = convert_file(obj.name, data, plan)
+                errors.extend(result.errors)
+                if len(errors) > stmt.max_error:
+                    raise LoadFailed(_failure_message(stmt, errors), errors)
+                rows += result.rows
+                if result.data:
+                    yield result.data
+
+        target = pgsql.SQL("COPY {} ({}) FROM STDIN").format(
+            pgsql.Identifier(stmt.table), pgsql.SQL(", ").join(pgsql.Identifier(c.name) for c in columns)
+        )
+        reader = _ChunkReader(chunks())
+        with self.conn.cursor() as cur:
+            try:
+                cur.copy_expert(target.as_string(self.conn), reader, size=_READ_SIZE)
+            except psycopg2.Error:
+                if isinstance(reader.failure, LoadFailed):
+                    raise reader.failure from None
+                if isinstance(reader.failure, SourceError):
+                    raise LoadFailed(f"COPY {stmt.table}: {reader.failure}") from None
+                raise
+        self.last_load_errors = errors
+        for error in errors:
+            log.warning("COPY %s skipped a row (MAXERROR %d): %s", stmt.table, stmt.max_error, error)
+        return rows
+
+
+def _failure_message(stmt: CopyStatement, errors) -> str:
+    shown = "\n".join(f"  {error}" for error in errors[:10])
+    more = f"\n  ... and {len(errors) - 10} more" if len(errors) > 10 else ""
+    return (
+        f"COPY {stmt.table} failed: {len(errors)} bad row(s), MAXERROR is {stmt.max_error}; "
+        f"nothing was loaded:\n{shown}{more}"
+    )

@@ -1,0 +1,330 @@
+"""The warehouse's SQL, in Redshift's dialect, grouped as DROP, CREATE, COPY and INSERT.
+
+Every list is in run order. The same strings run on Redshift and, through the renderer in
+``dwh.local``, on the embedded local warehouse. Redshift does not enforce PRIMARY KEY or
+UNIQUE, so every INSERT below makes its keys unique itself (tests prove it).
+Distribution and sort keys are explained in the README ("Table design").
+"""
+
+from dwh.config import Sources, sql_literal
+
+# DROP TABLES
+
+staging_events_table_drop = "DROP TABLE IF EXISTS staging_events;"
+staging_songs_table_drop = "DROP TABLE IF EXISTS staging_songs;"
+songplay_table_drop = "DROP TABLE IF EXISTS songplays;"
+user_table_drop = "DROP TABLE IF EXISTS users;"
+song_table_drop = "DROP TABLE IF EXISTS songs;"
+artist_table_drop = "DROP TABLE IF EXISTS artists;"
+time_table_drop = "DROP TABLE IF EXISTS time;"
+
+# CREATE TABLES
+
+# Columns in the order of log_json_path.json: the JSONPaths file maps by position.
+# COMPUPDATE OFF skips automatic compression analysis on every load, so encodings are explicit.
+staging_events_table_create = """
+CREATE TABLE IF NOT EXISTS staging_events (
+    artist          VARCHAR(1024)    ENCODE ZSTD,
+    auth            VARCHAR(32)      ENCODE ZSTD,
+    first_name      VARCHAR(256)     ENCODE ZSTD,
+    gender          VARCHAR(16)      ENCODE ZSTD,
+    item_in_session INTEGER          ENCODE AZ64,
+    last_name       VARCHAR(256)     ENCODE ZSTD,
+    length          DOUBLE PRECISION ENCODE RAW,
+    level           VARCHAR(16)      ENCODE ZSTD,
+    location        VARCHAR(1024)    ENCODE ZSTD,
+    method          VARCHAR(16)      ENCODE ZSTD,
+    page            VARCHAR(64)      ENCODE ZSTD,
+    registration    DOUBLE PRECISION ENCODE RAW,
+    session_id      INTEGER          ENCODE AZ64,
+    song            VARCHAR(1024)    ENCODE ZSTD DISTKEY,
+    status          INTEGER          ENCODE AZ64,
+    ts              TIMESTAMP        ENCODE AZ64,
+    user_agent      VARCHAR(1024)    ENCODE ZSTD,
+    user_id         INTEGER          ENCODE AZ64
+)
+DISTSTYLE KEY;
+"""
+
+# Column names equal the song files' keys: loaded with JSON 'auto'.
+staging_songs_table_create = """
+CREATE TABLE IF NOT EXISTS staging_songs (
+    num_songs        INTEGER          ENCODE AZ64,
+    artist_id        VARCHAR(32)      ENCODE ZSTD,
+    artist_latitude  DOUBLE PRECISION ENCODE RAW,
+    artist_longitude DOUBLE PRECISION ENCODE RAW,
+    artist_location  VARCHAR(1024)    ENCODE ZSTD,
+    artist_name      VARCHAR(1024)    ENCODE ZSTD,
+    song_id          VARCHAR(32)      ENCODE ZSTD,
+    title            VARCHAR(1024)    ENCODE ZSTD DISTKEY,
+    duration         DOUBLE PRECISION ENCODE RAW,
+    year             INTEGER          ENCODE AZ64
+)
+DISTSTYLE KEY;
+"""
+
+songplay_table_create = """
+CREATE TABLE IF NOT EXISTS songplays (
+    songplay_id BIGINT IDENTITY(0,1) NOT NULL,
+    start_time  TIMESTAMP     NOT NULL DISTKEY SORTKEY,
+    user_id     INTEGER,
+    level       VARCHAR(16),
+    song_id     VARCHAR(32),
+    artist_id   VARCHAR(32),
+    session_id  INTEGER,
+    location    VARCHAR(1024),
+    user_agent  VARCHAR(1024),
+    PRIMARY KEY (songplay_id)
+)
+DISTSTYLE KEY;
+"""
+
+user_table_create = """
+CREATE TABLE IF NOT EXISTS users (
+    user_id    INTEGER      NOT NULL SORTKEY,
+    first_name VARCHAR(256),
+    last_name  VARCHAR(256),
+    gender     VARCHAR(16),
+    level      VARCHAR(16),
+    PRIMARY KEY (user_id)
+)
+DISTSTYLE ALL;
+"""
+
+song_table_create = """
+CREATE TABLE IF NOT EXISTS songs (
+    song_id   VARCHAR(32)   NOT NULL SORTKEY,
+    title     VARCHAR(1024),
+    artist_id VARCHAR(32),
+    year      INTEGER,
+    duration  DOUBLE PRECISION,
+    PRIMARY KEY (song_id)
+)
+DISTSTYLE ALL;
+"""
+
+artist_table_create = """
+CREATE TABLE IF NOT EXISTS artists (
+    artist_id VARCHAR(32)   NOT NULL SORTKEY,
+    name      VARCHAR(1024),
+    location  VARCHAR(1024),
+    latitude  DOUBLE PRECISION,
+    longitude DOUBLE PRECISION,
+    PRIMARY KEY (artist_id)
+)
+DISTSTYLE ALL;
+"""
+
+time_table_create = """
+CREATE TABLE IF NOT EXISTS time (
+    start_time TIMESTAMP NOT NULL DISTKEY SORTKEY,
+    hour       SMALLINT  NOT NULL,
+    day        SMALLINT  NOT NULL,
+    week       SMALLINT  NOT NULL,
+    month      SMALLINT  NOT NULL,
+    year       SMALLINT  NOT NULL,
+    weekday    SMALLINT  NOT NULL,
+    PRIMARY KEY (start_time)
+)
+DISTSTYLE KEY;
+"""
+
+# STAGING TABLES
+#
+# Staging is emptied before each COPY. TRUNCATE (not DELETE) frees the space at once;
+# on Redshift it commits, which is harmless here: readers never query staging.
+
+staging_events_truncate = "TRUNCATE staging_events;"
+staging_songs_truncate = "TRUNCATE staging_songs;"
+#
+# Templates filled by copy_table_queries() with values validated by dwh.config.
+# Without TRUNCATECOLUMNS an over-long value fails the load with its file and line
+# instead of being cut silently; BLANKSASNULL and EMPTYASNULL turn "" (guests' userId,
+# unknown artist_location) into NULL.
+
+staging_events_copy = """
+COPY staging_events
+FROM {log_data}
+IAM_ROLE {iam_role}
+FORMAT AS JSON {log_jsonpath}
+{region}TIMEFORMAT AS 'epochmillisecs'
+BLANKSASNULL EMPTYASNULL
+COMPUPDATE OFF STATUPDATE OFF;
+"""
+
+staging_songs_copy = """
+COPY staging_songs
+FROM {song_data}
+IAM_ROLE {iam_role}
+FORMAT AS JSON 'auto'
+{region}BLANKSASNULL EMPTYASNULL
+COMPUPDATE OFF STATUPDATE OFF;
+"""
+
+# FINAL TABLES
+#
+# A full load replaces each star table in the transaction that publishes it: DELETE,
+# not TRUNCATE, because TRUNCATE commits the open transaction on Redshift.
+
+songplay_table_clear = "DELETE FROM songplays;"
+user_table_clear = "DELETE FROM users;"
+song_table_clear = "DELETE FROM songs;"
+artist_table_clear = "DELETE FROM artists;"
+time_table_clear = "DELETE FROM time;"
+
+# Every NextSong event is a play, a guest's too (user_id NULL; none in the sample).
+# A play matches the song whose title, artist name and duration equal the event's song,
+# artist and length; when several songs match, the smallest song_id wins, so one event
+# never becomes two rows.
+songplay_table_insert = """
+INSERT INTO songplays (start_time, user_id, level, song_id, artist_id, session_id, location, user_agent)
+SELECT e.ts,
+       e.user_id,
+       e.level,
+       s.song_id,
+       s.artist_id,
+       e.session_id,
+       e.location,
+       e.user_agent
+FROM staging_events AS e
+LEFT JOIN (
+    SELECT song_id,
+           artist_id,
+           title,
+           artist_name,
+           duration,
+           ROW_NUMBER() OVER (PARTITION BY title, artist_name, duration ORDER BY song_id) AS match_rank
+    FROM staging_songs
+) AS s
+    ON  s.title = e.song
+    AND s.artist_name = e.artist
+    AND s.duration = e.length
+    AND s.match_rank = 1
+WHERE e.page = 'NextSong';
+"""
+
+# One row per user, from the user's latest event (a guest has no user_id).
+user_table_insert = """
+INSERT INTO users (user_id, first_name, last_name, gender, level)
+SELECT user_id, first_name, last_name, gender, level
+FROM (
+    SELECT user_id,
+           first_name,
+           last_name,
+           gender,
+           level,
+           ROW_NUMBER() OVER (
+               PARTITION BY user_id
+               ORDER BY ts DESC, session_id DESC, item_in_session DESC
+           ) AS recency
+    FROM staging_events
+    WHERE user_id IS NOT NULL
+) AS latest
+WHERE recency = 1;
+"""
+
+song_table_insert = """
+INSERT INTO songs (song_id, title, artist_id, year, duration)
+SELECT song_id, title, artist_id, year, duration
+FROM (
+    SELECT song_id,
+           title,
+           artist_id,
+           year,
+           duration,
+           ROW_NUMBER() OVER (PARTITION BY song_id ORDER BY title, artist_id, duration) AS pick
+    FROM staging_songs
+    WHERE song_id IS NOT NULL
+) AS ranked
+WHERE pick = 1;
+"""
+
+# An artist_id can carry several spellings of its name: prefer a row that knows the
+# location, then the alphabetically first name, so the choice is the same on every run.
+artist_table_insert = """
+INSERT INTO artists (artist_id, name, location, latitude, longitude)
+SELECT artist_id, artist_name, artist_location, artist_latitude, artist_longitude
+FROM (
+    SELECT artist_id,
+           artist_name,
+           artist_location,
+           artist_latitude,
+           artist_longitude,
+           ROW_NUMBER() OVER (
+               PARTITION BY artist_id
+               ORDER BY CASE WHEN artist_location IS NULL THEN 1 ELSE 0 END,
+                        artist_name,
+                        artist_location,
+                        song_id
+           ) AS pick
+    FROM staging_songs
+    WHERE artist_id IS NOT NULL
+) AS ranked
+WHERE pick = 1;
+"""
+
+time_table_insert = """
+INSERT INTO time (start_time, hour, day, week, month, year, weekday)
+SELECT start_time,
+       EXTRACT(hour FROM start_time),
+       EXTRACT(day FROM start_time),
+       EXTRACT(week FROM start_time),
+       EXTRACT(month FROM start_time),
+       EXTRACT(year FROM start_time),
+       EXTRACT(dow FROM start_time)
+FROM (SELECT DISTINCT start_time FROM songplays) AS play_times;
+"""
+
+# QUERY LISTS
+
+STAGING_TABLES = ["staging_events", "staging_songs"]
+STAR_TABLES = ["songplays", "users", "songs", "artists", "time"]
+
+drop_table_queries = [
+    staging_events_table_drop,
+    staging_songs_table_drop,
+    songplay_table_drop,
+    user_table_drop,
+    song_table_drop,
+    artist_table_drop,
+    time_table_drop,
+]
+create_table_queries = [
+    staging_events_table_create,
+    staging_songs_table_create,
+    songplay_table_create,
+    user_table_create,
+    song_table_create,
+    artist_table_create,
+    time_table_create,
+]
+# songplays before time: time is built from the plays' start times.
+clear_table_queries = [
+    songplay_table_clear,
+    user_table_clear,
+    song_table_clear,
+    artist_table_clear,
+    time_table_clear,
+]
+insert_table_queries = [
+    songplay_table_insert,
+    user_table_insert,
+    song_table_insert,
+    artist_table_insert,
+    time_table_insert,
+]
+
+
+truncate_staging_queries = [staging_events_truncate, staging_songs_truncate]
+
+
+def copy_table_queries(sources: Sources) -> list[str]:
+    """The COPY statements, filled from validated configuration, in run order."""
+    values = {
+        "log_data": sql_literal(sources.log_data),
+        "log_jsonpath": sql_literal(sources.log_jsonpath),
+        "song_data": sql_literal(sources.song_data),
+        "iam_role": sql_literal(sources.iam_role) if sources.iam_role else "default",
+        "region": f"REGION {sql_literal(sources.region)}\n" if sources.region else "",
+    }
+    return [staging_events_copy.format(**values), staging_songs_copy.format(**values)]
