@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import psycopg2
+import psycopg2.errors
 
 from dwh.config import EXIT_CONFIG_ERROR, ConfigError
 from dwh.errors import WarehouseError
@@ -41,6 +42,7 @@ def run(body, args: argparse.Namespace) -> int:
         return EXIT_FAILURE
     except psycopg2.Error as exc:
         message = (exc.pgerror or str(exc)).strip()
-        print(f"error: the warehouse refused a statement: {message}", file=sys.stderr)
+        hint = " (run python create_tables.py first)" if isinstance(exc, psycopg2.errors.UndefinedTable) else ""
+        print(f"error: the warehouse refused a statement: {message}{hint}", file=sys.stderr)
         return EXIT_FAILURE
     return 0

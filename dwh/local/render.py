@@ -19,7 +19,7 @@ _TABLE_ATTRIBUTES = [
 ]
 _IDENTITY = re.compile(r"\bIDENTITY\s*\(\s*(-?\d+)\s*,\s*(-?\d+)\s*\)", re.IGNORECASE)
 _VARCHAR_MAX = re.compile(r"\b(VARCHAR|CHARACTER\s+VARYING|NVARCHAR)\s*\(\s*MAX\s*\)", re.IGNORECASE)
-_BLANK_RUNS = re.compile(r"[ \t]+(?=[,\n)])|[ \t]{2,}(?=;)")
+_BLANK_RUNS = re.compile(r"[ \t]+(?=[,\n)])|\s+(?=;)")
 
 
 def _identity(match: re.Match) -> str:

@@ -1,0 +1,54 @@
+"""The README stays true: its schema, its commands, its file list and its figures."""
+
+import re
+
+import pytest
+
+import sql_queries
+from conftest import ROOT
+from test_end_to_end import EXPECTED_ROWS
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def mermaid_tables() -> dict[str, list[str]]:
+    diagram = re.search(r"```mermaid\n(.*?)```", README, re.S).group(1)
+    return {
+        name: [line.split()[1] for line in body.strip().splitlines()]
+        for name, body in re.findall(r"^\s*(\w+) \{\n(.*?)^\s*\}", diagram, re.S | re.M)
+    }
+
+
+def created_columns(statement: str) -> tuple[str, list[str]]:
+    name = re.search(r"EXISTS (\w+)", statement).group(1)
+    body = statement[statement.index("(") + 1: statement.rindex(")")]
+    columns = [line.split()[0] for line in body.strip().splitlines() if not line.strip().startswith("PRIMARY KEY")]
+    return name, columns
+
+
+def test_schema_diagram_matches_the_star_tables():
+    created = dict(created_columns(q) for q in sql_queries.create_table_queries)
+    assert mermaid_tables() == {table: created[table] for table in sql_queries.STAR_TABLES}
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    quick_start = re.search(r"## Quick start\n+```bash\n(.*?)```", README, re.S).group(1)
+    test_command = next(line.split("#")[0].strip() for line in quick_start.splitlines() if "test" in line)
+    ci_commands = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line and not line.startswith("#")]
+    assert ci_commands[-1] == test_command
+
+
+@pytest.mark.parametrize("path", re.findall(r"^\| `([^`]+)` \|", README, re.M))
+def test_every_file_the_readme_lists_exists(path):
+    assert (ROOT / path).exists()
+
+
+def test_every_top_level_script_is_listed():
+    listed = set(re.findall(r"^\| `([^`]+)` \|", README, re.M))
+    scripts = {p.name for p in ROOT.glob("*.py")}
+    assert scripts <= listed
+
+
+def test_readme_figures_are_the_tested_counts():
+    for table, rows in EXPECTED_ROWS.items():
+        assert f"{table} {rows:,}" in README.replace("\n", " ")

@@ -1,0 +1,68 @@
+"""Every SQL string is valid Redshift SQL, checked offline with sqlfluff's redshift dialect."""
+
+import pytest
+import sqlfluff
+from sqlfluff.api.simple import APIParsingError
+
+import sql_queries
+from dwh.config import Sources
+
+REDSHIFT_SOURCES = Sources(
+    log_data="s3://udacity-dend/log_data",
+    log_jsonpath="s3://udacity-dend/log_json_path.json",
+    song_data="s3://udacity-dend/song_data",
+    region="us-west-2",
+    iam_role="arn:aws:iam::123456789012:role/sparkify-dwh-s3-read",
+)
+LOCAL_SOURCES = Sources(log_data="/data/log_data", log_jsonpath="/data/paths.json", song_data="/data/song_data")
+
+STATEMENTS = {
+    **{f"drop {i}": q for i, q in enumerate(sql_queries.drop_table_queries)},
+    **{f"create {i}": q for i, q in enumerate(sql_queries.create_table_queries)},
+    **{f"truncate {i}": q for i, q in enumerate(sql_queries.truncate_staging_queries)},
+    **{f"copy {i}": q for i, q in enumerate(sql_queries.copy_table_queries(REDSHIFT_SOURCES))},
+    **{f"local copy {i}": q for i, q in enumerate(sql_queries.copy_table_queries(LOCAL_SOURCES))},
+    **{f"clear {i}": q for i, q in enumerate(sql_queries.clear_table_queries)},
+    **{f"insert {i}": q for i, q in enumerate(sql_queries.insert_table_queries)},
+}
+
+
+def parses_as_redshift(statement: str) -> bool:
+    try:
+        sqlfluff.parse(statement, dialect="redshift")
+    except APIParsingError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("name", STATEMENTS)
+def test_statement_is_valid_redshift_sql(name):
+    assert parses_as_redshift(STATEMENTS[name]), STATEMENTS[name]
+
+
+@pytest.mark.parametrize("statement", [
+    "INSERT INTO users (user_id) VALUES (1) ON CONFLICT DO NOTHING;",
+    "CREATE TABLE t (id BIGSERIAL, PRIMARY KEY (id)) DISTSTYLE NONSENSE;",
+    "COPY staging_events FROM 's3://b/p' IAM_ROLE FORMAT AS JSON 'auto';",
+])
+def test_the_parser_rejects_what_redshift_rejects(statement):
+    assert not parses_as_redshift(statement)
+
+
+def test_copy_carries_the_configured_role_region_and_paths():
+    events, songs = sql_queries.copy_table_queries(REDSHIFT_SOURCES)
+    assert "IAM_ROLE 'arn:aws:iam::123456789012:role/sparkify-dwh-s3-read'" in events
+    assert "FORMAT AS JSON 's3://udacity-dend/log_json_path.json'" in events
+    assert "REGION 'us-west-2'" in songs and "FROM 's3://udacity-dend/song_data'" in songs
+    assert "COMPUPDATE OFF STATUPDATE OFF" in events and "COMPUPDATE OFF STATUPDATE OFF" in songs
+
+
+def test_local_copy_uses_the_default_role_and_no_region():
+    events, _ = sql_queries.copy_table_queries(LOCAL_SOURCES)
+    assert "IAM_ROLE default" in events and "REGION" not in events
+
+
+def test_every_table_is_dropped_and_created():
+    created = {q.split("EXISTS")[1].split("(")[0].strip() for q in sql_queries.create_table_queries}
+    dropped = {q.split("EXISTS")[1].strip(" ;") for q in sql_queries.drop_table_queries}
+    assert created == dropped == set(sql_queries.STAGING_TABLES + sql_queries.STAR_TABLES)
