@@ -216,3 +216,13 @@ def test_any_text_round_trips_unchanged(load, values):
     files = {"src/x.json": "\n".join(json.dumps({"i": i, "s": v}) for i, v in enumerate(values))}
     rows = load("i INT, s VARCHAR(200)", files)[1]
     assert rows == list(enumerate(values))
+
+
+def test_worker_processes_give_the_same_rows_and_errors(load, monkeypatch):
+    files = {f"src/{i:02}.json": "\n".join(json.dumps({"n": i * 10 + j}) for j in range(5)) for i in range(12)}
+    in_process = load("n INT", files)
+    monkeypatch.setenv("SPARKIFY_COPY_WORKERS", "2")
+    assert load("n INT", files) == in_process
+    files["src/07.json"] += '\n{"n": "seven"}'
+    error = failure(load, "n INT", files)
+    assert "07.json, line 6, column n (integer): Invalid digit" in str(error)

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from operator import itemgetter
 
 import orjson
 
@@ -343,7 +344,7 @@ def converter_for(column: Column, options: Options):
 
 @dataclass
 class Plan:
-    """How to turn one JSON document into one row: a picklable recipe."""
+    """How to turn one JSON document into one row: a picklable recipe (converters are rebuilt)."""
 
     columns: list[Column]
     options: Options
@@ -353,24 +354,31 @@ class Plan:
     def __post_init__(self):
         self.converters = [converter_for(c, self.options) for c in self.columns]
 
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if k != "converters"}
 
-def _documents(data: bytes, filename: str, errors: list[LoadError]):
-    """Yield (line_number, document) for each JSON value in a file.
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.__post_init__()
+
+
+def _documents(data: bytes, filename: str, errors: list[LoadError]) -> tuple[list, list[int], bool]:
+    """Every JSON value in a file: (documents, their line numbers, whether the slow decoder ran).
 
     The fast path reads one document per line; a file that is not newline-delimited
-    (pretty-printed, several per line) or has a bad line goes through the general
-    decoder, which records a parse error and resumes at the next line.
+    (pretty-printed, several per line), has a bad line or invalid UTF-8 goes through the
+    general decoder, which records a parse error and resumes at the next line.
     """
     lines = data.split(b"\n")
-    parsed = []
+    loads = orjson.loads
     try:
-        for number, line in enumerate(lines, start=1):
-            if line.strip():
-                parsed.append((number, orjson.loads(line)))
+        if all(lines):
+            return [loads(line) for line in lines if not line.isspace()], None, False
+        numbered = [(number, line) for number, line in enumerate(lines, start=1) if line and not line.isspace()]
+        return [loads(line) for _, line in numbered], [number for number, _ in numbered], False
     except orjson.JSONDecodeError:
-        yield from _documents_slow(data, filename, errors)
-        return
-    yield from parsed
+        pairs = list(_documents_slow(data, filename, errors))
+        return [d for _, d in pairs], [n for n, _ in pairs], True
 
 
 def _reject_constant(name):
@@ -406,38 +414,136 @@ def _documents_slow(data: bytes, filename: str, errors: list[LoadError]):
         pos = after
 
 
+# COPY text format escapes these; a column whose strings hold none skips the check per value.
+_SPECIAL = ("\\", "\t", "\n", "\r", "\x00")
+_MS_PER_DAY = 86_400_000
+
+
+def _epoch_millis_formatter():
+    days: dict[int, str] = {}
+
+    def format_ms(value: int) -> str:
+        day, ms = divmod(value, _MS_PER_DAY)
+        date = days.get(day)
+        if date is None:
+            date = days[day] = (_EPOCH + timedelta(days=day)).date().isoformat()
+        seconds, ms = divmod(ms, 1000)
+        minutes, seconds = divmod(seconds, 60)
+        hours, minutes = divmod(minutes, 60)
+        return f"{date} {hours:02d}:{minutes:02d}:{seconds:02d}.{ms:03d}"
+
+    return format_ms
+
+
+def _convert_column(values: list, column: Column, options: Options, exact_only: bool, slow) -> list:
+    """Convert one column of a file; common values take an inline fast path, the rest `slow`."""
+    nullable = not column.not_null
+    kind = column.data_type
+    if exact_only:
+        return [slow(i, v) for i, v in enumerate(values)]
+    if kind in _TEXT_TYPES:
+        joined = "".join([v for v in values if v.__class__ is str])
+        if any(special in joined for special in _SPECIAL):
+            return [slow(i, v) for i, v in enumerate(values)]
+        limit = column.max_length or 10**9
+        quick = limit // 4
+        if options.blanks_as_null:
+            return [NULL if v is None and nullable else
+                    v if v.__class__ is str and v and len(v) <= limit and (len(v) <= quick or v.isascii()) and not v.isspace()
+                    else slow(i, v) for i, v in enumerate(values)]
+        return [NULL if v is None and nullable else
+                v if v.__class__ is str and v and len(v) <= limit and (len(v) <= quick or v.isascii())
+                else slow(i, v) for i, v in enumerate(values)]
+    if kind in _INT_RANGES:
+        low, high = _INT_RANGES[kind]
+        safe_digits = len(str(high)) - 1
+        return [NULL if v is None and nullable else
+                str(v) if v.__class__ is int and low <= v <= high else
+                v if v.__class__ is str and 0 < len(v) <= safe_digits and v.isascii() and v.isdigit()
+                else slow(i, v) for i, v in enumerate(values)]
+    if kind in _FLOAT_TYPES:
+        return [NULL if v is None and nullable else
+                repr(v) if v.__class__ is float else slow(i, v) for i, v in enumerate(values)]
+    if kind in _TIMESTAMP_TYPES and (options.time_format or "").lower() == "epochmillisecs":
+        format_ms = _epoch_millis_formatter()
+        return [NULL if v is None and nullable else
+                format_ms(v) if v.__class__ is int and 0 <= v < 253402300800000 else slow(i, v)
+                for i, v in enumerate(values)]
+    return [slow(i, v) for i, v in enumerate(values)]
+
+
+def _extract_all(documents: list, plan: Plan) -> list:
+    """The values of every column, column by column; one C-level pass when every key is present."""
+    if plan.mode == "paths":
+        keys = [steps[0] for steps in plan.paths if len(steps) == 1 and isinstance(steps[0], str)]
+        if len(keys) != len(plan.paths):
+            keys = None
+    else:
+        keys = [column.name for column in plan.columns]
+    if keys and len(keys) > 1:
+        try:
+            return list(zip(*map(itemgetter(*keys), documents)))
+        except (KeyError, TypeError):
+            pass
+    return [_extract(documents, plan, position) for position in range(len(plan.columns))]
+
+
+def _extract(documents: list, plan: Plan, position: int):
+    column = plan.columns[position]
+    if plan.mode == "paths":
+        steps = plan.paths[position]
+        if len(steps) == 1 and isinstance(steps[0], str):
+            key = steps[0]
+            return [d.get(key) if d.__class__ is dict else None for d in documents]
+        return [_follow(d, steps) for d in documents]
+    return [d.get(column.name) for d in documents]
+
+
 def convert_file(filename: str, data: bytes, plan: Plan) -> FileResult:
     """Convert one source file into COPY text rows and the errors of its rejected rows."""
     errors: list[LoadError] = []
-    out: list[str] = []
-    columns, converters = plan.columns, plan.converters
-    pairs = list(zip(columns, converters))
-    for line_number, document in _documents(data, filename, errors):
-        if plan.mode == "paths":
-            values = [_follow(document, steps) for steps in plan.paths]
-        elif isinstance(document, dict):
-            if plan.mode == "ignorecase":
-                document = {key.lower(): value for key, value in document.items()}
-            get = document.get
-            values = [get(column.name) for column in columns]
-        else:
-            errors.append(LoadError(filename, line_number, "", "", _json_text(document)[:60], 1216,
-                                    "Invalid JSON: expected an object for FORMAT AS JSON 'auto'"))
-            continue
-        fields = []
-        try:
-            for (column, convert), value in zip(pairs, values):
+    documents, line_numbers, decoded_slowly = _documents(data, filename, errors)
+    if not documents:
+        return FileResult(b"", 0, errors)
+    line_of = (lambda i: i + 1) if line_numbers is None else line_numbers.__getitem__
+    bad: dict[int, LoadError] = {}
+    if plan.mode != "paths" and not all(d.__class__ is dict for d in documents):
+        for i, d in enumerate(documents):
+            if d.__class__ is not dict:
+                bad[i] = LoadError(filename, line_of(i), "", "", _json_text(d)[:60], 1216,
+                                   "Invalid JSON: expected an object for FORMAT AS JSON 'auto'")
+        documents = [d if d.__class__ is dict else {} for d in documents]
+    if plan.mode == "ignorecase":
+        documents = [{key.lower(): value for key, value in d.items()} for d in documents]
+    exact_only = decoded_slowly
+
+    columns_out = []
+    column_values = _extract_all(documents, plan)
+    for column, convert, values in zip(plan.columns, plan.converters, column_values):
+        def slow(i, value, column=column, convert=convert):
+            try:
                 text = None if value is None else convert(value)
                 if text is None:
                     if column.not_null:
                         raise _FieldError(1213, "Missing data for not-null field")
-                    text = NULL
-                fields.append(text)
-        except _FieldError as problem:
-            shown = problem.value if isinstance(problem.value, str) else ""
-            errors.append(LoadError(filename, line_number, column.name, column.type_label,
-                                    shown[:1024], problem.code, problem.reason))
-            continue
-        out.append("\t".join(fields))
-    body = "\n".join(out)
-    return FileResult((body + "\n").encode("utf-8", "surrogateescape") if out else b"", len(out), errors)
+                    return NULL
+                return text
+            except _FieldError as problem:
+                if i not in bad:
+                    shown = problem.value if isinstance(problem.value, str) else ""
+                    bad[i] = LoadError(filename, line_of(i), column.name, column.type_label,
+                                       shown[:1024], problem.code, problem.reason)
+                return NULL
+
+        columns_out.append(_convert_column(values, column, plan.options, exact_only, slow))
+
+    rows = zip(*columns_out)
+    if bad:
+        rows = (row for i, row in enumerate(rows) if i not in bad)
+        errors.extend(bad[i] for i in sorted(bad))
+        errors.sort(key=lambda e: e.line_number)
+    lines = list(map("\t".join, rows))
+    if not lines:
+        return FileResult(b"", 0, errors)
+    lines.append("")
+    return FileResult("\n".join(lines).encode("utf-8", "surrogateescape"), len(lines) - 1, errors)

@@ -8,6 +8,10 @@ PostgreSQL's native COPY). Everything else runs unchanged.
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
 
 import psycopg2
 from psycopg2 import sql as pgsql
@@ -29,6 +33,50 @@ WHERE table_schema = current_schema() AND table_name = %s
 ORDER BY ordinal_position
 """
 _READ_SIZE = 1 << 20
+# Below this much input, converting in this process beats starting worker processes.
+PARALLEL_MIN_BYTES = 8 << 20
+WORKERS_ENV = "SPARKIFY_COPY_WORKERS"
+
+
+def conversion_workers(total_bytes: int) -> int:
+    """How many processes convert JSON: one per core for large loads, none for small ones."""
+    configured = os.environ.get(WORKERS_ENV, "")
+    if configured.isdigit():
+        return int(configured)
+    if total_bytes < PARALLEL_MIN_BYTES:
+        return 0
+    return min(os.cpu_count() or 1, 8)
+
+
+def convert_in_order(files, plan: Plan, workers: int):
+    """Yield each file's FileResult in order, converting in `workers` processes when > 0.
+
+    At most two files per worker are in flight, so memory stays flat however many files
+    there are; reading stays in this process's threads.
+    """
+    if workers <= 0:
+        for obj, data in files:
+            yield convert_file(obj.name, data, plan)
+        return
+    # Not "fork": reader threads are running. The workers import __main__ as __mp_main__,
+    # so a script that starts a load keeps its work under `if __name__ == "__main__":`.
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["dwh.local.json_load"])
+    else:
+        context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        pending: deque = deque()
+        try:
+            for obj, data in files:
+                pending.append(pool.submit(convert_file, obj.name, data, plan))
+                if len(pending) >= 2 * workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
 
 
 class _ChunkReader:
@@ -135,11 +183,11 @@ class LocalWarehouse:
             raise LoadFailed(f"COPY {stmt.table}: {exc}") from None
 
         errors, rows = [], 0
+        workers = conversion_workers(sum(obj.size for obj in objects))
 
         def chunks():
             nonlocal rows
-            for obj, data in read_in_order(store, objects):
-                result = convert_file(obj.name, data, plan)
+            for result in convert_in_order(read_in_order(store, objects), plan, workers):
                 errors.extend(result.errors)
                 if len(errors) > stmt.max_error:
                     raise LoadFailed(_failure_message(stmt, errors), errors)
@@ -160,6 +208,8 @@ class LocalWarehouse:
                 if isinstance(reader.failure, SourceError):
                     raise LoadFailed(f"COPY {stmt.table}: {reader.failure}") from None
                 raise
+            # PostgreSQL's planner needs statistics that Redshift keeps for itself.
+            cur.execute(pgsql.SQL("ANALYZE {}").format(pgsql.Identifier(stmt.table)))
         self.last_load_errors = errors
         for error in errors:
             log.warning("COPY %s skipped a row (MAXERROR %d): %s", stmt.table, stmt.max_error, error)
