@@ -6,6 +6,8 @@ UNIQUE, so every INSERT below makes its keys unique itself (tests prove it).
 Distribution and sort keys are explained in the README ("Table design").
 """
 
+from dataclasses import dataclass
+
 from dwh.config import Sources, sql_literal
 
 # DROP TABLES
@@ -65,7 +67,7 @@ DISTSTYLE KEY;
 
 songplay_table_create = """
 CREATE TABLE IF NOT EXISTS songplays (
-    songplay_id BIGINT IDENTITY(0,1) NOT NULL,
+    songplay_id CHAR(32)      NOT NULL,
     start_time  TIMESTAMP     NOT NULL DISTKEY SORTKEY,
     user_id     INTEGER,
     level       VARCHAR(16),
@@ -148,7 +150,7 @@ FROM {log_data}
 IAM_ROLE {iam_role}
 FORMAT AS JSON {log_jsonpath}
 {region}TIMEFORMAT AS 'epochmillisecs'
-BLANKSASNULL EMPTYASNULL
+BLANKSASNULL EMPTYASNULL{load_options}
 COMPUPDATE OFF STATUPDATE OFF;
 """
 
@@ -157,7 +159,7 @@ COPY staging_songs
 FROM {song_data}
 IAM_ROLE {iam_role}
 FORMAT AS JSON 'auto'
-{region}BLANKSASNULL EMPTYASNULL
+{region}BLANKSASNULL EMPTYASNULL{load_options}
 COMPUPDATE OFF STATUPDATE OFF;
 """
 
@@ -173,34 +175,37 @@ artist_table_clear = "DELETE FROM artists;"
 time_table_clear = "DELETE FROM time;"
 
 # Every NextSong event is a play, a guest's too (user_id NULL; none in the sample).
+# songplay_id is the MD5 of the event's identity (session, item in session, user, time),
+# so the same event always gets the same key, and an event delivered twice is one play.
 # A play matches the song whose title, artist name and duration equal the event's song,
-# artist and length; when several songs match, the smallest song_id wins, so one event
-# never becomes two rows.
+# artist and length; when several songs match, the smallest song_id wins. Joining first
+# and ranking after keeps the join an equi-join that both planners hash or co-locate.
 songplay_table_insert = """
-INSERT INTO songplays (start_time, user_id, level, song_id, artist_id, session_id, location, user_agent)
-SELECT e.ts,
-       e.user_id,
-       e.level,
-       s.song_id,
-       s.artist_id,
-       e.session_id,
-       e.location,
-       e.user_agent
-FROM staging_events AS e
-LEFT JOIN (
-    SELECT song_id,
-           artist_id,
-           title,
-           artist_name,
-           duration,
-           ROW_NUMBER() OVER (PARTITION BY title, artist_name, duration ORDER BY song_id) AS match_rank
-    FROM staging_songs
-) AS s
-    ON  s.title = e.song
-    AND s.artist_name = e.artist
-    AND s.duration = e.length
-    AND s.match_rank = 1
-WHERE e.page = 'NextSong';
+INSERT INTO songplays (songplay_id, start_time, user_id, level, song_id, artist_id, session_id, location, user_agent)
+SELECT songplay_id, start_time, user_id, level, song_id, artist_id, session_id, location, user_agent
+FROM (
+    SELECT MD5(COALESCE(CAST(e.session_id AS VARCHAR), '') || '|' || COALESCE(CAST(e.item_in_session AS VARCHAR), '')
+               || '|' || COALESCE(CAST(e.user_id AS VARCHAR), '') || '|' || CAST(e.ts AS VARCHAR)) AS songplay_id,
+           e.ts AS start_time,
+           e.user_id,
+           e.level,
+           s.song_id,
+           s.artist_id,
+           e.session_id,
+           e.location,
+           e.user_agent,
+           ROW_NUMBER() OVER (
+               PARTITION BY e.session_id, e.item_in_session, e.user_id, e.ts
+               ORDER BY s.song_id, s.artist_id, e.level, e.location, e.user_agent
+           ) AS pick
+    FROM staging_events AS e
+    LEFT JOIN staging_songs AS s
+        ON  s.title = e.song
+        AND s.artist_name = e.artist
+        AND s.duration = e.length
+    WHERE e.page = 'NextSong'
+) AS plays
+WHERE pick = 1;
 """
 
 # One row per user, from the user's latest event (a guest has no user_id).
@@ -275,6 +280,96 @@ SELECT start_time,
 FROM (SELECT DISTINCT start_time FROM songplays) AS play_times;
 """
 
+# DATA-QUALITY CHECKS
+#
+# Each check is a query returning one number and what that number must be. etl.py runs
+# them inside the transaction that publishes the star schema, so a failed check rolls
+# the load back and readers keep the previous tables; `etl.py --check` runs them alone.
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    sql: str
+    op: str | None = None  # "==" or ">="; None only reports the value
+    expected: float = 0
+
+    def passes(self, value) -> bool | None:
+        if self.op is None:
+            return None
+        if value is None:
+            return False
+        return value == self.expected if self.op == "==" else value >= self.expected
+
+
+STAR_KEYS = {"songplays": "songplay_id", "users": "user_id", "songs": "song_id", "artists": "artist_id", "time": "start_time"}
+ROW_COUNT_FLOOR = 1
+
+row_count_checks = [
+    Check(f"{table} has rows", f"SELECT COUNT(*) FROM {table};", ">=", ROW_COUNT_FLOOR) for table in STAR_KEYS
+]
+key_checks = [
+    check
+    for table, key in STAR_KEYS.items()
+    for check in (
+        Check(f"{table}.{key} not null", f"SELECT COUNT(*) FROM {table} WHERE {key} IS NULL;", "==", 0),
+        Check(f"{table}.{key} unique", f"SELECT COUNT(*) - COUNT(DISTINCT {key}) FROM {table};", "==", 0),
+    )
+]
+# A play's keys must exist in their dimensions (a guest's NULL user_id and an unmatched
+# song's NULL song_id and artist_id are allowed).
+referential_checks = [
+    Check(
+        f"songplays.{key} in {dimension}",
+        f"SELECT COUNT(*) FROM songplays AS p LEFT JOIN {dimension} AS d ON d.{key} = p.{key} "
+        f"WHERE p.{key} IS NOT NULL AND d.{key} IS NULL;",
+        "==",
+        0,
+    )
+    for key, dimension in (("user_id", "users"), ("song_id", "songs"), ("artist_id", "artists"), ("start_time", "time"))
+]
+coverage_checks = [
+    Check(
+        "songplays = NextSong events staged",
+        """SELECT (SELECT COUNT(*) FROM songplays
+        WHERE start_time BETWEEN (SELECT MIN(ts) FROM staging_events WHERE page = 'NextSong')
+                             AND (SELECT MAX(ts) FROM staging_events WHERE page = 'NextSong'))
+     - (SELECT COUNT(*) FROM (SELECT DISTINCT session_id, item_in_session, user_id, ts
+                              FROM staging_events WHERE page = 'NextSong') AS plays);""",
+        "==",
+        0,
+    ),
+    Check("% of plays matched to a song", "SELECT ROUND(100.0 * COUNT(song_id) / NULLIF(COUNT(*), 0), 2) FROM songplays;"),
+]
+data_quality_checks = row_count_checks + key_checks + referential_checks + coverage_checks
+
+# LOAD ERRORS (Redshift system views)
+#
+# After a failed COPY, the rejected rows of this session's last load: sys_load_error_detail
+# works on provisioned clusters and Serverless (it has no raw value); stl_load_errors is
+# the fallback. Columns in the order of dwh.errors.LoadError.
+
+last_copy_count = "SELECT pg_last_copy_count();"
+sys_load_errors = """
+SELECT TRIM(file_name), line_number, TRIM(column_name), TRIM(column_type), '', error_code, TRIM(error_message)
+FROM sys_load_error_detail
+WHERE query_id = (
+    SELECT query_id FROM sys_load_error_detail
+    WHERE session_id = pg_backend_pid()
+    ORDER BY start_time DESC
+    LIMIT 1
+)
+ORDER BY line_number
+LIMIT 20;
+"""
+stl_load_errors = """
+SELECT TRIM(filename), line_number, TRIM(colname), TRIM(type), TRIM(raw_field_value), err_code, TRIM(err_reason)
+FROM stl_load_errors
+WHERE query = pg_last_copy_id()
+ORDER BY line_number
+LIMIT 20;
+"""
+
 # QUERY LISTS
 
 STAGING_TABLES = ["staging_events", "staging_songs"]
@@ -318,6 +413,15 @@ insert_table_queries = [
 truncate_staging_queries = [staging_events_truncate, staging_songs_truncate]
 
 
+def _load_options(sources: Sources) -> str:
+    options = ""
+    if sources.max_error:
+        options += f"\nMAXERROR {int(sources.max_error)}"
+    if sources.accept_inv_chars:
+        options += f"\nACCEPTINVCHARS AS {sql_literal(sources.accept_inv_chars)}"
+    return options
+
+
 def copy_table_queries(sources: Sources) -> list[str]:
     """The COPY statements, filled from validated configuration, in run order."""
     values = {
@@ -326,5 +430,6 @@ def copy_table_queries(sources: Sources) -> list[str]:
         "song_data": sql_literal(sources.song_data),
         "iam_role": sql_literal(sources.iam_role) if sources.iam_role else "default",
         "region": f"REGION {sql_literal(sources.region)}\n" if sources.region else "",
+        "load_options": _load_options(sources),
     }
     return [staging_events_copy.format(**values), staging_songs_copy.format(**values)]

@@ -27,6 +27,7 @@ _IAM_ROLE_ARN = re.compile(r"arn:aws(-[a-z]+)*:iam::\d{12}:role/[A-Za-z0-9+=,.@_
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
 _HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.\-]{0,252}[A-Za-z0-9])?")
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_$]{0,62}")
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 _ENDPOINT_URL = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+(/[A-Za-z0-9._~/\-]*)?")
 
 
@@ -44,6 +45,8 @@ class Sources:
     region: str | None = None
     iam_role: str | None = None
     s3_endpoint_url: str | None = None
+    max_error: int = 0
+    accept_inv_chars: str | None = None
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,8 @@ class Connection:
     dbname: str
     user: str
     password: str = field(repr=False)
+    sslmode: str = "require"
+    connect_timeout: int = 10
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,12 @@ class _Reader:
             raise self.fail(section, key, f"must look like {what}, got {value!r}")
         return value
 
+    def number(self, section: str, key: str, default: str, low: int, high: int) -> int:
+        value = self.get(section, key, default=default) or default
+        if not value.isdigit() or not low <= int(value) <= high:
+            raise self.fail(section, key, f"must be a whole number from {low} to {high}, got {value!r}")
+        return int(value)
+
     def port(self, section: str, key: str) -> int:
         value = self.required(section, key)
         if not value.isdigit() or not 1 <= int(value) <= 65535:
@@ -146,6 +157,8 @@ def _redshift_settings(cfg: _Reader, path: Path) -> Settings:
         dbname=cfg.matching("CLUSTER", "DB_NAME", _IDENTIFIER, "a lower-case database name"),
         user=cfg.matching("CLUSTER", "DB_USER", _IDENTIFIER, "a lower-case user name"),
         password=password,
+        sslmode=_ssl_mode(cfg),
+        connect_timeout=cfg.number("CLUSTER", "CONNECT_TIMEOUT", "10", 1, 300),
     )
     s3_uri = "s3://bucket/prefix"
     jsonpath = cfg.required("S3", "LOG_JSONPATH")
@@ -159,6 +172,7 @@ def _redshift_settings(cfg: _Reader, path: Path) -> Settings:
         iam_role=cfg.matching(
             "IAM_ROLE", "ARN", _IAM_ROLE_ARN, "arn:aws:iam::<12-digit account>:role/<name>"
         ),
+        **_load_options(cfg),
     )
     return Settings(path=path, target="redshift", sources=sources, redshift=connection)
 
@@ -196,5 +210,24 @@ def _local_settings(cfg: _Reader, path: Path) -> Settings:
         song_data=_local_source(cfg, "SONG_DATA", base),
         region=cfg.matching("S3", "REGION", _REGION, "an AWS region such as us-west-2", region) if region else None,
         s3_endpoint_url=cfg.matching("LOCAL", "S3_ENDPOINT_URL", _ENDPOINT_URL, "http(s)://host:port", endpoint) if endpoint else None,
+        **_load_options(cfg),
     )
     return Settings(path=path, target="local", sources=sources, local=server)
+
+
+def _ssl_mode(cfg: _Reader) -> str:
+    mode = cfg.get("CLUSTER", "SSLMODE", default="require") or "require"
+    if mode not in SSL_MODES:
+        raise cfg.fail("CLUSTER", "SSLMODE", f"must be one of {', '.join(SSL_MODES)}, got {mode!r}")
+    return mode
+
+
+def _load_options(cfg: _Reader) -> dict:
+    """[LOAD]: COPY options shared by both warehouses (optional section; defaults are strict)."""
+    accept = cfg.get("LOAD", "ACCEPTINVCHARS", default="")
+    if accept and (len(accept) != 1 or not accept.isascii() or accept in "'\\" or not accept.isprintable()):
+        raise cfg.fail("LOAD", "ACCEPTINVCHARS", f"must be empty or one printable ASCII character, got {accept!r}")
+    return {
+        "max_error": cfg.number("LOAD", "MAXERROR", "0", 0, 100000),
+        "accept_inv_chars": accept or None,
+    }

@@ -1,5 +1,7 @@
 """Errors the scripts report as one clear message and a non-zero exit."""
 
+from dataclasses import dataclass
+
 
 class WarehouseError(Exception):
     """A failure of the warehouse or of a load, with a message fit for the user."""
@@ -11,3 +13,23 @@ class LoadFailed(WarehouseError):
     def __init__(self, message: str, errors=()):
         super().__init__(message)
         self.errors = list(errors)
+
+
+@dataclass(frozen=True)
+class LoadError:
+    """One rejected row, with the fields Redshift records in stl_load_errors."""
+
+    filename: str
+    line_number: int
+    colname: str
+    type: str
+    raw_field_value: str
+    err_code: int
+    err_reason: str
+
+    def __str__(self) -> str:
+        where = f"{self.filename}, line {self.line_number}"
+        if self.colname:
+            where += f", column {self.colname} ({self.type})"
+        value = f", value {self.raw_field_value!r}" if self.raw_field_value else ""
+        return f"{where}: {self.err_reason} [code {self.err_code}]{value}"

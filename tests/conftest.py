@@ -92,11 +92,15 @@ def warehouse(settings):
 
 @pytest.fixture
 def query(local_server):
-    """Run a query on the session's server in a fresh connection and return all rows."""
+    """Run a query on the session's server in a fresh connection and return all rows.
+
+    Tests that load anything but the sample load it into a database of their own
+    (("LOCAL", "DB_NAME") in make_config) and pass db= here.
+    """
     params = server.connect_params(local_server)
 
-    def run(sql: str, args=None):
-        with psycopg2.connect(**params) as conn, conn.cursor() as cur:
+    def run(sql: str, args=None, db: str | None = None):
+        with psycopg2.connect(**{**params, "dbname": db or params["dbname"]}) as conn, conn.cursor() as cur:
             cur.execute(sql, args)
             return cur.fetchall()
 

@@ -24,6 +24,12 @@ STATEMENTS = {
     **{f"local copy {i}": q for i, q in enumerate(sql_queries.copy_table_queries(LOCAL_SOURCES))},
     **{f"clear {i}": q for i, q in enumerate(sql_queries.clear_table_queries)},
     **{f"insert {i}": q for i, q in enumerate(sql_queries.insert_table_queries)},
+    **{f"check {c.name}": c.sql for c in sql_queries.data_quality_checks},
+    "sys_load_errors": sql_queries.sys_load_errors,
+    "stl_load_errors": sql_queries.stl_load_errors,
+    "last_copy_count": sql_queries.last_copy_count,
+    **{f"copy with load options {i}": q for i, q in enumerate(sql_queries.copy_table_queries(
+        Sources(**{**REDSHIFT_SOURCES.__dict__, "max_error": 5, "accept_inv_chars": "?"})))},
 }
 
 

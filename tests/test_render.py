@@ -40,5 +40,6 @@ def test_every_create_statement_runs_on_postgres(warehouse):
     for statement in sql_queries.drop_table_queries + sql_queries.create_table_queries:
         warehouse.execute(statement)
     with warehouse.conn.cursor() as cur:
-        cur.execute("SELECT is_identity FROM information_schema.columns WHERE table_name = 'songplays' AND column_name = 'songplay_id'")
-        assert cur.fetchone() == ("YES",)
+        cur.execute("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema()"
+                    " AND table_name IN ('staging_events', 'staging_songs', 'songplays', 'users', 'songs', 'artists', 'time')")
+        assert cur.fetchone() == (7,)

@@ -7,6 +7,7 @@ import pytest
 
 from conftest import SAMPLE, run_script
 
+DUPES_DB = "duplicated_input"
 KEYS = {"songplays": "songplay_id", "users": "user_id", "songs": "song_id", "artists": "artist_id", "time": "start_time"}
 
 
@@ -28,6 +29,7 @@ def duplicated_load(tmp_path_factory, base_config):
         **base_config,
         ("LOCAL", "LOG_DATA"): str(root / "data" / "log_data"),
         ("LOCAL", "SONG_DATA"): str(root / "data" / "song_data"),
+        ("LOCAL", "DB_NAME"): DUPES_DB,
     })
     for script in ("create_tables.py", "etl.py"):
         result = run_script(script, config)
@@ -37,21 +39,30 @@ def duplicated_load(tmp_path_factory, base_config):
 
 @pytest.mark.parametrize("table,key", KEYS.items())
 def test_key_is_unique_and_not_null_despite_duplicate_input(duplicated_load, query, table, key):
-    total, distinct, nulls = query(f"SELECT COUNT(*), COUNT(DISTINCT {key}), COUNT(*) - COUNT({key}) FROM {table}")[0]
+    total, distinct, nulls = query(f"SELECT COUNT(*), COUNT(DISTINCT {key}), COUNT(*) - COUNT({key}) FROM {table}", db=DUPES_DB)[0]
     assert total == distinct and nulls == 0
 
 
 def test_duplicate_input_does_not_add_dimension_rows(duplicated_load, query):
-    assert query("SELECT COUNT(*) FROM users") == [(97,)]
-    assert query("SELECT COUNT(*) FROM songs") == [(1943,)]
-    assert query("SELECT COUNT(*) FROM artists") == [(1809,)]
-    assert query("SELECT COUNT(*) FROM time") == [(6813,)]
+    assert query("SELECT COUNT(*) FROM users", db=DUPES_DB) == [(97,)]
+    assert query("SELECT COUNT(*) FROM songs", db=DUPES_DB) == [(1943,)]
+    assert query("SELECT COUNT(*) FROM artists", db=DUPES_DB) == [(1809,)]
+    assert query("SELECT COUNT(*) FROM time", db=DUPES_DB) == [(6813,)]
 
 
-def test_a_play_matching_two_identical_songs_is_still_one_row(duplicated_load, query):
-    staged = query("SELECT COUNT(*) FROM staging_events WHERE page = 'NextSong'")[0][0]
-    assert staged == 2 * 6820
-    assert query("SELECT COUNT(*) FROM songplays") == [(staged,)]
+def test_an_event_delivered_twice_is_one_play_even_matching_two_identical_songs(duplicated_load, query):
+    assert query("SELECT COUNT(*) FROM staging_events WHERE page = 'NextSong'", db=DUPES_DB) == [(2 * 6820,)]
+    assert query("SELECT COUNT(*) FROM songplays", db=DUPES_DB) == [(6820,)]
+    assert query("SELECT COUNT(song_id) FROM songplays", db=DUPES_DB) == [(39,)]
+
+
+def test_songplay_id_is_the_same_on_every_load(duplicated_load, loaded_sample, query):
+    ids = "SELECT songplay_id FROM songplays ORDER BY 1"
+    duplicated = query(ids, db=DUPES_DB)
+    assert len(duplicated) == 6820 and len(duplicated[0][0]) == 32
+    assert query(ids) == duplicated
+    assert run_script("etl.py", duplicated_load).returncode == 0
+    assert query(ids, db=DUPES_DB) == duplicated
 
 
 def test_artist_with_several_names_gets_one_deterministic_row(loaded_sample, query):

@@ -21,6 +21,8 @@ from operator import itemgetter
 
 import orjson
 
+from dwh.errors import LoadError
+
 NULL = "\\N"
 _EPOCH = datetime(1970, 1, 1)
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -36,26 +38,6 @@ _FLOAT_TYPES = {"double precision", "real"}
 _TIMESTAMP_TYPES = {"timestamp without time zone", "timestamp with time zone"}
 _TRUE = {"t", "true", "1", "y", "yes"}
 _FALSE = {"f", "false", "0", "n", "no"}
-
-
-@dataclass(frozen=True)
-class LoadError:
-    """One rejected row, with the fields Redshift records in stl_load_errors."""
-
-    filename: str
-    line_number: int
-    colname: str
-    type: str
-    raw_field_value: str
-    err_code: int
-    err_reason: str
-
-    def __str__(self) -> str:
-        where = f"{self.filename}, line {self.line_number}"
-        if self.colname:
-            where += f", column {self.colname} ({self.type})"
-        value = f", value {self.raw_field_value!r}" if self.raw_field_value else ""
-        return f"{where}: {self.err_reason} [code {self.err_code}]{value}"
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from concurrent.futures import ProcessPoolExecutor
 import psycopg2
 from psycopg2 import sql as pgsql
 
+from dwh.db import Warehouse
 from dwh.errors import LoadFailed
 from dwh.local import server
 from dwh.local.copy_statement import CopyStatement, CopySyntaxError, is_copy, parse_copy
@@ -107,7 +108,7 @@ class _ChunkReader:
         return data
 
 
-class LocalWarehouse:
+class LocalWarehouse(Warehouse):
     """A psycopg2 connection to the embedded server that speaks the project's Redshift SQL."""
 
     kind = "local"
@@ -118,9 +119,6 @@ class LocalWarehouse:
         self.description = f"local PostgreSQL at {params['host']}:{params['port']}/{params['dbname']}"
         self.conn = psycopg2.connect(**params)
         self.last_load_errors = []
-
-    def close(self) -> None:
-        self.conn.close()
 
     def execute(self, statement: str) -> int:
         """Run one statement; return the rows it loaded or changed (-1 when not applicable)."""
