@@ -28,7 +28,7 @@ def free_port() -> int:
 
 def write_config(path: Path, values: dict[tuple[str, str], str]) -> Path:
     """Write dwh.cfg.example to path with the given (section, key) values replaced."""
-    parser = configparser.ConfigParser(inline_comment_prefixes=(";", "#"))
+    parser = configparser.ConfigParser(inline_comment_prefixes=(";", "#"), interpolation=None)
     parser.optionxform = str
     parser.read(ROOT / "dwh.cfg.example", encoding="utf-8")
     for (section, key), value in values.items():

@@ -31,6 +31,25 @@ def test_redshift_only_types_become_postgres_equivalents(ddl, expected):
     assert expected in render_for_postgres(ddl)
 
 
+@pytest.mark.parametrize("ddl", [
+    "CREATE TABLE t (a INT NOT NULL,\n    b INT,\n    PRIMARY KEY (a)\n)",
+    "CREATE TABLE t (a INT NOT NULL PRIMARY KEY,\n    b INT UNIQUE,\n    CONSTRAINT t_b UNIQUE (b, a)\n)",
+])
+def test_primary_key_and_unique_are_not_enforced_but_not_null_is(ddl):
+    rendered = render_for_postgres(ddl)
+    assert "PRIMARY" not in rendered and "UNIQUE" not in rendered and "CONSTRAINT" not in rendered
+    assert "a INT NOT NULL" in rendered and rendered.count("(") == rendered.count(")")
+
+
+def test_local_warehouse_accepts_duplicate_keys_like_redshift(warehouse):
+    warehouse.execute(sql_queries.user_table_drop)
+    warehouse.execute(sql_queries.user_table_create)
+    warehouse.execute("INSERT INTO users (user_id, level) VALUES (1, 'free'), (1, 'paid');")
+    assert warehouse.scalar("SELECT COUNT(*) FROM users WHERE user_id = 1") == 2
+    with pytest.raises(Exception, match="null value"):
+        warehouse.execute("INSERT INTO users (user_id) VALUES (NULL);")
+
+
 def test_queries_pass_through_unchanged():
     for statement in sql_queries.insert_table_queries + sql_queries.drop_table_queries:
         assert render_for_postgres(statement) is statement

@@ -2,7 +2,10 @@
 
 Only CREATE TABLE needs it. Physical-design attributes (DISTSTYLE, DISTKEY, SORTKEY,
 ENCODE) have no PostgreSQL meaning and are dropped; IDENTITY(seed, step) and
-VARCHAR(MAX) become their PostgreSQL equivalents. Queries pass through unchanged.
+VARCHAR(MAX) become their PostgreSQL equivalents. PRIMARY KEY and UNIQUE are dropped
+too: Redshift declares but never enforces them, so the local warehouse must not either,
+or a duplicate the SQL lets through would fail here and load silently on Redshift.
+NOT NULL stays: Redshift enforces it. Queries pass through unchanged.
 """
 
 import re
@@ -16,6 +19,10 @@ _TABLE_ATTRIBUTES = [
     re.compile(r"\b((COMPOUND|INTERLEAVED)\s+)?SORTKEY\s*(AUTO\b|\([\w\s,]*\))", re.IGNORECASE),
     re.compile(r"\bENCODE\s+\w+", re.IGNORECASE),
     re.compile(r"\b(DISTKEY|SORTKEY)\b", re.IGNORECASE),
+]
+_INFORMATIONAL_CONSTRAINTS = [
+    re.compile(r",\s*(CONSTRAINT\s+\w+\s+)?(PRIMARY\s+KEY|UNIQUE)\s*\([\w\s,]*\)", re.IGNORECASE),
+    re.compile(r"\s+(PRIMARY\s+KEY|UNIQUE)\b(?=\s*[,\n)])", re.IGNORECASE),
 ]
 _IDENTITY = re.compile(r"\bIDENTITY\s*\(\s*(-?\d+)\s*,\s*(-?\d+)\s*\)", re.IGNORECASE)
 _VARCHAR_MAX = re.compile(r"\b(VARCHAR|CHARACTER\s+VARYING|NVARCHAR)\s*\(\s*MAX\s*\)", re.IGNORECASE)
@@ -32,7 +39,7 @@ def render_for_postgres(sql: str) -> str:
     """Return sql as PostgreSQL runs it (unchanged unless it is a CREATE TABLE)."""
     if not _CREATE_TABLE.match(sql):
         return sql
-    for attribute in _TABLE_ATTRIBUTES:
+    for attribute in _TABLE_ATTRIBUTES + _INFORMATIONAL_CONSTRAINTS:
         sql = attribute.sub("", sql)
     sql = _IDENTITY.sub(_identity, sql)
     sql = _VARCHAR_MAX.sub(f"VARCHAR({REDSHIFT_VARCHAR_MAX})", sql)

@@ -1,0 +1,183 @@
+"""Bad input: a clear message naming what and where, a non-zero exit, and the previous data intact."""
+
+import json
+import shutil
+import socket
+import threading
+import time
+
+import pytest
+
+from conftest import SAMPLE, run_script
+from test_config import REDSHIFT
+
+TABLES = ("staging_events", "staging_songs", "songplays", "users", "songs", "artists", "time")
+
+
+def counts(query) -> dict:
+    return {table: query(f"SELECT COUNT(*) FROM {table}")[0][0] for table in TABLES}
+
+
+@pytest.fixture
+def previous(make_config, query):
+    """The sample, loaded and published; returns its row counts."""
+    config = make_config()
+    for script in ("create_tables.py", "etl.py"):
+        assert run_script(script, config).returncode == 0
+    return counts(query)
+
+
+@pytest.fixture
+def logs(tmp_path):
+    """A private copy of the sample's logs and the path of its last file, to break."""
+    folder = tmp_path / "log_data"
+    shutil.copytree(SAMPLE / "log_data", folder)
+    return folder, sorted(folder.rglob("*.json"))[-1]
+
+
+@pytest.fixture
+def songs(tmp_path):
+    folder = tmp_path / "song_data"
+    shutil.copytree(SAMPLE / "song_data", folder)
+    return folder, sorted(folder.rglob("*.json"))[0]
+
+
+def replace_line(path, number, old, new):
+    lines = path.read_bytes().split(b"\n")
+    assert old in lines[number - 1]
+    lines[number - 1] = lines[number - 1].replace(old, new, 1)
+    path.write_bytes(b"\n".join(lines))
+
+
+def fails_cleanly(result, query, previous, *expected):
+    assert result.returncode == 1, result.stdout + result.stderr
+    for text in expected:
+        assert text in result.stderr
+    assert "Traceback" not in result.stderr
+    assert counts(query) == previous
+
+
+def test_string_longer_than_its_column(previous, logs, make_config, query):
+    folder, last = logs
+    lines = last.read_text().split("\n")
+    event = json.loads(lines[1])
+    event["artist"] = "x" * 1100
+    lines[1] = json.dumps(event)
+    last.write_text("\n".join(lines))
+    result = run_script("etl.py", make_config({("LOCAL", "LOG_DATA"): str(folder)}))
+    fails_cleanly(result, query, previous, f"{last}, line 2, column artist (character varying(1024))",
+                  "String length exceeds DDL length (1100 bytes > 1024) [code 1204]")
+
+
+def test_value_of_the_wrong_type(previous, logs, make_config, query):
+    folder, last = logs
+    replace_line(last, 4, b'"status":200', b'"status":"OK"')
+    result = run_script("etl.py", make_config({("LOCAL", "LOG_DATA"): str(folder)}))
+    fails_cleanly(result, query, previous, f"{last}, line 4, column status (integer): Invalid digit [code 1207], value 'OK'")
+
+
+def test_invalid_utf8_fails_unless_acceptinvchars_is_configured(previous, songs, make_config, query):
+    folder, first = songs
+    song = json.loads(first.read_text())
+    first.write_bytes(first.read_bytes().replace(song["title"].encode(), b"Caf\xe9 " + song["title"].encode()))
+    config = {("LOCAL", "SONG_DATA"): str(folder)}
+    result = run_script("etl.py", make_config(config))
+    fails_cleanly(result, query, previous, f"{first}, line 1, column title", "[code 1220]")
+    result = run_script("etl.py", make_config({**config, ("LOAD", "ACCEPTINVCHARS"): "?"}, name="accept.cfg"))
+    assert result.returncode == 0, result.stderr
+    assert query("SELECT COUNT(*) FROM songs WHERE title = %s", ("Caf? " + song["title"],)) == [(1,)]
+
+
+def test_a_file_of_non_json_text(previous, songs, make_config, query):
+    folder, _ = songs
+    notes = folder / "A" / "NOTES.txt"
+    notes.write_text("These are the song files.\n")
+    result = run_script("etl.py", make_config({("LOCAL", "SONG_DATA"): str(folder)}))
+    fails_cleanly(result, query, previous, f"{notes}, line 1: Invalid JSON", "[code 1216]")
+
+
+def test_a_prefix_that_matches_nothing(previous, tmp_path, make_config, query):
+    result = run_script("etl.py", make_config({("LOCAL", "SONG_DATA"): str(tmp_path / "song-data")}))
+    fails_cleanly(result, query, previous, "song-data' matches no file")
+
+
+def test_jsonpaths_file_with_the_wrong_number_of_paths(previous, tmp_path, make_config, query):
+    paths = json.loads((SAMPLE / "log_json_path.json").read_text())
+    paths["jsonpaths"].pop()
+    short = tmp_path / "short_paths.json"
+    short.write_text(json.dumps(paths))
+    result = run_script("etl.py", make_config({("LOCAL", "LOG_JSONPATH"): str(short)}))
+    fails_cleanly(result, query, previous, "short_paths.json has 17 paths but the load has 18 columns")
+
+
+def test_maxerror_lets_bad_rows_through_and_reports_each(previous, logs, make_config, query):
+    folder, last = logs
+    replace_line(last, 4, b'"status":200', b'"status":"OK"')
+    result = run_script("etl.py", make_config({("LOCAL", "LOG_DATA"): str(folder), ("LOAD", "MAXERROR"): "1"}))
+    assert result.returncode == 0, result.stderr
+    assert f"skipped a row (MAXERROR 1): {last}, line 4, column status" in result.stdout + result.stderr
+    assert query("SELECT COUNT(*) FROM staging_events") == [(previous["staging_events"] - 1,)]
+
+
+def test_unreadable_config(tmp_path):
+    folder = tmp_path / "dwh.cfg"
+    folder.mkdir()
+    result = run_script("etl.py", folder)
+    assert result.returncode == 2 and "dwh.cfg: cannot be read (IsADirectoryError)" in result.stderr
+
+
+def test_incomplete_config(tmp_path):
+    path = tmp_path / "dwh.cfg"
+    path.write_text("[WAREHOUSE]\nTARGET = local\n[LOCAL]\nHOST = 127.0.0.1\nPORT = 5432\n")
+    result = run_script("etl.py", path)
+    assert result.returncode == 2 and "[LOCAL] DATA_DIR is missing" in result.stderr
+
+
+@pytest.fixture
+def silent_endpoint():
+    """A loopback port that accepts connections and never answers, like a filtered cluster endpoint."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    held, stop = [], threading.Event()
+
+    def accept():
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    thread.join()
+    for sock in held:
+        sock.close()
+    listener.close()
+
+
+def test_unreachable_host_fails_within_seconds_with_a_hint(make_config, silent_endpoint):
+    config = make_config({**REDSHIFT, ("CLUSTER", "HOST"): "127.0.0.1", ("CLUSTER", "DB_PORT"): str(silent_endpoint),
+                          ("CLUSTER", "CONNECT_TIMEOUT"): "1"})
+    started = time.monotonic()
+    result = run_script("etl.py", config)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 1
+    assert "cannot connect to Redshift at 127.0.0.1" in result.stderr
+    assert "python iac_setup.py status" in result.stderr and "security group" in result.stderr
+    assert result.stderr.count("retrying") == 2 or result.stdout.count("retrying") == 2
+    assert elapsed < 30
+
+
+def test_wrong_password_is_not_retried_and_not_shown(make_config, local_server):
+    config = make_config({**REDSHIFT, ("CLUSTER", "HOST"): "127.0.0.1", ("CLUSTER", "DB_PORT"): str(local_server.port),
+                          ("CLUSTER", "DB_USER"): local_server.user, ("CLUSTER", "DB_NAME"): local_server.dbname,
+                          ("CLUSTER", "SSLMODE"): "disable", ("CLUSTER", "DB_PASSWORD"): "Wr0ng-Passw0rd%"})
+    result = run_script("etl.py", config)
+    assert result.returncode == 1
+    assert "password authentication failed" in result.stderr and "DB_PASSWORD" in result.stderr
+    assert "retrying" not in result.stdout + result.stderr
+    assert "Wr0ng-Passw0rd" not in result.stdout + result.stderr
