@@ -1,48 +1,113 @@
 """Load the song and event files into staging, then build the star schema from staging.
 
-    python etl.py [--config dwh.cfg]      load, check, publish
-    python etl.py --check                 run the data-quality checks on what is loaded now
+    python etl.py                                  full load: every event and song, then publish
+    python etl.py --date 2018-11-15 [--songs]      one day's events (and, with --songs, the songs)
+    python etl.py --start 2018-11-01 --end 2018-11-30   a range, day by day
+    python etl.py --check                          the data-quality checks on what is loaded now
 """
 
+import argparse
 import logging
 import sys
 import time
+from datetime import date, timedelta
 
 from dwh import cli, quality
 from dwh.config import load_settings
 from dwh.db import connect, run_statements, transaction
+from dwh.errors import NoSourceFiles, WarehouseError
 from sql_queries import (
     clear_table_queries,
     copy_table_queries,
+    daily_event_queries,
     data_quality_checks,
     insert_table_queries,
+    song_upsert_queries,
     truncate_staging_queries,
 )
 
 log = logging.getLogger("dwh")
 
 
-def load_staging_tables(warehouse, sources) -> None:
+def load_staging_tables(warehouse, sources, day=None, events=True, songs=True) -> None:
     """Empty each staging table and COPY its files into it; a failed COPY loads nothing."""
-    for truncate, copy in zip(truncate_staging_queries, copy_table_queries(sources)):
-        with transaction(warehouse):
-            run_statements(warehouse, [truncate, copy])
+    chosen = (events, songs)
+    for wanted, truncate, copy in zip(chosen, truncate_staging_queries, copy_table_queries(sources, day)):
+        if wanted:
+            with transaction(warehouse):
+                run_statements(warehouse, [truncate, copy])
 
 
-def insert_tables(warehouse) -> None:
-    """Rebuild the star schema from staging and check it, in one transaction.
+def publish(warehouse, statements) -> None:
+    """Run the star-schema statements and the checks in one transaction.
 
     Readers see the old tables or the new ones; a failure or a failed check rolls back.
     """
     with transaction(warehouse):
-        run_statements(warehouse, clear_table_queries + insert_table_queries)
+        run_statements(warehouse, statements)
         quality.enforce(quality.run_checks(warehouse, data_quality_checks))
 
 
-def main(argv=None) -> int:
+def insert_tables(warehouse) -> None:
+    """Rebuild the whole star schema from staging."""
+    publish(warehouse, clear_table_queries + insert_table_queries)
+
+
+def load_day(warehouse, sources, day: date, songs: bool = False) -> None:
+    """Load one day's events (and the songs, if asked) and publish that day."""
+    log.info("Loading %s", day.isoformat())
+    load_staging_tables(warehouse, sources, day, events=True, songs=songs)
+    publish(warehouse, (song_upsert_queries if songs else []) + daily_event_queries(day))
+
+
+def load_days(warehouse, sources, days: list[date], songs: bool) -> None:
+    """Load days in order; in a range, a day without a file is reported and skipped."""
+    skipped = []
+    for number, day in enumerate(days):
+        try:
+            load_day(warehouse, sources, day, songs=songs and number == 0)
+        except NoSourceFiles:
+            if len(days) == 1:
+                raise WarehouseError(f"no event file for {day.isoformat()}: nothing was loaded") from None
+            log.warning("No event file for %s: skipped.", day.isoformat())
+            skipped.append(day)
+    if skipped and len(skipped) == len(days):
+        raise WarehouseError(f"no event file for any day from {days[0]} to {days[-1]}")
+
+
+def iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def parse_args(argv):
     parser = cli.argument_parser(__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="only run the data-quality checks")
+    when = parser.add_mutually_exclusive_group()
+    when.add_argument("--date", type=iso_date, help="load this day's events (YYYY-MM-DD)")
+    when.add_argument("--start", type=iso_date, help="first day of a range (with --end)")
+    when.add_argument("--check", action="store_true", help="only run the data-quality checks")
+    parser.add_argument("--end", type=iso_date, help="last day of a range, inclusive")
+    parser.add_argument("--songs", action="store_true", help="with --date or a range: load the song data too")
     args = parser.parse_args(argv)
+    if (args.start is None) != (args.end is None):
+        parser.error("--start and --end go together")
+    if args.start and args.start > args.end:
+        parser.error(f"--start {args.start} is after --end {args.end}")
+    if args.songs and not (args.date or args.start):
+        parser.error("--songs goes with --date or --start/--end (a full load always loads the songs)")
+    return args
+
+
+def days_of(args) -> list[date]:
+    if args.date:
+        return [args.date]
+    return [args.start + timedelta(days=n) for n in range((args.end - args.start).days + 1)]
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
 
     def body():
         settings = load_settings(args.config)
@@ -51,10 +116,13 @@ def main(argv=None) -> int:
             if args.check:
                 quality.enforce(quality.run_checks(warehouse, data_quality_checks))
                 return
-            log.info("Loading staging tables on %s", warehouse.description)
-            load_staging_tables(warehouse, settings.sources)
-            log.info("Building the star schema")
-            insert_tables(warehouse)
+            if args.date or args.start:
+                load_days(warehouse, settings.sources, days_of(args), args.songs)
+            else:
+                log.info("Loading staging tables on %s", warehouse.description)
+                load_staging_tables(warehouse, settings.sources)
+                log.info("Building the star schema")
+                insert_tables(warehouse)
         log.info("Done in %.2f s.", time.perf_counter() - started)
 
     return cli.run(body, args)

@@ -7,6 +7,7 @@ Distribution and sort keys are explained in the README ("Table design").
 """
 
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 from dwh.config import Sources, sql_literal
 
@@ -88,6 +89,7 @@ CREATE TABLE IF NOT EXISTS users (
     last_name  VARCHAR(256),
     gender     VARCHAR(16),
     level      VARCHAR(16),
+    last_event_at TIMESTAMP NOT NULL,
     PRIMARY KEY (user_id)
 )
 DISTSTYLE ALL;
@@ -177,15 +179,18 @@ time_table_clear = "DELETE FROM time;"
 # Every NextSong event is a play, a guest's too (user_id NULL; none in the sample).
 # songplay_id is the MD5 of the event's identity (session, item in session, user, time),
 # so the same event always gets the same key, and an event delivered twice is one play.
+SONGPLAY_ID = """MD5(COALESCE(CAST(e.session_id AS VARCHAR), '') || '|' || COALESCE(CAST(e.item_in_session AS VARCHAR), '')
+               || '|' || COALESCE(CAST(e.user_id AS VARCHAR), '') || '|' || CAST(e.ts AS VARCHAR))"""
+STAGED_SONGPLAY_IDS = f"SELECT {SONGPLAY_ID} FROM staging_events AS e WHERE e.page = 'NextSong'"
+
 # A play matches the song whose title, artist name and duration equal the event's song,
 # artist and length; when several songs match, the smallest song_id wins. Joining first
 # and ranking after keeps the join an equi-join that both planners hash or co-locate.
-songplay_table_insert = """
+songplay_table_insert = f"""
 INSERT INTO songplays (songplay_id, start_time, user_id, level, song_id, artist_id, session_id, location, user_agent)
 SELECT songplay_id, start_time, user_id, level, song_id, artist_id, session_id, location, user_agent
 FROM (
-    SELECT MD5(COALESCE(CAST(e.session_id AS VARCHAR), '') || '|' || COALESCE(CAST(e.item_in_session AS VARCHAR), '')
-               || '|' || COALESCE(CAST(e.user_id AS VARCHAR), '') || '|' || CAST(e.ts AS VARCHAR)) AS songplay_id,
+    SELECT {SONGPLAY_ID} AS songplay_id,
            e.ts AS start_time,
            e.user_id,
            e.level,
@@ -208,24 +213,32 @@ FROM (
 WHERE pick = 1;
 """
 
-# One row per user, from the user's latest event (a guest has no user_id).
-user_table_insert = """
-INSERT INTO users (user_id, first_name, last_name, gender, level)
-SELECT user_id, first_name, last_name, gender, level
-FROM (
-    SELECT user_id,
-           first_name,
-           last_name,
-           gender,
-           level,
-           ROW_NUMBER() OVER (
-               PARTITION BY user_id
-               ORDER BY ts DESC, session_id DESC, item_in_session DESC
-           ) AS recency
-    FROM staging_events
-    WHERE user_id IS NOT NULL
-) AS latest
-WHERE recency = 1;
+# Each staged user's latest event (a guest has no user_id): names, gender and level.
+LATEST_STAGED_USERS = """
+    SELECT user_id, first_name, last_name, gender, level, last_event_at
+    FROM (
+        SELECT user_id,
+               first_name,
+               last_name,
+               gender,
+               level,
+               ts AS last_event_at,
+               ROW_NUMBER() OVER (
+                   PARTITION BY user_id
+                   ORDER BY ts DESC, session_id DESC, item_in_session DESC
+               ) AS recency
+        FROM staging_events
+        WHERE user_id IS NOT NULL
+    ) AS ranked
+    WHERE recency = 1"""
+
+user_table_insert = f"""
+INSERT INTO users (user_id, first_name, last_name, gender, level, last_event_at)
+SELECT l.user_id, l.first_name, l.last_name, l.gender, l.level, l.last_event_at
+FROM ({LATEST_STAGED_USERS}
+) AS l
+LEFT JOIN users AS u ON u.user_id = l.user_id
+WHERE u.user_id IS NULL;
 """
 
 song_table_insert = """
@@ -268,17 +281,59 @@ FROM (
 WHERE pick = 1;
 """
 
-time_table_insert = """
+PLAY_TIMES = "SELECT DISTINCT start_time FROM songplays"
+
+time_table_insert = f"""
 INSERT INTO time (start_time, hour, day, week, month, year, weekday)
-SELECT start_time,
-       EXTRACT(hour FROM start_time),
-       EXTRACT(day FROM start_time),
-       EXTRACT(week FROM start_time),
-       EXTRACT(month FROM start_time),
-       EXTRACT(year FROM start_time),
-       EXTRACT(dow FROM start_time)
-FROM (SELECT DISTINCT start_time FROM songplays) AS play_times;
+SELECT t.start_time,
+       EXTRACT(hour FROM t.start_time),
+       EXTRACT(day FROM t.start_time),
+       EXTRACT(week FROM t.start_time),
+       EXTRACT(month FROM t.start_time),
+       EXTRACT(year FROM t.start_time),
+       EXTRACT(dow FROM t.start_time)
+FROM ({PLAY_TIMES}) AS t
+LEFT JOIN time AS known ON known.start_time = t.start_time
+WHERE known.start_time IS NULL;
 """
+
+# DAILY LOADS
+#
+# A day's events replace that day's plays (and the plays of the events staged, should a
+# file hold a late event of another day); time rows follow the plays. Users are upserted:
+# a staged user's row is replaced only when the staged event is at least as new as the
+# one the row came from, so a backfill of an older day keeps the newer level. Songs and
+# artists are upserted by key when song data is loaded. Delete-then-insert in one
+# transaction is Redshift's documented merge pattern and runs unchanged on PostgreSQL.
+# {day} and {next_day} are filled by daily_load_queries() with validated dates.
+
+songplay_day_delete = f"""
+DELETE FROM songplays
+WHERE (start_time >= {{day}} AND start_time < {{next_day}})
+   OR songplay_id IN ({STAGED_SONGPLAY_IDS});
+"""
+time_day_delete = """
+DELETE FROM time
+WHERE start_time >= {day} AND start_time < {next_day};
+"""
+time_day_insert = time_table_insert.replace(
+    PLAY_TIMES,
+    f"SELECT DISTINCT start_time FROM songplays WHERE (start_time >= {{day}} AND start_time < {{next_day}}) "
+    f"OR songplay_id IN ({STAGED_SONGPLAY_IDS})",
+)
+user_upsert_delete = f"""
+DELETE FROM users
+WHERE user_id IN (
+    SELECT l.user_id
+    FROM ({LATEST_STAGED_USERS}
+    ) AS l
+    JOIN users AS u ON u.user_id = l.user_id
+    WHERE l.last_event_at >= u.last_event_at
+);
+"""
+song_upsert_delete = "DELETE FROM songs WHERE song_id IN (SELECT song_id FROM staging_songs);"
+artist_upsert_delete = "DELETE FROM artists WHERE artist_id IN (SELECT artist_id FROM staging_songs);"
+
 
 # DATA-QUALITY CHECKS
 #
@@ -413,6 +468,26 @@ insert_table_queries = [
 truncate_staging_queries = [staging_events_truncate, staging_songs_truncate]
 
 
+# An event day's key under LOG_DATA, as the files are laid out (and as Airflow templates it).
+LOG_DAY_KEY = "{log_data}/{day:%Y}/{day:%m}/{day:%Y-%m-%d}-events.json"
+
+
+def daily_event_queries(day: date) -> list[str]:
+    """Replace one day's plays and time rows, and upsert its users, from staging_events."""
+    values = {"day": sql_literal(day.isoformat()), "next_day": sql_literal((day + timedelta(days=1)).isoformat())}
+    return [
+        songplay_day_delete.format(**values),
+        songplay_table_insert,
+        user_upsert_delete,
+        user_table_insert,
+        time_day_delete.format(**values),
+        time_day_insert.format(**values),
+    ]
+
+
+song_upsert_queries = [song_upsert_delete, song_table_insert, artist_upsert_delete, artist_table_insert]
+
+
 def _load_options(sources: Sources) -> str:
     options = ""
     if sources.max_error:
@@ -422,10 +497,14 @@ def _load_options(sources: Sources) -> str:
     return options
 
 
-def copy_table_queries(sources: Sources) -> list[str]:
-    """The COPY statements, filled from validated configuration, in run order."""
+def copy_table_queries(sources: Sources, day: date | None = None) -> list[str]:
+    """The COPY statements, filled from validated configuration, in run order.
+
+    With a day, the events COPY reads only that day's key.
+    """
+    log_data = LOG_DAY_KEY.format(log_data=sources.log_data.rstrip("/"), day=day) if day else sources.log_data
     values = {
-        "log_data": sql_literal(sources.log_data),
+        "log_data": sql_literal(log_data),
         "log_jsonpath": sql_literal(sources.log_jsonpath),
         "song_data": sql_literal(sources.song_data),
         "iam_role": sql_literal(sources.iam_role) if sources.iam_role else "default",
@@ -433,3 +512,205 @@ def copy_table_queries(sources: Sources) -> list[str]:
         "load_options": _load_options(sources),
     }
     return [staging_events_copy.format(**values), staging_songs_copy.format(**values)]
+
+
+# ANALYTICS
+#
+# What the Sparkify team asks of the star schema. analytics.py runs analytics_queries in
+# order and prints each result as a table. Each query runs unchanged on Redshift and on
+# PostgreSQL, and ends its ORDER BY on a unique key, so the same data always gives the
+# same rows in the same order. Averages and shares are computed in DOUBLE PRECISION:
+# on Redshift AVG of an integer column returns an integer, and integer / integer
+# truncates on both. A session is (user_id, session_id).
+
+
+@dataclass(frozen=True)
+class AnalyticsQuery:
+    name: str  # identifier: the report's anchor, the chart's file name
+    title: str  # the heading in the printed and Markdown report
+    sql: str
+    note: str = ""  # how to read the result, shown under the heading
+
+
+# Only plays matched to a known song (title + artist + duration) have a song_id: the
+# star schema keeps no title for the others, so "most played" counts matched plays only.
+top_songs_query = """
+SELECT s.title                    AS song,
+       a.name                     AS artist,
+       COUNT(*)                   AS plays,
+       COUNT(DISTINCT sp.user_id) AS listeners
+FROM songplays AS sp
+JOIN songs AS s ON s.song_id = sp.song_id
+LEFT JOIN artists AS a ON a.artist_id = sp.artist_id
+GROUP BY s.song_id, s.title, a.name
+ORDER BY plays DESC, s.title, s.song_id
+LIMIT 10;
+"""
+
+top_artists_query = """
+SELECT a.name                     AS artist,
+       COUNT(*)                   AS plays,
+       COUNT(DISTINCT sp.song_id) AS songs,
+       COUNT(DISTINCT sp.user_id) AS listeners
+FROM songplays AS sp
+JOIN artists AS a ON a.artist_id = sp.artist_id
+GROUP BY a.artist_id, a.name
+ORDER BY plays DESC, a.name, a.artist_id
+LIMIT 10;
+"""
+
+# Hours are UTC: start_time is the event's epoch milliseconds, and Redshift's TIMESTAMP
+# has no time zone. Hours without plays have no row.
+plays_by_hour_query = """
+SELECT t.hour,
+       COUNT(*)                   AS plays,
+       COUNT(DISTINCT sp.user_id) AS users
+FROM songplays AS sp
+JOIN time AS t ON t.start_time = sp.start_time
+GROUP BY t.hour
+ORDER BY t.hour;
+"""
+
+plays_by_weekday_query = """
+SELECT t.weekday,
+       CASE t.weekday
+           WHEN 0 THEN 'Sunday'
+           WHEN 1 THEN 'Monday'
+           WHEN 2 THEN 'Tuesday'
+           WHEN 3 THEN 'Wednesday'
+           WHEN 4 THEN 'Thursday'
+           WHEN 5 THEN 'Friday'
+           WHEN 6 THEN 'Saturday'
+       END                                          AS day,
+       COUNT(*)                                     AS plays,
+       COUNT(DISTINCT sp.user_id)                   AS users,
+       COUNT(DISTINCT CAST(sp.start_time AS DATE))  AS days,
+       CAST(COUNT(*) AS DOUBLE PRECISION)
+       / COUNT(DISTINCT CAST(sp.start_time AS DATE)) AS plays_per_day
+FROM songplays AS sp
+JOIN time AS t ON t.start_time = sp.start_time
+GROUP BY t.weekday
+ORDER BY t.weekday;
+"""
+
+# level is the level at the time of each play, so a user who upgraded counts under both
+# in "users"; "users_now" counts every user once, by their latest level (users table).
+plays_by_level_query = """
+SELECT p.level,
+       p.plays,
+       100.0 * p.plays / SUM(CAST(p.plays AS DOUBLE PRECISION)) OVER () AS pct_plays,
+       p.users,
+       CAST(p.plays AS DOUBLE PRECISION) / NULLIF(p.users, 0)           AS plays_per_user,
+       COALESCE(u.users_now, 0)                                         AS users_now
+FROM (
+    SELECT level, COUNT(*) AS plays, COUNT(DISTINCT user_id) AS users
+    FROM songplays
+    GROUP BY level
+) AS p
+LEFT JOIN (
+    SELECT level, COUNT(*) AS users_now
+    FROM users
+    GROUP BY level
+) AS u ON u.level = p.level
+ORDER BY p.level;
+"""
+
+most_active_users_query = """
+SELECT sp.user_id,
+       u.first_name,
+       u.last_name,
+       u.level,
+       COUNT(*)                      AS plays,
+       COUNT(DISTINCT sp.session_id) AS sessions
+FROM songplays AS sp
+LEFT JOIN users AS u ON u.user_id = sp.user_id
+WHERE sp.user_id IS NOT NULL
+GROUP BY sp.user_id, u.first_name, u.last_name, u.level
+ORDER BY plays DESC, sp.user_id
+LIMIT 10;
+"""
+
+# PERCENTILE_CONT ... WITHIN GROUP is an ordered-set aggregate on both warehouses;
+# Redshift wants every sort-based aggregate in a statement to order by the same value,
+# and returns DECIMAL for an integer one, so both order by the same DOUBLE PRECISION.
+session_length_query = """
+WITH sessions AS (
+    SELECT user_id, session_id, COUNT(*) AS plays
+    FROM songplays
+    GROUP BY user_id, session_id
+)
+SELECT COUNT(*)                                                                     AS sessions,
+       AVG(CAST(plays AS DOUBLE PRECISION))                                         AS avg_plays,
+       PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY CAST(plays AS DOUBLE PRECISION)) AS median_plays,
+       PERCENTILE_CONT(0.9) WITHIN GROUP (ORDER BY CAST(plays AS DOUBLE PRECISION)) AS p90_plays,
+       MIN(plays)                                                                   AS min_plays,
+       MAX(plays)                                                                   AS max_plays
+FROM sessions;
+"""
+
+session_length_distribution_query = """
+WITH sessions AS (
+    SELECT user_id, session_id, COUNT(*) AS plays
+    FROM songplays
+    GROUP BY user_id, session_id
+),
+bucketed AS (
+    SELECT plays,
+           CASE WHEN plays = 1 THEN 1
+                WHEN plays <= 5 THEN 2
+                WHEN plays <= 10 THEN 3
+                WHEN plays <= 25 THEN 4
+                WHEN plays <= 50 THEN 5
+                WHEN plays <= 100 THEN 6
+                ELSE 7
+           END AS bucket
+    FROM sessions
+)
+SELECT CASE bucket
+           WHEN 1 THEN '1'
+           WHEN 2 THEN '2-5'
+           WHEN 3 THEN '6-10'
+           WHEN 4 THEN '11-25'
+           WHEN 5 THEN '26-50'
+           WHEN 6 THEN '51-100'
+           ELSE '101+'
+       END                                                                 AS plays_per_session,
+       COUNT(*)                                                            AS sessions,
+       100.0 * COUNT(*) / SUM(CAST(COUNT(*) AS DOUBLE PRECISION)) OVER () AS pct_sessions,
+       CAST(SUM(plays) AS BIGINT)                                          AS plays
+FROM bucketed
+GROUP BY bucket
+ORDER BY bucket;
+"""
+
+matched_share_query = """
+SELECT COUNT(*)                                                               AS plays,
+       COUNT(song_id)                                                         AS matched_plays,
+       COUNT(DISTINCT song_id)                                                AS matched_songs,
+       100.0 * COUNT(song_id) / NULLIF(CAST(COUNT(*) AS DOUBLE PRECISION), 0) AS pct_matched
+FROM songplays;
+"""
+
+analytics_queries = [
+    AnalyticsQuery("top_songs", "Most played songs", top_songs_query,
+                   "Top 10 by plays. Only plays matched to a known song (title, artist and duration) count: "
+                   "the star schema keeps no title for the others (see the matched share below)."),
+    AnalyticsQuery("top_artists", "Most played artists", top_artists_query,
+                   "Top 10 by plays, matched plays only, as above."),
+    AnalyticsQuery("plays_by_hour", "Plays by hour of day (UTC)", plays_by_hour_query,
+                   "All plays; hours are UTC. users: distinct users who played in that hour."),
+    AnalyticsQuery("plays_by_weekday", "Plays by weekday", plays_by_weekday_query,
+                   "All plays; weekday 0 is Sunday (UTC). days: dates with plays on that weekday, so "
+                   "plays_per_day compares weekdays fairly when a month has five of some."),
+    AnalyticsQuery("plays_by_level", "Free and paid plays and users", plays_by_level_query,
+                   "level at the time of each play: a user who changed level counts under both in users; "
+                   "users_now counts each user once, by their latest level."),
+    AnalyticsQuery("most_active_users", "Most active users", most_active_users_query,
+                   "Top 10 users by plays; level is the user's latest."),
+    AnalyticsQuery("session_length", "Session length (plays per session)", session_length_query,
+                   "A session is a user's session_id; median and p90 interpolate (PERCENTILE_CONT)."),
+    AnalyticsQuery("session_length_distribution", "Sessions by number of plays",
+                   session_length_distribution_query),
+    AnalyticsQuery("matched_share", "Plays matched to a known song", matched_share_query,
+                   "A play matches when its song title, artist name and length equal a song's in song_data."),
+]

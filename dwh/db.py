@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import psycopg2
 
 import sql_queries
-from dwh.errors import LoadError, LoadFailed, WarehouseError
+from dwh.errors import LoadError, LoadFailed, NoSourceFiles, WarehouseError
 
 log = logging.getLogger("dwh")
 
@@ -25,6 +25,7 @@ _VERBS = {"drop table if exists": "drop", "create table if not exists": "create"
 
 CONNECT_ATTEMPTS = 3
 _NOT_TRANSIENT = ("password authentication failed", "does not exist", "no pg_hba.conf entry", "SSL")
+_MISSING_PREFIX = re.compile(r"S3 prefix .* does not exist", re.IGNORECASE)
 _COPY_TABLE = re.compile(r"\s*COPY\s+(\w+)", re.IGNORECASE)
 
 
@@ -94,7 +95,8 @@ class RedshiftWarehouse(Warehouse):
                 self.conn.rollback()
                 errors = self.load_errors()
                 shown = "".join(f"\n  {error}" for error in errors)
-                raise LoadFailed(f"COPY {copy.group(1)} failed: {reason}{shown}", errors) from None
+                failure = NoSourceFiles if _MISSING_PREFIX.search(reason) else LoadFailed
+                raise failure(f"COPY {copy.group(1)} failed: {reason}{shown}", errors) from None
             if not copy:
                 return cur.rowcount
             cur.execute(sql_queries.last_copy_count)

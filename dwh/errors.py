@@ -15,6 +15,10 @@ class LoadFailed(WarehouseError):
         self.errors = list(errors)
 
 
+class NoSourceFiles(LoadFailed):
+    """COPY's FROM matched no file: on Redshift, "The specified S3 prefix ... does not exist"."""
+
+
 @dataclass(frozen=True)
 class LoadError:
     """One rejected row, with the fields Redshift records in stl_load_errors."""

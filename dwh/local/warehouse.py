@@ -17,7 +17,7 @@ import psycopg2
 from psycopg2 import sql as pgsql
 
 from dwh.db import Warehouse
-from dwh.errors import LoadFailed
+from dwh.errors import LoadFailed, NoSourceFiles
 from dwh.local import server
 from dwh.local.copy_statement import CopyStatement, CopySyntaxError, is_copy, parse_copy
 from dwh.local.json_load import Column, Options, Plan, convert_file, parse_jsonpaths
@@ -176,7 +176,7 @@ class LocalWarehouse(Warehouse):
             else:
                 objects = store.list(stmt.source)
             if not objects:
-                raise LoadFailed(f"COPY {stmt.table}: FROM '{stmt.source}' matches no file (the prefix does not exist)")
+                raise NoSourceFiles(f"COPY {stmt.table}: FROM '{stmt.source}' matches no file (the prefix does not exist)")
         except (SourceError, ValueError) as exc:
             raise LoadFailed(f"COPY {stmt.table}: {exc}") from None
 

@@ -1,0 +1,354 @@
+"""Analytics: every query is Redshift SQL, and its results on the sample equal what Python
+computes straight from the JSON files (not from the warehouse); analytics.py prints them,
+writes report.md and real PNG charts; the committed docs are the sample's results."""
+
+from __future__ import annotations
+
+import collections
+import datetime
+import decimal
+import json
+import re
+import struct
+import types
+from pathlib import Path
+
+import psycopg2
+import pytest
+import sqlfluff
+from sqlfluff.api.simple import APIParsingError
+
+import sql_queries
+from conftest import ROOT, SAMPLE, run_script
+from dwh import report
+from dwh.local import server
+
+QUERIES = {q.name: q for q in sql_queries.analytics_queries}
+SINGLE_ROW = {"session_length", "matched_share"}
+CHART_NAMES = ["plays_by_hour", "plays_by_weekday"]
+DOCS = ROOT / "docs"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+# --- The sample, read with Python's json, loaded the way the COPY rules say ---------------
+
+def json_objects(path: Path):
+    """Every JSON object in a file, whatever whitespace separates them."""
+    text, decoder, pos = path.read_text(encoding="utf-8"), json.JSONDecoder(), 0
+    while True:
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        if pos == len(text):
+            return
+        obj, pos = decoder.raw_decode(text, pos)
+        yield obj
+
+
+def text(value):
+    """A value as a text column loads it: "" and blanks are NULL, numbers their JSON text."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def utc(ts_ms: int) -> datetime.datetime:
+    return datetime.datetime(1970, 1, 1) + datetime.timedelta(milliseconds=ts_ms)
+
+
+def percentile_cont(values: list[float], p: float) -> float:
+    """Linear interpolation at row 1 + p * (n - 1), as Redshift documents PERCENTILE_CONT."""
+    ordered = sorted(values)
+    position = p * (len(ordered) - 1)
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+class Sample:
+    def __init__(self):
+        self.events = [e for f in sorted((SAMPLE / "log_data").rglob("*.json")) for e in json_objects(f)]
+        for e in self.events:
+            e["user"] = int(e["userId"]) if text(e["userId"]) else None
+            e["time"] = utc(e["ts"])
+        self.plays = [e for e in self.events if e["page"] == "NextSong"]
+        songs = [s for f in sorted((SAMPLE / "song_data").rglob("*.json")) for s in json_objects(f)]
+
+        # The match: title + artist name + duration; the smallest song_id among equals wins.
+        matches: dict[tuple, dict] = {}
+        for s in songs:
+            key = (text(s["title"]), text(s["artist_name"]), s["duration"])
+            if None not in key and (key not in matches or s["song_id"] < matches[key]["song_id"]):
+                matches[key] = s
+        for e in self.plays:
+            e["match"] = matches.get((text(e["song"]), text(e["artist"]), e["length"]))
+        self.matched = [e for e in self.plays if e["match"]]
+
+        # artists: per artist_id, a row with a location first, then the first name.
+        rows = collections.defaultdict(list)
+        for s in songs:
+            rows[s["artist_id"]].append(s)
+        self.artist_name = {}
+        for artist_id, candidates in rows.items():
+            best = min(candidates, key=lambda s: (
+                text(s["artist_location"]) is None, text(s["artist_name"]) is None, text(s["artist_name"]) or "",
+                text(s["artist_location"]) or "", s["song_id"]))
+            self.artist_name[artist_id] = text(best["artist_name"])
+
+        # users: the latest event of each user (by ts, then session, then item).
+        latest = {}
+        for e in self.events:
+            if e["user"] is not None:
+                order = (e["ts"], e["sessionId"], e["itemInSession"])
+                if e["user"] not in latest or order > latest[e["user"]][0]:
+                    latest[e["user"]] = (order, e)
+        self.latest = {user: e for user, (_, e) in latest.items()}
+
+        self.sessions = collections.Counter((e["user"], e["sessionId"]) for e in self.plays)
+
+
+@pytest.fixture(scope="module")
+def sample() -> Sample:
+    return Sample()
+
+
+# --- The warehouse, holding exactly the sample -------------------------------------------
+
+@pytest.fixture(scope="module")
+def sample_config(loaded_sample):
+    """loaded_sample, rebuilt from staging: tests that run earlier may have reloaded the star."""
+    result = run_script("etl.py", loaded_sample)
+    assert result.returncode == 0, result.stderr
+    return loaded_sample
+
+
+@pytest.fixture(scope="module")
+def results(sample_config, local_server) -> dict[str, report.Result]:
+    """Every analytic query's result on the sample, fetched once."""
+    warehouse = types.SimpleNamespace(conn=psycopg2.connect(**server.connect_params(local_server)))
+    try:
+        return {q.name: report.run_query(warehouse, q) for q in sql_queries.analytics_queries}
+    finally:
+        warehouse.conn.close()
+
+
+def rows_of(result: report.Result) -> list[tuple]:
+    return [tuple(float(v) if isinstance(v, decimal.Decimal) else v for v in row) for row in result.rows]
+
+
+def approx_rows(rows: list[tuple]):
+    return [tuple(pytest.approx(v) if isinstance(v, float) else v for v in row) for row in rows]
+
+
+@pytest.fixture(scope="module")
+def script_run(sample_config, tmp_path_factory):
+    out = tmp_path_factory.mktemp("analytics") / "out"
+    result = run_script("analytics.py", sample_config, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    return result, out
+
+
+# --- The SQL ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", QUERIES)
+def test_query_is_valid_redshift_sql(name):
+    try:
+        sqlfluff.parse(QUERIES[name].sql, dialect="redshift")
+    except APIParsingError as exc:
+        pytest.fail(f"{name} does not parse as Redshift SQL: {exc}")
+
+
+@pytest.mark.parametrize("name", QUERIES)
+def test_query_avoids_what_redshift_does_differently(name):
+    """sqlfluff's redshift dialect accepts some PostgreSQL-only syntax; these must not appear."""
+    sql = " ".join(QUERIES[name].sql.upper().split())
+    for construct in ("::", "DISTINCT ON", "FILTER (", "GENERATE_SERIES", "FETCH FIRST", "LATERAL", "MEDIAN("):
+        assert construct not in sql, f"{name} uses {construct}"
+    # Redshift's AVG of an integer is an integer: every average is taken over a DOUBLE PRECISION.
+    for argument in re.findall(r"AVG\((.*?)\)", sql):
+        assert argument.startswith("CAST(") and "DOUBLE PRECISION" in argument, f"{name}: AVG({argument})"
+
+
+@pytest.mark.parametrize("name", sorted(set(QUERIES) - SINGLE_ROW))
+def test_multi_row_query_orders_its_rows(name):
+    assert "ORDER BY" in QUERIES[name].sql.rsplit("FROM", 1)[-1]
+
+
+def test_every_query_has_a_unique_name_and_title():
+    assert len({q.name for q in QUERIES.values()}) == len({q.title for q in QUERIES.values()}) == len(QUERIES)
+
+
+# --- The results against the JSON files ---------------------------------------------------
+
+def test_top_songs(results, sample):
+    plays = collections.defaultdict(list)
+    for e in sample.matched:
+        plays[e["match"]["song_id"]].append(e)
+    expected = sorted(
+        ((e[0]["match"]["title"], sample.artist_name[e[0]["match"]["artist_id"]], len(e), len({p["user"] for p in e}),
+          song_id) for song_id, e in plays.items()),
+        key=lambda row: (-row[2], row[0], row[4]),
+    )[:10]
+    assert rows_of(results["top_songs"]) == [row[:4] for row in expected]
+    assert results["top_songs"].rows[0][:3] == ("Up Up & Away", "Kid Cudi", 5)
+
+
+def test_top_artists(results, sample):
+    plays = collections.defaultdict(list)
+    for e in sample.matched:
+        plays[e["match"]["artist_id"]].append(e)
+    expected = sorted(
+        ((sample.artist_name[artist_id], len(e), len({p["match"]["song_id"] for p in e}), len({p["user"] for p in e}),
+          artist_id) for artist_id, e in plays.items()),
+        key=lambda row: (-row[1], row[0], row[4]),
+    )[:10]
+    assert rows_of(results["top_artists"]) == [row[:4] for row in expected]
+
+
+def test_plays_by_hour_of_day_utc(results, sample):
+    by_hour = collections.defaultdict(list)
+    for e in sample.plays:
+        by_hour[e["time"].hour].append(e)
+    expected = [(hour, len(e), len({p["user"] for p in e})) for hour, e in sorted(by_hour.items())]
+    assert rows_of(results["plays_by_hour"]) == expected
+    assert sum(row[1] for row in expected) == 6820
+
+
+def test_plays_by_weekday(results, sample):
+    by_day = collections.defaultdict(list)
+    for e in sample.plays:
+        by_day[(e["time"].weekday() + 1) % 7].append(e)  # 0 = Sunday
+    names = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
+    expected = []
+    for day, e in sorted(by_day.items()):
+        dates = len({p["time"].date() for p in e})
+        expected.append((day, names[day], len(e), len({p["user"] for p in e}), dates, len(e) / dates))
+    assert rows_of(results["plays_by_weekday"]) == approx_rows(expected)
+    assert [row[4] for row in expected] == [4, 4, 4, 4, 5, 5, 4]  # November 2018 began on a Thursday
+
+
+def test_free_and_paid_plays_and_users(results, sample):
+    by_level = collections.defaultdict(list)
+    for e in sample.plays:
+        by_level[e["level"]].append(e)
+    now = collections.Counter(e["level"] for e in sample.latest.values())
+    expected = [
+        (level, len(e), 100 * len(e) / len(sample.plays), len({p["user"] for p in e}),
+         len(e) / len({p["user"] for p in e}), now[level])
+        for level, e in sorted(by_level.items())
+    ]
+    assert rows_of(results["plays_by_level"]) == approx_rows(expected)
+    assert [row[:2] for row in expected] == [("free", 1229), ("paid", 5591)]
+
+
+def test_most_active_users(results, sample):
+    by_user = collections.defaultdict(list)
+    for e in sample.plays:
+        by_user[e["user"]].append(e)
+    expected = []
+    for user, e in sorted(by_user.items(), key=lambda item: (-len(item[1]), item[0]))[:10]:
+        latest = sample.latest[user]
+        expected.append((user, latest["firstName"], latest["lastName"], latest["level"], len(e),
+                         len({p["sessionId"] for p in e})))
+    assert rows_of(results["most_active_users"]) == expected
+
+
+def test_session_length_summary(results, sample):
+    lengths = list(sample.sessions.values())
+    expected = (len(lengths), sum(lengths) / len(lengths), percentile_cont(lengths, 0.5),
+                percentile_cont(lengths, 0.9), min(lengths), max(lengths))
+    assert rows_of(results["session_length"]) == approx_rows([expected])
+    assert expected[0] == 776 and expected[2:4] == (2.0, 29.0)
+
+
+def test_session_length_distribution(results, sample):
+    bounds = [(1, 1, "1"), (2, 5, "2-5"), (6, 10, "6-10"), (11, 25, "11-25"), (26, 50, "26-50"),
+              (51, 100, "51-100"), (101, 10**9, "101+")]
+    lengths = list(sample.sessions.values())
+    expected = []
+    for low, high, label in bounds:
+        inside = [n for n in lengths if low <= n <= high]
+        if inside:
+            expected.append((label, len(inside), 100 * len(inside) / len(lengths), sum(inside)))
+    assert rows_of(results["session_length_distribution"]) == approx_rows(expected)
+
+
+def test_share_of_plays_matched_to_a_known_song(results, sample):
+    matched = len(sample.matched)
+    expected = (len(sample.plays), matched, len({e["match"]["song_id"] for e in sample.matched}),
+                100 * matched / len(sample.plays))
+    assert rows_of(results["matched_share"]) == approx_rows([expected])
+    assert expected[:2] == (6820, 39)
+
+
+# --- analytics.py and what it writes -----------------------------------------------------
+
+def test_script_prints_every_result_as_a_table(script_run, results):
+    completed, _ = script_run
+    for result in results.values():
+        assert f"{result.query.title}\n" in completed.stdout
+        assert report.text_table(result) in completed.stdout
+    assert "Chloe" in completed.stdout and "6820" in completed.stdout
+
+
+def test_script_writes_the_report_with_every_table_and_chart(script_run, results):
+    _, out = script_run
+    markdown = (out / "report.md").read_text(encoding="utf-8")
+    for result in results.values():
+        assert f"## {result.query.title}\n" in markdown
+        assert report.markdown_table(result) in markdown
+    for name in CHART_NAMES:
+        assert f"]({name}.png)" in markdown
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == PNG_SIGNATURE, f"{path} is not a PNG"
+    length, chunk = struct.unpack(">I4s", data[8:16])
+    assert (length, chunk) == (13, b"IHDR")
+    return struct.unpack(">II", data[16:24])
+
+
+@pytest.mark.parametrize("name", CHART_NAMES)
+def test_charts_are_pngs_of_the_fixed_size(script_run, name):
+    _, out = script_run
+    assert report.CHART_PIXELS == (800, 450)
+    assert png_size(out / f"{name}.png") == (800, 450)
+
+
+def test_committed_report_is_the_samples_result(script_run):
+    """docs/analytics/ holds what analytics.py writes for the sample: rerun it when that changes."""
+    _, out = script_run
+    assert (DOCS / "analytics" / "report.md").read_text(encoding="utf-8") == (out / "report.md").read_text(encoding="utf-8")
+    for name in CHART_NAMES:
+        assert png_size(DOCS / "analytics" / f"{name}.png") == (800, 450)
+
+
+def test_analytics_doc_tables_are_the_samples_results(script_run):
+    _, out = script_run
+    generated = (out / "report.md").read_text(encoding="utf-8")
+    doc = (DOCS / "analytics.md").read_text(encoding="utf-8")
+    tables = [m.group(0).rstrip("\n") for m in re.finditer(r"(?m)(^\|.*\|\n?)+", doc)]
+    assert len(tables) >= len(QUERIES)
+    for table in tables:
+        assert table in generated
+    for image in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", doc):
+        assert (DOCS / image).is_file()
+
+
+# --- The report helpers ----------------------------------------------------------------------
+
+def test_cells_are_formatted_predictably():
+    assert [report.format_value(v) for v in (None, 7, 2.5, decimal.Decimal("3"), decimal.Decimal("0.125"), "x")] == [
+        "NULL", "7", "2.50", "3", "0.12", "x"]
+
+
+def test_markdown_cells_cannot_break_the_table():
+    result = report.Result(QUERIES["top_songs"], ["song", "plays"], [("a | b *c* <i>\nd", 1)])
+    assert report.markdown_table(result).splitlines()[2] == r"| a \| b \*c\* &lt;i&gt; d | 1 |"
+
+
+def test_empty_result_prints_no_rows_and_charts_zeros(tmp_path):
+    result = report.Result(QUERIES["plays_by_hour"], ["hour", "plays", "users"], [])
+    assert report.text_table(result).endswith("(no rows)")
+    assert report.counts_by_position([(3, 5, 1)], 0, 1, 24) == [0, 0, 0, 5] + [0] * 20
+    assert png_size(report.plays_by_hour_chart(result, tmp_path / "empty.png")) == report.CHART_PIXELS
