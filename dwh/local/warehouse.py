@@ -10,8 +10,10 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import threading
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 import psycopg2
 from psycopg2 import sql as pgsql
@@ -49,6 +51,21 @@ def conversion_workers(total_bytes: int) -> int:
     return min(os.cpu_count() or 1, 8)
 
 
+def _worker_context():
+    """fork while this process has one thread (fast, nothing re-imported); else forkserver.
+
+    convert_in_order starts its workers before the reader threads, so fork is the usual
+    case. forkserver workers import __main__ as __mp_main__, so a script that starts a
+    load from the forkserver path keeps its work under `if __name__ == "__main__":`.
+    """
+    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork")
+    context = multiprocessing.get_context("forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
+    if context.get_start_method() == "forkserver":
+        context.set_forkserver_preload(["dwh.local.json_load"])
+    return context
+
+
 def convert_in_order(files, plan: Plan, workers: int):
     """Yield each file's FileResult in order, converting in `workers` processes when > 0.
 
@@ -59,14 +76,8 @@ def convert_in_order(files, plan: Plan, workers: int):
         for obj, data in files:
             yield convert_file(obj.name, data, plan)
         return
-    # Not "fork": reader threads are running. The workers import __main__ as __mp_main__,
-    # so a script that starts a load keeps its work under `if __name__ == "__main__":`.
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["dwh.local.json_load"])
-    else:
-        context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=_worker_context()) as pool:
+        pool.submit(int).result()  # start the workers before the reader threads exist
         pending: deque = deque()
         try:
             for obj, data in files:
@@ -83,29 +94,21 @@ def convert_in_order(files, plan: Plan, workers: int):
 class _ChunkReader:
     """A file-like view of an iterator of byte chunks, for cursor.copy_expert.
 
-    psycopg2 replaces an exception raised inside read() by QueryCanceled, so the
-    original is kept here and re-raised by the caller.
+    Each read() returns the next whole chunk (psycopg2 sends whatever length read()
+    returns), so no bytes are copied here. psycopg2 replaces an exception raised inside
+    read() by QueryCanceled, so the original is kept and re-raised by the caller.
     """
 
     def __init__(self, chunks):
         self.chunks = iter(chunks)
-        self.buffer = b""
         self.failure: BaseException | None = None
 
     def read(self, size: int = -1) -> bytes:
         try:
-            while len(self.buffer) < size or size < 0:
-                chunk = next(self.chunks, None)
-                if chunk is None:
-                    break
-                self.buffer += chunk
+            return next(self.chunks, b"")
         except BaseException as exc:
             self.failure = exc
             raise
-        if size < 0:
-            size = len(self.buffer)
-        data, self.buffer = self.buffer[:size], self.buffer[size:]
-        return data
 
 
 class LocalWarehouse(Warehouse):
@@ -205,6 +208,9 @@ class LocalWarehouse(Warehouse):
                     raise reader.failure from None
                 if isinstance(reader.failure, SourceError):
                     raise LoadFailed(f"COPY {stmt.table}: {reader.failure}") from None
+                if isinstance(reader.failure, BrokenProcessPool):
+                    raise LoadFailed(f"COPY {stmt.table}: a JSON conversion worker process died ({reader.failure}); "
+                                     f"set {WORKERS_ENV}=0 to convert in this process") from None
                 raise
             # PostgreSQL's planner needs statistics that Redshift keeps for itself.
             cur.execute(pgsql.SQL("ANALYZE {}").format(pgsql.Identifier(stmt.table)))
