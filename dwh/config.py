@@ -76,38 +76,61 @@ def sql_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-class _Reader:
-    """configparser access that turns every problem into a ConfigError naming the key."""
+def _parse_problem(exc: configparser.Error) -> str:
+    """configparser's complaint in a few words (its own message runs over several lines)."""
+    if isinstance(exc, configparser.DuplicateOptionError):
+        return f"[{exc.section}] {exc.option.upper()} is set twice (line {exc.lineno})"
+    if isinstance(exc, configparser.DuplicateSectionError):
+        return f"section [{exc.section}] appears twice (line {exc.lineno})"
+    if isinstance(exc, configparser.MissingSectionHeaderError):
+        return f"line {exc.lineno} comes before any [SECTION] header"
+    if isinstance(exc, configparser.ParsingError):
+        lines = ", ".join(str(lineno) for lineno, _ in exc.errors)
+        return f"cannot parse line {lines} (expected KEY = value)"
+    return str(exc).splitlines()[0]
+
+
+class ConfigReader:
+    """dwh.cfg through configparser; every problem is a ConfigError naming the file, section and key.
+
+    Shared by load_settings() (create_tables.py, etl.py) and iac_setup.py, so they all read a value
+    alike: inline ';'/'#' comments dropped, surrounding quotes stripped, and no interpolation: a
+    '%' (in a password, say) is taken as written.
+    """
 
     def __init__(self, path: Path):
         self.path = path
-        self.parser = configparser.ConfigParser(inline_comment_prefixes=(";", "#"))
+        self.parser = configparser.ConfigParser(inline_comment_prefixes=(";", "#"), interpolation=None)
         try:
             with open(path, encoding="utf-8") as handle:
                 self.parser.read_file(handle)
         except FileNotFoundError:
             raise ConfigError(
-                f"{path}: not found; copy dwh.cfg.example to {path.name} and edit it"
+                f"{path}: not found; copy dwh.cfg.example to {path.name} and edit it (config file not found)"
             ) from None
-        except (OSError, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: cannot be read (not UTF-8 text)") from None
+        except OSError as exc:
             raise ConfigError(f"{path}: cannot be read ({exc.__class__.__name__})") from None
         except configparser.Error as exc:
-            first_line = str(exc).splitlines()[0]
-            raise ConfigError(f"{path}: not a valid config file: {first_line}") from None
+            raise ConfigError(f"{path}: not a valid config file: {_parse_problem(exc)}") from None
 
     def fail(self, section: str, key: str, problem: str) -> ConfigError:
         return ConfigError(f"{self.path.name}: [{section}] {key} {problem}")
 
     def get(self, section: str, key: str, default: str | None = None) -> str:
+        """The value without comment and quotes; ``default`` (when given) if the key is absent."""
         if not self.parser.has_section(section):
             if default is not None:
                 return default
-            raise ConfigError(f"{self.path.name}: section [{section}] is missing (needed for {key})")
+            raise ConfigError(
+                f"{self.path.name}: section [{section}] is missing (needed for {key}; see dwh.cfg.example)"
+            )
         value = self.parser.get(section, key, fallback=None)
         if value is None:
             if default is not None:
                 return default
-            raise self.fail(section, key, "is missing")
+            raise self.fail(section, key, "is missing (see dwh.cfg.example)")
         return value.strip().strip('"').strip("'").strip()
 
     def required(self, section: str, key: str) -> str:
@@ -116,29 +139,40 @@ class _Reader:
             raise self.fail(section, key, "is empty")
         return value
 
-    def matching(self, section: str, key: str, pattern: re.Pattern, what: str, value=None) -> str:
+    def matching(self, section: str, key: str, pattern: re.Pattern, what: str, value=None, *,
+                 must: str = "look like") -> str:
         value = self.required(section, key) if value is None else value
         if not pattern.fullmatch(value):
-            raise self.fail(section, key, f"must look like {what}, got {value!r}")
+            raise self.fail(section, key, f"must {must} {what}, got {value!r}")
         return value
 
-    def number(self, section: str, key: str, default: str, low: int, high: int) -> int:
-        value = self.get(section, key, default=default) or default
-        if not value.isdigit() or not low <= int(value) <= high:
-            raise self.fail(section, key, f"must be a whole number from {low} to {high}, got {value!r}")
+    def choice(self, section: str, key: str, choices: tuple[str, ...]) -> str:
+        value = self.required(section, key)
+        if value not in choices:
+            raise self.fail(section, key, f"must be {' or '.join(choices)}, got {value!r}")
+        return value
+
+    def integer(self, section: str, key: str, minimum: int = 1, maximum: int | None = None,
+                default: int | None = None) -> int:
+        """A whole number from ``minimum`` (to ``maximum``); ``default``, if given, when absent or empty."""
+        value = self.required(section, key) if default is None else self.get(section, key, default="")
+        if not value:
+            return default
+        if not re.fullmatch(r"\d+", value) or int(value) < minimum:
+            kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+            raise self.fail(section, key, f"must be {kind}, got {value!r}")
+        if maximum is not None and int(value) > maximum:
+            raise self.fail(section, key, f"must be at most {maximum}, got {value!r}")
         return int(value)
 
     def port(self, section: str, key: str) -> int:
-        value = self.required(section, key)
-        if not value.isdigit() or not 1 <= int(value) <= 65535:
-            raise self.fail(section, key, f"must be a port number from 1 to 65535, got {value!r}")
-        return int(value)
+        return self.integer(section, key, minimum=1, maximum=65535)
 
 
 def load_settings(path: str | os.PathLike = "dwh.cfg") -> Settings:
     """Read dwh.cfg and return validated settings for the configured target."""
     path = Path(path)
-    cfg = _Reader(path)
+    cfg = ConfigReader(path)
     target = cfg.required("WAREHOUSE", "TARGET").lower()
     if target not in TARGETS:
         raise cfg.fail("WAREHOUSE", "TARGET", f"must be one of {', '.join(TARGETS)}, got {target!r}")
@@ -147,10 +181,19 @@ def load_settings(path: str | os.PathLike = "dwh.cfg") -> Settings:
     return _local_settings(cfg, path)
 
 
-def _redshift_settings(cfg: _Reader, path: Path) -> Settings:
-    password = cfg.get("CLUSTER", "DB_PASSWORD", default="") or os.environ.get(PASSWORD_ENV, "")
+def db_password(cfg: ConfigReader) -> tuple[str, str]:
+    """The warehouse password, [CLUSTER] DB_PASSWORD or else $SPARKIFY_DB_PASSWORD, and which it was."""
+    password = cfg.get("CLUSTER", "DB_PASSWORD", default="")
+    if password:
+        return password, "[CLUSTER] DB_PASSWORD"
+    password = os.environ.get(PASSWORD_ENV, "")
     if not password:
-        raise cfg.fail("CLUSTER", "DB_PASSWORD", f"is empty (set it, or export {PASSWORD_ENV})")
+        raise cfg.fail("CLUSTER", "DB_PASSWORD", f"is empty and {PASSWORD_ENV} is not set: set one of them")
+    return password, f"{PASSWORD_ENV} (because [CLUSTER] DB_PASSWORD is empty)"
+
+
+def _redshift_settings(cfg: ConfigReader, path: Path) -> Settings:
+    password, _ = db_password(cfg)
     connection = Connection(
         host=cfg.matching("CLUSTER", "HOST", _HOSTNAME, "a cluster endpoint host name"),
         port=cfg.port("CLUSTER", "DB_PORT"),
@@ -158,7 +201,7 @@ def _redshift_settings(cfg: _Reader, path: Path) -> Settings:
         user=cfg.matching("CLUSTER", "DB_USER", _IDENTIFIER, "a lower-case user name"),
         password=password,
         sslmode=_ssl_mode(cfg),
-        connect_timeout=cfg.number("CLUSTER", "CONNECT_TIMEOUT", "10", 1, 300),
+        connect_timeout=cfg.integer("CLUSTER", "CONNECT_TIMEOUT", minimum=1, maximum=300, default=10),
     )
     s3_uri = "s3://bucket/prefix"
     jsonpath = cfg.required("S3", "LOG_JSONPATH")
@@ -177,7 +220,7 @@ def _redshift_settings(cfg: _Reader, path: Path) -> Settings:
     return Settings(path=path, target="redshift", sources=sources, redshift=connection)
 
 
-def _local_source(cfg: _Reader, key: str, base: Path) -> str:
+def _local_source(cfg: ConfigReader, key: str, base: Path) -> str:
     """A local warehouse source: an s3:// prefix, or a path resolved against dwh.cfg's folder."""
     value = cfg.required("LOCAL", key)
     if value.startswith("s3://"):
@@ -189,7 +232,7 @@ def _local_source(cfg: _Reader, key: str, base: Path) -> str:
     return str((base / value).resolve()) if not os.path.isabs(value) else value
 
 
-def _local_settings(cfg: _Reader, path: Path) -> Settings:
+def _local_settings(cfg: ConfigReader, path: Path) -> Settings:
     base = path.resolve().parent
     host = cfg.required("LOCAL", "HOST")
     if host not in LOOPBACK_HOSTS:
@@ -215,19 +258,19 @@ def _local_settings(cfg: _Reader, path: Path) -> Settings:
     return Settings(path=path, target="local", sources=sources, local=server)
 
 
-def _ssl_mode(cfg: _Reader) -> str:
+def _ssl_mode(cfg: ConfigReader) -> str:
     mode = cfg.get("CLUSTER", "SSLMODE", default="require") or "require"
     if mode not in SSL_MODES:
         raise cfg.fail("CLUSTER", "SSLMODE", f"must be one of {', '.join(SSL_MODES)}, got {mode!r}")
     return mode
 
 
-def _load_options(cfg: _Reader) -> dict:
+def _load_options(cfg: ConfigReader) -> dict:
     """[LOAD]: COPY options shared by both warehouses (optional section; defaults are strict)."""
     accept = cfg.get("LOAD", "ACCEPTINVCHARS", default="")
     if accept and (len(accept) != 1 or not accept.isascii() or accept in "'\\" or not accept.isprintable()):
         raise cfg.fail("LOAD", "ACCEPTINVCHARS", f"must be empty or one printable ASCII character, got {accept!r}")
     return {
-        "max_error": cfg.number("LOAD", "MAXERROR", "0", 0, 100000),
+        "max_error": cfg.integer("LOAD", "MAXERROR", minimum=0, maximum=100000, default=0),
         "accept_inv_chars": accept or None,
     }

@@ -20,6 +20,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import iac_setup  # noqa: E402
+from dwh.config import PASSWORD_ENV  # noqa: E402
+from dwh.iac import ingress  # noqa: E402
+from dwh.iac.session import _botocore_session  # noqa: E402
 
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "us-west-2"
@@ -58,8 +61,8 @@ def aws_env(monkeypatch, tmp_path):
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")  # before the mock starts
     monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
-    monkeypatch.delenv(iac_setup.PASSWORD_ENV, raising=False)
-    monkeypatch.setattr(iac_setup, "detect_public_ip", lambda timeout=5.0: MY_IP)
+    monkeypatch.delenv(PASSWORD_ENV, raising=False)
+    monkeypatch.setattr(ingress, "detect_public_ip", lambda timeout=5.0: MY_IP)
 
 
 @pytest.fixture
@@ -80,7 +83,7 @@ def cfg_path(tmp_path, monkeypatch) -> Path:
     """dwh.cfg.example copied to tmp, the password coming from SPARKIFY_DB_PASSWORD."""
     path = tmp_path / "dwh.cfg"
     shutil.copy(ROOT / "dwh.cfg.example", path)
-    monkeypatch.setenv(iac_setup.PASSWORD_ENV, PASSWORD)
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
     return path
 
 
@@ -90,7 +93,7 @@ def session(**kwargs):
     import boto3
 
     kwargs.setdefault("region_name", REGION)
-    return boto3.session.Session(botocore_session=iac_setup._botocore_session(), **kwargs)
+    return boto3.session.Session(botocore_session=_botocore_session(), **kwargs)
 
 
 class FakeSleep:

@@ -42,6 +42,11 @@ def test_valid_redshift_config(make_config):
     (("CLUSTER", "HOST"), "host;rm -rf", "[CLUSTER] HOST"),
     (("CLUSTER", "DB_PORT"), "54x", "[CLUSTER] DB_PORT"),
     (("CLUSTER", "DB_PORT"), "70000", "[CLUSTER] DB_PORT"),
+    (("CLUSTER", "DB_PORT"), "5²", "[CLUSTER] DB_PORT"),
+    (("CLUSTER", "CONNECT_TIMEOUT"), "0", "[CLUSTER] CONNECT_TIMEOUT"),
+    (("CLUSTER", "SSLMODE"), "maybe", "[CLUSTER] SSLMODE"),
+    (("LOAD", "MAXERROR"), "-1", "[LOAD] MAXERROR"),
+    (("LOAD", "ACCEPTINVCHARS"), "??", "[LOAD] ACCEPTINVCHARS"),
     (("CLUSTER", "DB_NAME"), "Robert'); DROP", "[CLUSTER] DB_NAME"),
     (("WAREHOUSE", "TARGET"), "snowflake", "[WAREHOUSE] TARGET"),
 ])
@@ -114,3 +119,12 @@ def test_unparsable_config_file_is_reported(tmp_path):
 def test_quotes_around_values_are_accepted_as_in_the_classic_course_config(make_config):
     settings = load_settings(make_config({**REDSHIFT, ("S3", "LOG_DATA"): "'s3://udacity-dend/log_data'"}))
     assert settings.sources.log_data == "s3://udacity-dend/log_data"
+
+
+@pytest.mark.parametrize("password", ["Lone%Passw0rd", "Two%%Percent0", "%(name)sPassw0rd", "100%"])
+def test_a_percent_in_the_password_loads_verbatim(make_config, password):
+    # configparser's default interpolation raised an uncaught InterpolationError on a lone '%'
+    # and turned '%%' into '%'; the shared reader takes every value as written.
+    path = make_config(REDSHIFT)
+    path.write_text(path.read_text(encoding="utf-8").replace("Secret-Passw0rd", password), encoding="utf-8")
+    assert load_settings(path).redshift.password == password

@@ -12,8 +12,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from iac_fixtures import (  # noqa: E402,F401  (fixtures are used by name)
     ACCOUNT, MY_IP, PASSWORD, REGION, ROLE_ARN, ROLE_NAME, aws_env, cfg_path, fake_sleep,
-    iac_setup, moto_aws, read_cfg, run, session, set_cfg,
+    moto_aws, read_cfg, run, session, set_cfg,
 )
+from dwh.iac.serverless import SERVERLESS_POLL_SECONDS  # noqa: E402
+from dwh.iac.session import Aws  # noqa: E402
+from dwh.iac.settings import IacConfig  # noqa: E402
 
 NS, WG = "sparkify", "sparkify"
 NS_ARN = f"arn:aws:redshift-serverless:{REGION}:{ACCOUNT}:namespace/0000-ns"
@@ -46,7 +49,7 @@ def not_found(stub, method, name):
 @pytest.fixture
 def stubbed(moto_aws):
     """(Aws whose redshift-serverless client is stubbed, the stub, the default SG id)."""
-    aws = iac_setup.Aws(session())
+    aws = Aws(session())
     ec2 = aws.client("ec2")
     vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]
     group_id = ec2.describe_security_groups(Filters=[
@@ -94,7 +97,7 @@ def test_serverless_create_status_delete_cycle(stubbed, run, cfg_path, fake_slee
     code, out, err = run("create", "--serverless", aws=aws)
     assert code == 0, err
     stub.assert_no_pending_responses()
-    assert fake_sleep.calls == [iac_setup.SERVERLESS_POLL_SECONDS]  # polled once while CREATING
+    assert fake_sleep.calls == [SERVERLESS_POLL_SECONDS]  # polled once while CREATING
     assert f"workgroup {WG}: CREATING (" in out
     assert our_rules(aws) == [(group_id, f"{MY_IP}/32")]
     cfg = read_cfg(cfg_path)
@@ -126,7 +129,7 @@ def test_serverless_create_status_delete_cycle(stubbed, run, cfg_path, fake_slee
     code, out, err = run("delete", "--serverless", "--yes", aws=aws)
     assert code == 0, err
     stub.assert_no_pending_responses()
-    assert fake_sleep.calls == [iac_setup.SERVERLESS_POLL_SECONDS]
+    assert fake_sleep.calls == [SERVERLESS_POLL_SECONDS]
     assert our_rules(aws) == []
     assert aws.client("iam").list_roles()["Roles"] == []
     cfg = read_cfg(cfg_path)
@@ -237,4 +240,4 @@ def test_serverless_bad_config(stubbed, run, cfg_path, key, value, message):
 def test_serverless_base_rpu_defaults_to_8(aws_env, cfg_path):
     text = cfg_path.read_text().replace("SERVERLESS_BASE_RPU = 8\n", "")
     cfg_path.write_text(text)
-    assert iac_setup.Config(cfg_path).serverless().base_rpu == 8
+    assert IacConfig(cfg_path).serverless().base_rpu == 8

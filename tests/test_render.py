@@ -44,10 +44,10 @@ def test_primary_key_and_unique_are_not_enforced_but_not_null_is(ddl):
 def test_local_warehouse_accepts_duplicate_keys_like_redshift(warehouse):
     warehouse.execute(sql_queries.user_table_drop)
     warehouse.execute(sql_queries.user_table_create)
-    warehouse.execute("INSERT INTO users (user_id, level) VALUES (1, 'free'), (1, 'paid');")
+    warehouse.execute("INSERT INTO users (user_id, level, last_event_at) VALUES (1, 'free', NOW()), (1, 'paid', NOW());")
     assert warehouse.scalar("SELECT COUNT(*) FROM users WHERE user_id = 1") == 2
     with pytest.raises(Exception, match="null value"):
-        warehouse.execute("INSERT INTO users (user_id) VALUES (NULL);")
+        warehouse.execute("INSERT INTO users (user_id, last_event_at) VALUES (NULL, NOW());")
 
 
 def test_queries_pass_through_unchanged():
