@@ -160,7 +160,7 @@ staging_songs_copy = """
 COPY staging_songs
 FROM {song_data}
 IAM_ROLE {iam_role}
-FORMAT AS JSON 'auto'
+{manifest}FORMAT AS JSON 'auto'
 {region}BLANKSASNULL EMPTYASNULL{load_options}
 COMPUPDATE OFF STATUPDATE OFF;
 """
@@ -506,7 +506,8 @@ def copy_table_queries(sources: Sources, day: date | None = None) -> list[str]:
     values = {
         "log_data": sql_literal(log_data),
         "log_jsonpath": sql_literal(sources.log_jsonpath),
-        "song_data": sql_literal(sources.song_data),
+        "song_data": sql_literal(sources.song_manifest or sources.song_data),
+        "manifest": "MANIFEST\n" if sources.song_manifest else "",
         "iam_role": sql_literal(sources.iam_role) if sources.iam_role else "default",
         "region": f"REGION {sql_literal(sources.region)}\n" if sources.region else "",
         "load_options": _load_options(sources),

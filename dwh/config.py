@@ -47,6 +47,7 @@ class Sources:
     s3_endpoint_url: str | None = None
     max_error: int = 0
     accept_inv_chars: str | None = None
+    song_manifest: str | None = None
 
 
 @dataclass(frozen=True)
@@ -211,6 +212,7 @@ def _redshift_settings(cfg: ConfigReader, path: Path) -> Settings:
         log_data=cfg.matching("S3", "LOG_DATA", _S3_URI, s3_uri),
         log_jsonpath=jsonpath,
         song_data=cfg.matching("S3", "SONG_DATA", _S3_URI, s3_uri),
+        song_manifest=_optional(cfg, "S3", "SONG_MANIFEST", lambda: cfg.matching("S3", "SONG_MANIFEST", _S3_URI, s3_uri)),
         region=cfg.matching("S3", "REGION", _REGION, "an AWS region such as us-west-2"),
         iam_role=cfg.matching(
             "IAM_ROLE", "ARN", _IAM_ROLE_ARN, "arn:aws:iam::<12-digit account>:role/<name>"
@@ -251,6 +253,7 @@ def _local_settings(cfg: ConfigReader, path: Path) -> Settings:
         log_data=_local_source(cfg, "LOG_DATA", base),
         log_jsonpath=_local_source(cfg, "LOG_JSONPATH", base),
         song_data=_local_source(cfg, "SONG_DATA", base),
+        song_manifest=_optional(cfg, "LOCAL", "SONG_MANIFEST", lambda: _local_source(cfg, "SONG_MANIFEST", base)),
         region=cfg.matching("S3", "REGION", _REGION, "an AWS region such as us-west-2", region) if region else None,
         s3_endpoint_url=cfg.matching("LOCAL", "S3_ENDPOINT_URL", _ENDPOINT_URL, "http(s)://host:port", endpoint) if endpoint else None,
         **_load_options(cfg),
@@ -274,3 +277,8 @@ def _load_options(cfg: ConfigReader) -> dict:
         "max_error": cfg.integer("LOAD", "MAXERROR", minimum=0, maximum=100000, default=0),
         "accept_inv_chars": accept or None,
     }
+
+
+def _optional(cfg: ConfigReader, section: str, key: str, validated):
+    """An optional key: None when absent or empty, else its validated value."""
+    return validated() if cfg.get(section, key, default="") else None
