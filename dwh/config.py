@@ -234,19 +234,29 @@ def _local_source(cfg: ConfigReader, key: str, base: Path) -> str:
     return str((base / value).resolve()) if not os.path.isabs(value) else value
 
 
-def _local_settings(cfg: ConfigReader, path: Path) -> Settings:
-    base = path.resolve().parent
+def load_server_settings(path: str | os.PathLike = "dwh.cfg") -> ServerSettings:
+    """Only the local warehouse server's keys of [LOCAL], whatever the TARGET."""
+    path = Path(path)
+    return _server_settings(ConfigReader(path), path.resolve().parent)
+
+
+def _server_settings(cfg: ConfigReader, base: Path) -> ServerSettings:
     host = cfg.required("LOCAL", "HOST")
     if host not in LOOPBACK_HOSTS:
         raise cfg.fail("LOCAL", "HOST", f"must be a loopback address ({', '.join(LOOPBACK_HOSTS)}): the local warehouse is never exposed to the network, got {host!r}")
     data_dir = cfg.required("LOCAL", "DATA_DIR")
-    server = ServerSettings(
+    return ServerSettings(
         data_dir=(base / data_dir).resolve(),
         host=host,
         port=cfg.port("LOCAL", "PORT"),
         user=cfg.matching("LOCAL", "DB_USER", _IDENTIFIER, "a lower-case user name"),
         dbname=cfg.matching("LOCAL", "DB_NAME", _IDENTIFIER, "a lower-case database name"),
     )
+
+
+def _local_settings(cfg: ConfigReader, path: Path) -> Settings:
+    base = path.resolve().parent
+    server = _server_settings(cfg, base)
     region = cfg.get("S3", "REGION", default="")
     endpoint = cfg.get("LOCAL", "S3_ENDPOINT_URL", default="")
     sources = Sources(

@@ -489,5 +489,5 @@ def test_cli_falls_back_to_example_and_reports_errors(tmp_path):
     assert result.stdout == ""
 
     result = run_module("status", "--config", str(tmp_path / "missing.cfg"), cwd=tmp_path)
-    assert result.returncode == 1 and "not found" in result.stderr
+    assert result.returncode == 2 and "not found" in result.stderr
     assert len(result.stderr.splitlines()) == 1

@@ -1,20 +1,19 @@
 """`python -m dwh.local start|stop|status [--config PATH]`: manage the local warehouse server.
 
-Reads only the [LOCAL] section (HOST, PORT, DB_NAME, DB_USER, DATA_DIR) of the config file;
-a relative DATA_DIR is resolved against the config file's folder. Prints one line; on error
-prints one line naming the fix to stderr and exits 1. Never prints the password.
+Reads only the server's keys of [LOCAL] (HOST, PORT, DB_NAME, DB_USER, DATA_DIR), validated
+by dwh.config; a relative DATA_DIR is resolved against the config file's folder. Prints one
+line; on error prints one line naming the fix to stderr and exits 2 for configuration, 1 for
+the server. Never prints the password.
 """
 
 from __future__ import annotations
 
 import argparse
-import configparser
 import sys
 from pathlib import Path
 
+from dwh.config import EXIT_CONFIG_ERROR, ConfigError, load_server_settings
 from dwh.local.server import ServerError, ServerSettings, ensure_running, status, stop
-
-KEYS = ("HOST", "PORT", "DB_NAME", "DB_USER", "DATA_DIR")
 
 
 def _settings(config: str, explicit: bool) -> ServerSettings:
@@ -24,34 +23,7 @@ def _settings(config: str, explicit: bool) -> ServerSettings:
         if example.exists():
             print(f"{path} not found; using {example} (copy it to {path} to customise)", file=sys.stderr)
             path = example
-    parser = configparser.ConfigParser(inline_comment_prefixes=(";", "#"))
-    try:
-        with open(path, encoding="utf-8") as handle:
-            parser.read_file(handle)
-    except FileNotFoundError:
-        raise ServerError(f"{path}: not found; copy dwh.cfg.example to dwh.cfg or pass --config") from None
-    except (OSError, UnicodeDecodeError, configparser.Error) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-        raise ServerError(f"{path}: cannot be read ({first}); fix the file") from None
-    if not parser.has_section("LOCAL"):
-        raise ServerError(f"{path}: section [LOCAL] is missing; copy it from dwh.cfg.example")
-    values = {}
-    for key in KEYS:
-        value = parser.get("LOCAL", key, fallback="").strip().strip('"').strip("'").strip()
-        if not value:
-            raise ServerError(f"{path}: [LOCAL] {key} is missing or empty; set it (see dwh.cfg.example)")
-        values[key] = value
-    if not values["PORT"].isdigit() or not 1 <= int(values["PORT"]) <= 65535:
-        raise ServerError(
-            f"{path}: [LOCAL] PORT must be a port number from 1 to 65535, got {values['PORT']!r}"
-        )
-    return ServerSettings(
-        data_dir=(path.resolve().parent / values["DATA_DIR"]).resolve(),
-        host=values["HOST"],
-        port=int(values["PORT"]),
-        user=values["DB_USER"],
-        dbname=values["DB_NAME"],
-    )
+    return load_server_settings(path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
                   + f" (data dir {settings.data_dir})")
         else:
             print(status(settings))
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
     except ServerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
