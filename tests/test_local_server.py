@@ -491,3 +491,14 @@ def test_cli_falls_back_to_example_and_reports_errors(tmp_path):
     result = run_module("status", "--config", str(tmp_path / "missing.cfg"), cwd=tmp_path)
     assert result.returncode == 2 and "not found" in result.stderr
     assert len(result.stderr.splitlines()) == 1
+
+
+def test_psql_subcommand_opens_the_wheels_psql_on_the_warehouse(make_config):
+    config = make_config()
+    result = subprocess.run(
+        [sys.executable, "-m", "dwh.local", "psql", "--config", str(config)],
+        input="SELECT 40 + 2 AS answer;\n", capture_output=True, text=True, timeout=60,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "answer" in result.stdout and "42" in result.stdout

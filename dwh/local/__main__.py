@@ -1,4 +1,4 @@
-"""`python -m dwh.local start|stop|status [--config PATH]`: manage the local warehouse server.
+"""`python -m dwh.local start|stop|status|psql [--config PATH]`: manage the local warehouse server.
 
 Reads only the server's keys of [LOCAL] (HOST, PORT, DB_NAME, DB_USER, DATA_DIR), validated
 by dwh.config; a relative DATA_DIR is resolved against the config file's folder. Prints one
@@ -9,11 +9,12 @@ the server. Never prints the password.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from dwh.config import EXIT_CONFIG_ERROR, ConfigError, load_server_settings
-from dwh.local.server import ServerError, ServerSettings, ensure_running, status, stop
+from dwh.local.server import ServerError, ServerSettings, ensure_running, psql_command, status, stop
 
 
 def _settings(config: str, explicit: bool) -> ServerSettings:
@@ -28,7 +29,8 @@ def _settings(config: str, explicit: bool) -> ServerSettings:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dwh.local", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=("start", "stop", "status"))
+    parser.add_argument("command", choices=("start", "stop", "status", "psql"),
+                        help="psql opens the PostgreSQL shell from the wheel on the warehouse")
     parser.add_argument("--config", help="config file (default: dwh.cfg, else dwh.cfg.example)")
     args = parser.parse_args(argv)
     try:
@@ -40,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
             was_running = stop(settings)
             print(("local warehouse stopped" if was_running else "local warehouse was not running")
                   + f" (data dir {settings.data_dir})")
+        elif args.command == "psql":
+            command, environment = psql_command(settings)
+            os.execve(command[0], command, environment)
         else:
             print(status(settings))
     except ConfigError as exc:

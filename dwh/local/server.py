@@ -55,6 +55,7 @@ __all__ = [
     "is_running",
     "stop",
     "status",
+    "psql_command",
 ]
 
 INSTALL_FIX = "pip install -r requirements.txt"
@@ -756,6 +757,13 @@ def stop(s: ServerSettings) -> bool:
                 f"see {_log_file(s)}"
             )
     return True
+
+
+def psql_command(s: ServerSettings) -> tuple[list[str], dict]:
+    """The wheel's psql, connected to the running server: (argv, environment with the password)."""
+    params = ensure_running(s)
+    argv = [str(_bin_dir() / "psql"), "-h", params["host"], "-p", str(params["port"]), "-U", params["user"], params["dbname"]]
+    return argv, {**os.environ, "PGPASSWORD": params["password"]}
 
 
 def status(s: ServerSettings) -> str:
