@@ -226,3 +226,27 @@ def test_worker_processes_give_the_same_rows_and_errors(load, monkeypatch):
     files["src/07.json"] += '\n{"n": "seven"}'
     error = failure(load, "n INT", files)
     assert "07.json, line 6, column n (integer): Invalid digit" in str(error)
+
+
+@pytest.mark.parametrize("slice_size", [1, 2, 3, 1000])
+def test_files_are_converted_in_slices_with_the_same_rows_and_line_numbers(load, monkeypatch, slice_size):
+    from dwh.local import json_load
+
+    monkeypatch.setattr(json_load, "SLICE_DOCUMENTS", slice_size)
+    files = {
+        "src/a.json": "\n".join(json.dumps({"n": n}) for n in range(7)),
+        "src/b.json": '{"n": 7}\n{"n": 8}\n{\n  "n": 9\n}\n{"n": 10} {"n": 11}',
+        "src/c.json": '{"n": 12}\n\n{"n": "bad"}\n{"n": 13}\n{"n": 14',
+    }
+    loaded, rows = load("n INT", files, "FORMAT AS JSON 'auto' MAXERROR 2")
+    assert (loaded, rows) == (14, [(n,) for n in range(14)])
+    error = failure(load, "n INT", files)
+    assert [(e.filename.rsplit("/", 1)[1], e.line_number, e.err_code) for e in error.errors] == [
+        ("c.json", 3, 1207), ("c.json", 5, 1216)]
+
+
+def test_many_small_files_are_converted_together_keeping_each_files_name(load):
+    files = {f"src/{i:03}.json": json.dumps({"n": i}) for i in range(300)}
+    files["src/150.json"] = '{"n": "x"}'
+    error = failure(load, "n INT", files)
+    assert [(e.filename.rsplit("/", 1)[1], e.line_number) for e in error.errors] == [("150.json", 1)]

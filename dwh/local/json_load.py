@@ -344,33 +344,16 @@ class Plan:
         self.__post_init__()
 
 
-def _documents(data: bytes, filename: str, errors: list[LoadError]) -> tuple[list, list[int], bool]:
-    """Every JSON value in a file: (documents, their line numbers, whether the slow decoder ran).
-
-    The fast path reads one document per line; a file that is not newline-delimited
-    (pretty-printed, several per line), has a bad line or invalid UTF-8 goes through the
-    general decoder, which records a parse error and resumes at the next line.
-    """
-    lines = data.split(b"\n")
-    loads = orjson.loads
-    try:
-        if all(lines):
-            return [loads(line) for line in lines if not line.isspace()], None, False
-        numbered = [(number, line) for number, line in enumerate(lines, start=1) if line and not line.isspace()]
-        return [loads(line) for _, line in numbered], [number for number, _ in numbered], False
-    except orjson.JSONDecodeError:
-        pairs = list(_documents_slow(data, filename, errors))
-        return [d for _, d in pairs], [n for n, _ in pairs], True
-
-
 def _reject_constant(name):
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _documents_slow(data: bytes, filename: str, errors: list[LoadError]):
+def _documents_slow(data: bytes, filename: str, errors: list[LoadError], first_line: int = 1):
+    """Every JSON value in data, however separated; a parse error is recorded and the
+    decoder resumes at the next line."""
     text = data.decode("utf-8", "surrogateescape")
     decoder = json.JSONDecoder(parse_constant=_reject_constant)
-    pos, line, end = 0, 1, len(text)
+    pos, line, end = 0, first_line, len(text)
     while True:
         start = pos
         while pos < end and text[pos] in " \t\r\n\f\v":
@@ -481,27 +464,20 @@ def _extract(documents: list, plan: Plan, position: int):
     return [d.get(column.name) for d in documents]
 
 
-def convert_file(filename: str, data: bytes, plan: Plan) -> FileResult:
-    """Convert one source file into COPY text rows and the errors of its rejected rows."""
-    errors: list[LoadError] = []
-    documents, line_numbers, decoded_slowly = _documents(data, filename, errors)
-    if not documents:
-        return FileResult(b"", 0, errors)
-    line_of = (lambda i: i + 1) if line_numbers is None else line_numbers.__getitem__
+def _convert_documents(documents: list, where: list, plan: Plan, exact_only: bool, errors: list) -> list[str]:
+    """COPY text lines for documents; where[i] is (file, line) of documents[i] for error reports."""
     bad: dict[int, LoadError] = {}
     if plan.mode != "paths" and not all(d.__class__ is dict for d in documents):
         for i, d in enumerate(documents):
             if d.__class__ is not dict:
-                bad[i] = LoadError(filename, line_of(i), "", "", _json_text(d)[:60], 1216,
+                bad[i] = LoadError(*where[i], "", "", _json_text(d)[:60], 1216,
                                    "Invalid JSON: expected an object for FORMAT AS JSON 'auto'")
         documents = [d if d.__class__ is dict else {} for d in documents]
     if plan.mode == "ignorecase":
         documents = [{key.lower(): value for key, value in d.items()} for d in documents]
-    exact_only = decoded_slowly
 
     columns_out = []
-    column_values = _extract_all(documents, plan)
-    for column, convert, values in zip(plan.columns, plan.converters, column_values):
+    for column, convert, values in zip(plan.columns, plan.converters, _extract_all(documents, plan)):
         def slow(i, value, column=column, convert=convert):
             try:
                 text = None if value is None else convert(value)
@@ -513,7 +489,7 @@ def convert_file(filename: str, data: bytes, plan: Plan) -> FileResult:
             except _FieldError as problem:
                 if i not in bad:
                     shown = problem.value if isinstance(problem.value, str) else ""
-                    bad[i] = LoadError(filename, line_of(i), column.name, column.type_label,
+                    bad[i] = LoadError(*where[i], column.name, column.type_label,
                                        shown[:1024], problem.code, problem.reason)
                 return NULL
 
@@ -523,9 +499,85 @@ def convert_file(filename: str, data: bytes, plan: Plan) -> FileResult:
     if bad:
         rows = (row for i, row in enumerate(rows) if i not in bad)
         errors.extend(bad[i] for i in sorted(bad))
-        errors.sort(key=lambda e: e.line_number)
-    lines = list(map("\t".join, rows))
-    if not lines:
-        return FileResult(b"", 0, errors)
-    lines.append("")
-    return FileResult("\n".join(lines).encode("utf-8", "surrogateescape"), len(lines) - 1, errors)
+    return list(map("\t".join, rows))
+
+
+# Documents are converted this many at a time, so a worker holds one slice of a large
+# file as Python objects (about ten times its bytes), not the whole file.
+SLICE_DOCUMENTS = 20_000
+
+
+class _Batch:
+    """Documents from one or more files waiting to be converted together."""
+
+    def __init__(self, plan: Plan):
+        self.plan, self.documents, self.where, self.decoded_slowly = plan, [], [], False
+        self.parts: list[bytes] = []
+        self.rows = 0
+        self.errors: list[LoadError] = []
+
+    def add(self, filename: str, numbered_documents, decoded_slowly: bool = False) -> None:
+        for line, document in numbered_documents:
+            self.documents.append(document)
+            self.where.append((filename, line))
+        self.decoded_slowly |= decoded_slowly
+        if len(self.documents) >= SLICE_DOCUMENTS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.documents:
+            return
+        lines = _convert_documents(self.documents, self.where, self.plan, self.decoded_slowly, self.errors)
+        if lines:
+            lines.append("")
+            self.parts.append("\n".join(lines).encode("utf-8", "surrogateescape"))
+            self.rows += len(lines) - 1
+        self.documents, self.where, self.decoded_slowly = [], [], False
+
+    def result(self) -> FileResult:
+        self.flush()
+        self.errors.sort(key=lambda e: (e.filename, e.line_number))
+        return FileResult(b"".join(self.parts), self.rows, self.errors)
+
+
+def _add_file(batch: _Batch, filename: str, data: bytes) -> None:
+    """Parse a file into the batch a slice of lines at a time.
+
+    The fast path reads one document per line. At the first slice that is not
+    newline-delimited (pretty-printed, several per line) or has a bad line, the rest of
+    the file goes through the general decoder, which records parse errors and resumes at
+    the next line. Every earlier slice held only complete documents, so the rest starts
+    at a document boundary.
+    """
+    lines = data.split(b"\n")
+    loads = orjson.loads
+    for start in range(0, len(lines), SLICE_DOCUMENTS):
+        chunk = lines[start:start + SLICE_DOCUMENTS]
+        try:
+            if all(chunk):
+                documents = [loads(line) for line in chunk]
+                numbered = zip(range(start + 1, start + len(chunk) + 1), documents)
+            else:
+                numbered = [(start + n, loads(line)) for n, line in enumerate(chunk, start=1)
+                            if line and not line.isspace()]
+        except orjson.JSONDecodeError:
+            rest = b"\n".join(lines[start:])
+            batch.add(filename, list(_documents_slow(rest, filename, batch.errors, first_line=start + 1)), True)
+            return
+        batch.add(filename, numbered)
+
+
+def convert_files(files, plan: Plan) -> FileResult:
+    """Convert files (name, content) into COPY text rows and the errors of their rejected rows.
+
+    Many small files are converted together (one pass per column for all of them); a
+    large file is converted in slices.
+    """
+    batch = _Batch(plan)
+    for filename, data in files:
+        _add_file(batch, filename, data)
+    return batch.result()
+
+
+def convert_file(filename: str, data: bytes, plan: Plan) -> FileResult:
+    return convert_files([(filename, data)], plan)

@@ -30,6 +30,7 @@ class LocalFiles:
     """Files on disk, addressed by path prefix."""
 
     workers = 4
+    group = 64
 
     def list(self, prefix: str) -> list[SourceObject]:
         parent, stem = os.path.split(prefix)
@@ -166,16 +167,42 @@ def manifest_objects(store, manifest: bytes, location: str) -> list[SourceObject
     return found
 
 
-def read_in_order(store, objects: Iterable[SourceObject], window: int | None = None) -> Iterator[tuple[SourceObject, bytes]]:
-    """Yield (object, content) in order, reading up to `window` objects ahead in threads."""
-    window = window or store.workers * 2
+def _read_group(store, group: list[SourceObject]) -> list[bytes]:
+    return [store.read(obj) for obj in group]
+
+
+def read_in_order(store, objects: Iterable[SourceObject], window_bytes: int = 64 << 20) -> Iterator[tuple[SourceObject, bytes]]:
+    """Yield (object, content) in order, reading ahead in threads.
+
+    Small local files are read a group per task (a thread task per file costs more than
+    reading it); read-ahead stops at window_bytes of pending content, so memory follows
+    that window, not the number or size of the files.
+    """
+    group_size = getattr(store, "group", 1)
     with ThreadPoolExecutor(max_workers=store.workers) as pool:
         pending: deque = deque()
+        pending_bytes = 0
+        group: list[SourceObject] = []
+
+        def submit(group):
+            nonlocal pending_bytes
+            pending.append((group, pool.submit(_read_group, store, group)))
+            pending_bytes += sum(obj.size for obj in group)
+
+        def take():
+            nonlocal pending_bytes
+            done, future = pending.popleft()
+            pending_bytes -= sum(obj.size for obj in done)
+            return zip(done, future.result())
+
         for obj in objects:
-            pending.append((obj, pool.submit(store.read, obj)))
-            if len(pending) >= window:
-                done_obj, future = pending.popleft()
-                yield done_obj, future.result()
+            group.append(obj)
+            if len(group) >= group_size or obj.size >= (1 << 20):
+                submit(group)
+                group = []
+            while pending and (pending_bytes > window_bytes or len(pending) > store.workers * 2):
+                yield from take()
+        if group:
+            submit(group)
         while pending:
-            done_obj, future = pending.popleft()
-            yield done_obj, future.result()
+            yield from take()

@@ -22,7 +22,7 @@ from dwh.db import Warehouse
 from dwh.errors import LoadFailed, NoSourceFiles
 from dwh.local import server
 from dwh.local.copy_statement import CopyStatement, CopySyntaxError, is_copy, parse_copy
-from dwh.local.json_load import Column, Options, Plan, convert_file, parse_jsonpaths
+from dwh.local.json_load import Column, Options, Plan, convert_files, parse_jsonpaths
 from dwh.local.render import render_for_postgres
 from dwh.local.sources import SourceError, manifest_objects, open_store, read_in_order, read_one
 
@@ -66,22 +66,40 @@ def _worker_context():
     return context
 
 
-def convert_in_order(files, plan: Plan, workers: int):
-    """Yield each file's FileResult in order, converting in `workers` processes when > 0.
+# Small files are converted together: up to this many bytes or files per batch.
+BATCH_BYTES = 1 << 20
+BATCH_FILES = 2000
 
-    At most two files per worker are in flight, so memory stays flat however many files
+
+def batches(files, max_bytes: int = BATCH_BYTES, max_files: int = BATCH_FILES):
+    """Group consecutive (object, content) pairs into lists of (name, content)."""
+    batch, size = [], 0
+    for obj, data in files:
+        if batch and (size + len(data) > max_bytes or len(batch) >= max_files):
+            yield batch
+            batch, size = [], 0
+        batch.append((obj.name, data))
+        size += len(data)
+    if batch:
+        yield batch
+
+
+def convert_in_order(files, plan: Plan, workers: int):
+    """Yield a FileResult per batch of files, in order, converting in `workers` processes when > 0.
+
+    At most two batches per worker are in flight, so memory stays flat however many files
     there are; reading stays in this process's threads.
     """
     if workers <= 0:
-        for obj, data in files:
-            yield convert_file(obj.name, data, plan)
+        for batch in batches(files):
+            yield convert_files(batch, plan)
         return
     with ProcessPoolExecutor(max_workers=workers, mp_context=_worker_context()) as pool:
         pool.submit(int).result()  # start the workers before the reader threads exist
         pending: deque = deque()
         try:
-            for obj, data in files:
-                pending.append(pool.submit(convert_file, obj.name, data, plan))
+            for batch in batches(files):
+                pending.append(pool.submit(convert_files, batch, plan))
                 if len(pending) >= 2 * workers:
                     yield pending.popleft().result()
             while pending:
