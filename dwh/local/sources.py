@@ -171,7 +171,7 @@ def _read_group(store, group: list[SourceObject]) -> list[bytes]:
     return [store.read(obj) for obj in group]
 
 
-def read_in_order(store, objects: Iterable[SourceObject], window_bytes: int = 64 << 20) -> Iterator[tuple[SourceObject, bytes]]:
+def read_in_order(store, objects: Iterable[SourceObject], window_bytes: int = 16 << 20) -> Iterator[tuple[SourceObject, bytes]]:
     """Yield (object, content) in order, reading ahead in threads.
 
     Small local files are read a group per task (a thread task per file costs more than

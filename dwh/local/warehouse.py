@@ -87,7 +87,7 @@ def batches(files, max_bytes: int = BATCH_BYTES, max_files: int = BATCH_FILES):
 def convert_in_order(files, plan: Plan, workers: int):
     """Yield a FileResult per batch of files, in order, converting in `workers` processes when > 0.
 
-    At most two batches per worker are in flight, so memory stays flat however many files
+    At most one batch per worker (and one more) is in flight, so memory stays flat however many files
     there are; reading stays in this process's threads.
     """
     if workers <= 0:
@@ -100,7 +100,7 @@ def convert_in_order(files, plan: Plan, workers: int):
         try:
             for batch in batches(files):
                 pending.append(pool.submit(convert_files, batch, plan))
-                if len(pending) >= 2 * workers:
+                if len(pending) > workers:
                     yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()
