@@ -577,7 +577,3 @@ def convert_files(files, plan: Plan) -> FileResult:
     for filename, data in files:
         _add_file(batch, filename, data)
     return batch.result()
-
-
-def convert_file(filename: str, data: bytes, plan: Plan) -> FileResult:
-    return convert_files([(filename, data)], plan)
