@@ -37,6 +37,7 @@ def ensure_config() -> None:
     config = ROOT / "dwh.cfg"
     if not config.exists():
         shutil.copy(ROOT / "dwh.cfg.example", config)
+        config.chmod(0o600)  # it will hold the Redshift password
         print("Created dwh.cfg from dwh.cfg.example (local warehouse, bundled sample)", flush=True)
 
 
