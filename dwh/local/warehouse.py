@@ -229,6 +229,8 @@ class LocalWarehouse(Warehouse):
                 if isinstance(reader.failure, BrokenProcessPool):
                     raise LoadFailed(f"COPY {stmt.table}: a JSON conversion worker process died ({reader.failure}); "
                                      f"set {WORKERS_ENV}=0 to convert in this process") from None
+                if reader.failure is not None:
+                    raise reader.failure
                 raise
             # PostgreSQL's planner needs statistics that Redshift keeps for itself.
             cur.execute(pgsql.SQL("ANALYZE {}").format(pgsql.Identifier(stmt.table)))
