@@ -116,11 +116,23 @@ def run_script(script: str, config: Path, *args: str, env: dict | None = None) -
     )
 
 
+def load_with_scripts(config: Path) -> None:
+    """create_tables.py then etl.py, as a user runs them; both must succeed."""
+    for script in ("create_tables.py", "etl.py"):
+        result = run_script(script, config)
+        assert result.returncode == 0, result.stderr
+
+
+WAREHOUSE_TABLES = ("staging_events", "staging_songs", "songplays", "users", "songs", "artists", "time")
+
+
+def row_counts(query, db: str | None = None) -> dict:
+    return {table: query(f"SELECT COUNT(*) FROM {table}", db=db)[0][0] for table in WAREHOUSE_TABLES}
+
+
 @pytest.fixture(scope="session")
 def loaded_sample(tmp_path_factory, base_config):
     """The sample loaded once by the real scripts; returns the config path."""
     config = write_config(tmp_path_factory.mktemp("loaded") / "dwh.cfg", base_config)
-    for script in ("create_tables.py", "etl.py"):
-        result = run_script(script, config)
-        assert result.returncode == 0, result.stderr
+    load_with_scripts(config)
     return config

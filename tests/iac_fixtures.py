@@ -15,14 +15,12 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import iac_setup
+from dwh.config import PASSWORD_ENV
+from dwh.iac import ingress
+from dwh.iac.session import _botocore_session
 
-import iac_setup  # noqa: E402
-from dwh.config import PASSWORD_ENV  # noqa: E402
-from dwh.iac import ingress  # noqa: E402
-from dwh.iac.session import _botocore_session  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "us-west-2"

@@ -11,7 +11,7 @@ import time
 import psycopg2
 import pytest
 
-from conftest import ROOT, SAMPLE, run_script
+from conftest import ROOT, SAMPLE, load_with_scripts, run_script
 from dwh.local import server
 
 ATOMIC_DB = "atomic_loads"
@@ -50,8 +50,7 @@ def versions(tmp_path_factory, base_config):
 @pytest.fixture
 def old_star(versions, query):
     """The 'old' version loaded and published; returns its star() fingerprint."""
-    for script in ("create_tables.py", "etl.py"):
-        assert run_script(script, versions["old"]).returncode == 0
+    load_with_scripts(versions["old"])
     return star(query)
 
 

@@ -8,24 +8,17 @@ import time
 
 import pytest
 
-from conftest import SAMPLE, run_script
+from conftest import SAMPLE, load_with_scripts, row_counts, run_script
 from test_config import REDSHIFT
 
 OTHER_DB = "bad_input_loaded"
-TABLES = ("staging_events", "staging_songs", "songplays", "users", "songs", "artists", "time")
-
-
-def counts(query) -> dict:
-    return {table: query(f"SELECT COUNT(*) FROM {table}")[0][0] for table in TABLES}
 
 
 @pytest.fixture
 def previous(make_config, query):
     """The sample, loaded and published; returns its row counts."""
-    config = make_config()
-    for script in ("create_tables.py", "etl.py"):
-        assert run_script(script, config).returncode == 0
-    return counts(query)
+    load_with_scripts(make_config())
+    return row_counts(query)
 
 
 @pytest.fixture
@@ -55,7 +48,41 @@ def fails_cleanly(result, query, previous, *expected):
     for text in expected:
         assert text in result.stderr
     assert "Traceback" not in result.stderr
-    assert counts(query) == previous
+    assert row_counts(query) == previous
+
+
+def test_bad_value_fails_naming_file_line_and_column_and_keeps_old_data(previous, logs, make_config, query):
+    folder, last = logs
+    replace_line(last, 3, b'"sessionId":', b'"sessionId":"abc","was":')
+    result = run_script("etl.py", make_config({("LOCAL", "LOG_DATA"): str(folder)}, name="broken.cfg"))
+    assert result.returncode == 1
+    assert f"{last}, line 3, column session_id (integer): Invalid digit [code 1207], value 'abc'" in result.stderr
+    assert row_counts(query) == previous
+
+
+def test_truncated_file_fails_and_keeps_old_data(previous, songs, make_config, query):
+    folder, _ = songs
+    victim = sorted(folder.rglob("*.json"))[100]
+    victim.write_text(victim.read_text()[:-20])
+    result = run_script("etl.py", make_config({("LOCAL", "SONG_DATA"): str(folder)}, name="broken.cfg"))
+    assert result.returncode == 1
+    assert f"{victim}, line 1: Invalid JSON" in result.stderr and "[code 1216]" in result.stderr
+    assert row_counts(query) == previous
+
+
+def test_missing_prefix_fails_and_keeps_old_data(previous, tmp_path, make_config, query):
+    result = run_script("etl.py", make_config({("LOCAL", "LOG_DATA"): str(tmp_path / "nope" / "log_data")}, name="broken.cfg"))
+    assert result.returncode == 1
+    assert "matches no file" in result.stderr
+    assert row_counts(query) == previous
+
+
+def test_etl_before_create_tables_says_which_table_is_missing(make_config):
+    config = make_config({("LOCAL", "DB_NAME"): "fresh_db"}, name="fresh.cfg")
+    result = run_script("etl.py", config)
+    assert result.returncode == 1
+    assert "staging_events" in result.stderr and "does not exist" in result.stderr
+    assert "run python create_tables.py first" in result.stderr
 
 
 def test_string_longer_than_its_column(previous, logs, make_config, query):
@@ -85,8 +112,7 @@ def test_invalid_utf8_fails_unless_acceptinvchars_is_configured(previous, songs,
     result = run_script("etl.py", make_config(config))
     fails_cleanly(result, query, previous, f"{first}, line 1, column title", "[code 1220]")
     accepting = make_config({**config, ("LOAD", "ACCEPTINVCHARS"): "?", ("LOCAL", "DB_NAME"): OTHER_DB}, name="accept.cfg")
-    for script in ("create_tables.py", "etl.py"):
-        assert run_script(script, accepting).returncode == 0
+    load_with_scripts(accepting)
     assert query("SELECT COUNT(*) FROM songs WHERE title = %s", ("Caf? " + song["title"],), db=OTHER_DB) == [(1,)]
 
 

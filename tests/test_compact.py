@@ -1,6 +1,6 @@
 """Compacted song files load exactly the rows the one-song files load."""
 
-from conftest import SAMPLE, run_script
+from conftest import SAMPLE, load_with_scripts
 from dwh.compact import main as compact
 
 COMPACT_DB = "compacted_songs"
@@ -18,8 +18,7 @@ def test_compacted_song_files_load_the_same_rows(tmp_path, make_config, query, l
     assert len(parts) == 4
     assert sum(len(p.read_text().splitlines()) for p in parts) == 1944
     config = make_config({("LOCAL", "DB_NAME"): COMPACT_DB, ("LOCAL", "SONG_DATA"): str(tmp_path / "compacted")}, name="c.cfg")
-    for script in ("create_tables.py", "etl.py"):
-        assert run_script(script, config).returncode == 0
+    load_with_scripts(config)
     columns = "song_id, title, artist_id, artist_name, artist_location, artist_latitude, artist_longitude, duration, year"
     compacted = query(f"SELECT {columns} FROM staging_songs WHERE song_id <> 'SOEXTRA' ORDER BY song_id", db=COMPACT_DB)
     assert compacted == query(f"SELECT {columns} FROM staging_songs ORDER BY song_id")

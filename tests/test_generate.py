@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from conftest import ROOT, SAMPLE, run_script
+from conftest import ROOT, SAMPLE, load_with_scripts
 
 _spec = importlib.util.spec_from_file_location("bench_generate", ROOT / "bench" / "generate.py")
 generate = importlib.util.module_from_spec(_spec)
@@ -127,9 +127,7 @@ def test_generated_data_loads_to_the_counts_it_reports(sample, make_config, quer
         ("LOCAL", "SONG_DATA"): str(out / "song_data"),
         ("LOCAL", "LOG_JSONPATH"): str(out / "log_json_path.json"),
     })
-    for script in ("create_tables.py", "etl.py"):
-        result = run_script(script, config)
-        assert result.returncode == 0, result.stderr
+    load_with_scripts(config)
 
     def count(sql):
         return query(sql, db=DB)[0][0]

@@ -2,15 +2,11 @@
 botocore Stubber (every expected call listed in order); IAM and EC2 are moto."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import pytest
-from botocore.stub import ANY, Stubber
+from botocore.stub import Stubber
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from iac_fixtures import (  # noqa: E402,F401  (fixtures are used by name)
+from iac_fixtures import (  # noqa: F401  (fixtures are used by name)
     ACCOUNT, MY_IP, PASSWORD, REGION, ROLE_ARN, ROLE_NAME, aws_env, cfg_path, fake_sleep,
     moto_aws, read_cfg, run, session, set_cfg,
 )
@@ -90,6 +86,14 @@ def stub_existing(stub, group_id, ns_roles=(ROLE_ARN,)):
     stub.add_response("get_namespace", namespace(roles=ns_roles), {"namespaceName": NS})
 
 
+def stub_existing_workgroup(stub, group_id):
+    """An existing, tagged, available workgroup: looked up, ownership checked, waited on."""
+    stub.add_response("get_workgroup", workgroup(group_id), {"workgroupName": WG})
+    stub.add_response("list_tags_for_resource", {"tags": TAGS}, {"resourceArn": WG_ARN})
+    stub.add_response("get_workgroup", workgroup(group_id), {"workgroupName": WG})
+    stub.add_response("get_workgroup", workgroup(group_id), {"workgroupName": WG})
+
+
 def test_serverless_create_status_delete_cycle(stubbed, run, cfg_path, fake_sleep):
     aws, stub, group_id = stubbed
 
@@ -151,10 +155,7 @@ def test_serverless_create_rerun_reuses_everything(stubbed, run, cfg_path, fake_
     text = cfg_path.read_text()
 
     stub_existing(stub, group_id)
-    stub.add_response("get_workgroup", workgroup(group_id), {"workgroupName": WG})
-    stub.add_response("list_tags_for_resource", {"tags": TAGS}, {"resourceArn": WG_ARN})
-    stub.add_response("get_workgroup", workgroup(group_id), {"workgroupName": WG})
-    stub.add_response("get_workgroup", workgroup(group_id), {"workgroupName": WG})
+    stub_existing_workgroup(stub, group_id)
     code, out, err = run("create", "--serverless", aws=aws)
     assert code == 0, err
     stub.assert_no_pending_responses()
@@ -171,10 +172,7 @@ def test_serverless_namespace_without_our_role_gets_it(stubbed, run):
     stub.add_response("update_namespace", namespace(roles=(other, ROLE_ARN)), {
         "namespaceName": NS, "defaultIamRoleArn": ROLE_ARN, "iamRoles": sorted([other, ROLE_ARN])})
     stub.add_response("get_namespace", namespace(roles=(other, ROLE_ARN)), {"namespaceName": NS})
-    stub.add_response("get_workgroup", workgroup(group_id), {"workgroupName": WG})
-    stub.add_response("list_tags_for_resource", {"tags": TAGS}, {"resourceArn": WG_ARN})
-    stub.add_response("get_workgroup", workgroup(group_id), {"workgroupName": WG})
-    stub.add_response("get_workgroup", workgroup(group_id), {"workgroupName": WG})
+    stub_existing_workgroup(stub, group_id)
     code, out, err = run("create", "--serverless", aws=aws)
     assert code == 0, err
     stub.assert_no_pending_responses()

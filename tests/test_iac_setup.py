@@ -5,15 +5,11 @@ import io
 import json
 import subprocess
 import sys
-from pathlib import Path
 
-import boto3
 import pytest
 from botocore.stub import Stubber
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from iac_fixtures import (  # noqa: E402,F401  (fixtures are used by name)
+from iac_fixtures import (  # noqa: F401  (fixtures are used by name)  (fixtures are used by name)
     ACCOUNT, CLUSTER_ID, MY_IP, PASSWORD, PASSWORD_ENV, REGION, ROLE_ARN, ROLE_NAME, ROOT,
     S3_READ_ARN, aws_env, cfg_path, fake_sleep, iac_setup, moto_aws, read_cfg, run, session,
     set_cfg, set_cluster_status,

@@ -3,7 +3,7 @@
 import json
 
 import sql_queries
-from conftest import SAMPLE, run_script
+from conftest import SAMPLE, load_with_scripts
 from dwh.config import load_settings
 from dwh.manifest import main as write_manifest
 from test_redshift_sql import REDSHIFT_SOURCES, parses_as_redshift
@@ -25,9 +25,7 @@ def test_etl_loads_exactly_the_files_the_manifest_lists(tmp_path, make_config, q
     assert all(entry["mandatory"] and "/song_data/A/A/" in entry["url"] for entry in listed)
     config = make_config({("LOCAL", "DB_NAME"): MANIFEST_DB, ("LOCAL", "SONG_MANIFEST"): str(manifest)}, name="m.cfg")
     assert load_settings(config).sources.song_manifest == str(manifest)
-    for script in ("create_tables.py", "etl.py"):
-        result = run_script(script, config)
-        assert result.returncode == 0, result.stderr
+    load_with_scripts(config)
     assert query("SELECT COUNT(*) FROM staging_songs", db=MANIFEST_DB) == [(len(listed),)]
     assert 0 < len(listed) < 1943
 

@@ -3,7 +3,7 @@
 import pytest
 
 import sql_queries
-from conftest import run_script
+from conftest import load_with_scripts, run_script
 from dwh import quality
 from dwh.config import load_settings
 from dwh.local.warehouse import LocalWarehouse
@@ -16,8 +16,7 @@ def quality_config(tmp_path_factory, base_config):
     from conftest import write_config
 
     config = write_config(tmp_path_factory.mktemp("quality") / "dwh.cfg", {**base_config, ("LOCAL", "DB_NAME"): QUALITY_DB})
-    for script in ("create_tables.py", "etl.py"):
-        assert run_script(script, config).returncode == 0
+    load_with_scripts(config)
     return config
 
 

@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from conftest import SAMPLE, run_script
+from conftest import SAMPLE, load_with_scripts, run_script
 
 DUPES_DB = "duplicated_input"
 KEYS = {"songplays": "songplay_id", "users": "user_id", "songs": "song_id", "artists": "artist_id", "time": "start_time"}
@@ -31,9 +31,7 @@ def duplicated_load(tmp_path_factory, base_config):
         ("LOCAL", "SONG_DATA"): str(root / "data" / "song_data"),
         ("LOCAL", "DB_NAME"): DUPES_DB,
     })
-    for script in ("create_tables.py", "etl.py"):
-        result = run_script(script, config)
-        assert result.returncode == 0, result.stderr
+    load_with_scripts(config)
     return config
 
 
