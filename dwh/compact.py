@@ -14,22 +14,18 @@ import json
 import sys
 from pathlib import Path
 
+from dwh.local.json_load import documents_in
 from dwh.local.sources import SourceError, open_store, read_in_order
 
 
 def _objects(data: bytes, name: str):
     """Every JSON value in a file, whatever whitespace separates them, re-encoded on one line."""
-    text, decoder, pos = data.decode("utf-8"), json.JSONDecoder(), 0
-    while True:
-        while pos < len(text) and text[pos].isspace():
-            pos += 1
-        if pos >= len(text):
-            return
-        try:
-            value, pos = decoder.raw_decode(text, pos)
-        except ValueError as exc:
-            raise SourceError(f"{name}: not JSON ({exc})") from None
+    data.decode("utf-8")  # invalid UTF-8 stops the compaction rather than being carried along
+    errors: list = []
+    for _, value in documents_in(data, name, errors):
         yield json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if errors:
+        raise SourceError(f"{name}: not JSON ({errors[0]})")
 
 
 def compact(prefix: str, destination: Path, files: int, region: str | None = None) -> tuple[int, int]:

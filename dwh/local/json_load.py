@@ -348,7 +348,7 @@ def _reject_constant(name):
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _documents_slow(data: bytes, filename: str, errors: list[LoadError], first_line: int = 1):
+def documents_in(data: bytes, filename: str, errors: list[LoadError], first_line: int = 1):
     """Every JSON value in data, however separated; a parse error is recorded and the
     decoder resumes at the next line."""
     text = data.decode("utf-8", "surrogateescape")
@@ -562,7 +562,7 @@ def _add_file(batch: _Batch, filename: str, data: bytes) -> None:
                             if line and not line.isspace()]
         except orjson.JSONDecodeError:
             rest = b"\n".join(lines[start:])
-            batch.add(filename, list(_documents_slow(rest, filename, batch.errors, first_line=start + 1)), True)
+            batch.add(filename, list(documents_in(rest, filename, batch.errors, first_line=start + 1)), True)
             return
         batch.add(filename, numbered)
 

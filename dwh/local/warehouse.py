@@ -139,6 +139,7 @@ class LocalWarehouse(Warehouse):
         params = server.ensure_running(settings.local)
         self.description = f"local PostgreSQL at {params['host']}:{params['port']}/{params['dbname']}"
         self.conn = psycopg2.connect(**params)
+        self.endpoint_url = settings.sources.s3_endpoint_url
         self.last_load_errors = []
 
     def execute(self, statement: str) -> int:
@@ -177,8 +178,7 @@ class LocalWarehouse(Warehouse):
         )
         if stmt.json_auto:
             return Plan(columns, options, "ignorecase" if stmt.ignore_case else "auto")
-        sources = self.settings.sources
-        paths = parse_jsonpaths(read_one(stmt.json, stmt.region, sources.s3_endpoint_url), stmt.json)
+        paths = parse_jsonpaths(read_one(stmt.json, stmt.region, self.endpoint_url), stmt.json)
         if len(paths) != len(columns):
             raise LoadFailed(
                 f"COPY {stmt.table}: the JSONPaths file {stmt.json} has {len(paths)} paths "
@@ -191,9 +191,9 @@ class LocalWarehouse(Warehouse):
         try:
             columns = self._columns(stmt)
             plan = self._plan(stmt, columns)
-            store = open_store(stmt.source, stmt.region, self.settings.sources.s3_endpoint_url)
+            store = open_store(stmt.source, stmt.region, self.endpoint_url)
             if stmt.manifest:
-                objects = manifest_objects(store, read_one(stmt.source, stmt.region, self.settings.sources.s3_endpoint_url), stmt.source)
+                objects = manifest_objects(store, read_one(stmt.source, stmt.region, self.endpoint_url), stmt.source)
             else:
                 objects = store.list(stmt.source)
             if not objects:
