@@ -1,6 +1,6 @@
 """Drop and re-create the staging tables and the star schema.
 
-    python create_tables.py [--config dwh.cfg]
+python create_tables.py [--config dwh.cfg]
 """
 
 import logging

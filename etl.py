@@ -1,9 +1,9 @@
 """Load the song and event files into staging, then build the star schema from staging.
 
-    python etl.py                                  full load: every event and song, then publish
-    python etl.py --date 2018-11-15 [--songs]      one day's events (and, with --songs, the songs)
-    python etl.py --start 2018-11-01 --end 2018-11-30   a range, day by day
-    python etl.py --check                          the data-quality checks on what is loaded now
+python etl.py                                  full load: every event and song, then publish
+python etl.py --date 2018-11-15 [--songs]      one day's events (and, with --songs, the songs)
+python etl.py --start 2018-11-01 --end 2018-11-30   a range, day by day
+python etl.py --check                          the data-quality checks on what is loaded now
 """
 
 import argparse

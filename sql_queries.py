@@ -357,7 +357,13 @@ class Check:
         return value == self.expected if self.op == "==" else value >= self.expected
 
 
-STAR_KEYS = {"songplays": "songplay_id", "users": "user_id", "songs": "song_id", "artists": "artist_id", "time": "start_time"}
+STAR_KEYS = {
+    "songplays": "songplay_id",
+    "users": "user_id",
+    "songs": "song_id",
+    "artists": "artist_id",
+    "time": "start_time",
+}
 ROW_COUNT_FLOOR = 1
 
 row_count_checks = [
@@ -394,7 +400,9 @@ coverage_checks = [
         "==",
         0,
     ),
-    Check("% of plays matched to a song", "SELECT ROUND(100.0 * COUNT(song_id) / NULLIF(COUNT(*), 0), 2) FROM songplays;"),
+    Check(
+        "% of plays matched to a song", "SELECT ROUND(100.0 * COUNT(song_id) / NULLIF(COUNT(*), 0), 2) FROM songplays;"
+    ),
 ]
 data_quality_checks = row_count_checks + key_checks + referential_checks + coverage_checks
 
@@ -693,25 +701,53 @@ FROM songplays;
 """
 
 analytics_queries = [
-    AnalyticsQuery("top_songs", "Most played songs", top_songs_query,
-                   "Top 10 by plays. Only plays matched to a known song (title, artist and duration) count: "
-                   "the star schema keeps no title for the others (see the matched share below)."),
-    AnalyticsQuery("top_artists", "Most played artists", top_artists_query,
-                   "Top 10 by plays, matched plays only, as above."),
-    AnalyticsQuery("plays_by_hour", "Plays by hour of day (UTC)", plays_by_hour_query,
-                   "All plays; hours are UTC. users: distinct users who played in that hour."),
-    AnalyticsQuery("plays_by_weekday", "Plays by weekday", plays_by_weekday_query,
-                   "All plays; weekday 0 is Sunday (UTC). days: dates with plays on that weekday, so "
-                   "plays_per_day compares weekdays fairly when a month has five of some."),
-    AnalyticsQuery("plays_by_level", "Free and paid plays and users", plays_by_level_query,
-                   "level at the time of each play: a user who changed level counts under both in users; "
-                   "users_now counts each user once, by their latest level."),
-    AnalyticsQuery("most_active_users", "Most active users", most_active_users_query,
-                   "Top 10 users by plays; level is the user's latest."),
-    AnalyticsQuery("session_length", "Session length (plays per session)", session_length_query,
-                   "A session is a user's session_id; median and p90 interpolate (PERCENTILE_CONT)."),
-    AnalyticsQuery("session_length_distribution", "Sessions by number of plays",
-                   session_length_distribution_query),
-    AnalyticsQuery("matched_share", "Plays matched to a known song", matched_share_query,
-                   "A play matches when its song title, artist name and length equal a song's in song_data."),
+    AnalyticsQuery(
+        "top_songs",
+        "Most played songs",
+        top_songs_query,
+        "Top 10 by plays. Only plays matched to a known song (title, artist and duration) count: "
+        "the star schema keeps no title for the others (see the matched share below).",
+    ),
+    AnalyticsQuery(
+        "top_artists", "Most played artists", top_artists_query, "Top 10 by plays, matched plays only, as above."
+    ),
+    AnalyticsQuery(
+        "plays_by_hour",
+        "Plays by hour of day (UTC)",
+        plays_by_hour_query,
+        "All plays; hours are UTC. users: distinct users who played in that hour.",
+    ),
+    AnalyticsQuery(
+        "plays_by_weekday",
+        "Plays by weekday",
+        plays_by_weekday_query,
+        "All plays; weekday 0 is Sunday (UTC). days: dates with plays on that weekday, so "
+        "plays_per_day compares weekdays fairly when a month has five of some.",
+    ),
+    AnalyticsQuery(
+        "plays_by_level",
+        "Free and paid plays and users",
+        plays_by_level_query,
+        "level at the time of each play: a user who changed level counts under both in users; "
+        "users_now counts each user once, by their latest level.",
+    ),
+    AnalyticsQuery(
+        "most_active_users",
+        "Most active users",
+        most_active_users_query,
+        "Top 10 users by plays; level is the user's latest.",
+    ),
+    AnalyticsQuery(
+        "session_length",
+        "Session length (plays per session)",
+        session_length_query,
+        "A session is a user's session_id; median and p90 interpolate (PERCENTILE_CONT).",
+    ),
+    AnalyticsQuery("session_length_distribution", "Sessions by number of plays", session_length_distribution_query),
+    AnalyticsQuery(
+        "matched_share",
+        "Plays matched to a known song",
+        matched_share_query,
+        "A play matches when its song title, artist name and length equal a song's in song_data.",
+    ),
 ]

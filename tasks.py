@@ -1,8 +1,8 @@
 """One command for the common jobs; needs nothing but Python 3.11.
 
-    python3 tasks.py run     create .venv, install requirements, load the sample into the local warehouse
-    python3 tasks.py test    create .venv, install requirements, run the test suite
-    python3 tasks.py stop    stop the local warehouse server
+python3 tasks.py run     create .venv, install requirements, load the sample into the local warehouse
+python3 tasks.py test    create .venv, install requirements, run the test suite
+python3 tasks.py stop    stop the local warehouse server
 """
 
 from __future__ import annotations
@@ -28,8 +28,10 @@ def ensure_venv() -> None:
     wanted = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
     if not STAMP.exists() or STAMP.read_text() != wanted:
         print("Installing requirements.txt into .venv", flush=True)
-        subprocess.run([str(PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                        "-r", str(REQUIREMENTS)], check=True)
+        subprocess.run(
+            [str(PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", str(REQUIREMENTS)],
+            check=True,
+        )
         STAMP.write_text(wanted)
 
 

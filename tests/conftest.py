@@ -111,7 +111,10 @@ def run_script(script: str, config: Path, *args: str, env: dict | None = None) -
     """Run one of the project's scripts as a user would, in a subprocess."""
     return subprocess.run(
         [sys.executable, str(ROOT / script), "--config", str(config), *args],
-        capture_output=True, text=True, cwd=ROOT, timeout=300,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
         env={**os.environ, **(env or {})},
     )
 

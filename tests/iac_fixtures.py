@@ -5,12 +5,12 @@ Nothing here ever reaches the network: credentials are fake, instance metadata i
 public-IP lookup is replaced, and AWS is moto (or a botocore Stubber for Redshift Serverless,
 which moto does not implement).
 """
+
 from __future__ import annotations
 
 import json
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -38,8 +38,7 @@ def _small_managed_policies() -> str:
     import moto.iam.models as iam_models
 
     full = json.loads(iam_models.aws_managed_policies_data)
-    return json.dumps({name: full[name] for name in ("AmazonS3ReadOnlyAccess",
-                                                      "AdministratorAccess")})
+    return json.dumps({name: full[name] for name in ("AmazonS3ReadOnlyAccess", "AdministratorAccess")})
 
 
 _SMALL_POLICIES: str | None = None
@@ -115,8 +114,9 @@ def run(cfg_path, fake_sleep, capsys):
 
     def _run(*argv: str, aws=None, public_ip=None, config: Path | None = None):
         command, rest = argv[0], list(argv[1:])
-        code = iac_setup.main([command, "--config", str(config or cfg_path), *rest], aws=aws,
-                              sleep=fake_sleep, public_ip=public_ip)
+        code = iac_setup.main(
+            [command, "--config", str(config or cfg_path), *rest], aws=aws, sleep=fake_sleep, public_ip=public_ip
+        )
         out, err = capsys.readouterr()
         return code, out, err
 

@@ -16,10 +16,10 @@ from pathlib import Path
 import psycopg2
 import pytest
 import sqlfluff
+from conftest import ROOT, SAMPLE, run_script
 from sqlfluff.api.simple import APIParsingError
 
 import sql_queries
-from conftest import ROOT, SAMPLE, run_script
 from dwh import report
 from dwh.local import server
 
@@ -31,6 +31,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 # --- The sample, read with Python's json, loaded the way the COPY rules say ---------------
+
 
 def json_objects(path: Path):
     """Every JSON object in a file, whatever whitespace separates them."""
@@ -89,9 +90,16 @@ class Sample:
             rows[s["artist_id"]].append(s)
         self.artist_name = {}
         for artist_id, candidates in rows.items():
-            best = min(candidates, key=lambda s: (
-                text(s["artist_location"]) is None, text(s["artist_name"]) is None, text(s["artist_name"]) or "",
-                text(s["artist_location"]) or "", s["song_id"]))
+            best = min(
+                candidates,
+                key=lambda s: (
+                    text(s["artist_location"]) is None,
+                    text(s["artist_name"]) is None,
+                    text(s["artist_name"]) or "",
+                    text(s["artist_location"]) or "",
+                    s["song_id"],
+                ),
+            )
             self.artist_name[artist_id] = text(best["artist_name"])
 
         # users: the latest event of each user (by ts, then session, then item).
@@ -112,6 +120,7 @@ def sample() -> Sample:
 
 
 # --- The warehouse, holding exactly the sample -------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def sample_config(loaded_sample):
@@ -149,6 +158,7 @@ def script_run(sample_config, tmp_path_factory):
 
 # --- The SQL ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", QUERIES)
 def test_query_is_valid_redshift_sql(name):
     try:
@@ -179,13 +189,22 @@ def test_every_query_has_a_unique_name_and_title():
 
 # --- The results against the JSON files ---------------------------------------------------
 
+
 def test_top_songs(results, sample):
     plays = collections.defaultdict(list)
     for e in sample.matched:
         plays[e["match"]["song_id"]].append(e)
     expected = sorted(
-        ((e[0]["match"]["title"], sample.artist_name[e[0]["match"]["artist_id"]], len(e), len({p["user"] for p in e}),
-          song_id) for song_id, e in plays.items()),
+        (
+            (
+                e[0]["match"]["title"],
+                sample.artist_name[e[0]["match"]["artist_id"]],
+                len(e),
+                len({p["user"] for p in e}),
+                song_id,
+            )
+            for song_id, e in plays.items()
+        ),
         key=lambda row: (-row[2], row[0], row[4]),
     )[:10]
     assert rows_of(results["top_songs"]) == [row[:4] for row in expected]
@@ -197,8 +216,16 @@ def test_top_artists(results, sample):
     for e in sample.matched:
         plays[e["match"]["artist_id"]].append(e)
     expected = sorted(
-        ((sample.artist_name[artist_id], len(e), len({p["match"]["song_id"] for p in e}), len({p["user"] for p in e}),
-          artist_id) for artist_id, e in plays.items()),
+        (
+            (
+                sample.artist_name[artist_id],
+                len(e),
+                len({p["match"]["song_id"] for p in e}),
+                len({p["user"] for p in e}),
+                artist_id,
+            )
+            for artist_id, e in plays.items()
+        ),
         key=lambda row: (-row[1], row[0], row[4]),
     )[:10]
     assert rows_of(results["top_artists"]) == [row[:4] for row in expected]
@@ -232,8 +259,14 @@ def test_free_and_paid_plays_and_users(results, sample):
         by_level[e["level"]].append(e)
     now = collections.Counter(e["level"] for e in sample.latest.values())
     expected = [
-        (level, len(e), 100 * len(e) / len(sample.plays), len({p["user"] for p in e}),
-         len(e) / len({p["user"] for p in e}), now[level])
+        (
+            level,
+            len(e),
+            100 * len(e) / len(sample.plays),
+            len({p["user"] for p in e}),
+            len(e) / len({p["user"] for p in e}),
+            now[level],
+        )
         for level, e in sorted(by_level.items())
     ]
     assert rows_of(results["plays_by_level"]) == approx_rows(expected)
@@ -247,22 +280,36 @@ def test_most_active_users(results, sample):
     expected = []
     for user, e in sorted(by_user.items(), key=lambda item: (-len(item[1]), item[0]))[:10]:
         latest = sample.latest[user]
-        expected.append((user, latest["firstName"], latest["lastName"], latest["level"], len(e),
-                         len({p["sessionId"] for p in e})))
+        expected.append(
+            (user, latest["firstName"], latest["lastName"], latest["level"], len(e), len({p["sessionId"] for p in e}))
+        )
     assert rows_of(results["most_active_users"]) == expected
 
 
 def test_session_length_summary(results, sample):
     lengths = list(sample.sessions.values())
-    expected = (len(lengths), sum(lengths) / len(lengths), percentile_cont(lengths, 0.5),
-                percentile_cont(lengths, 0.9), min(lengths), max(lengths))
+    expected = (
+        len(lengths),
+        sum(lengths) / len(lengths),
+        percentile_cont(lengths, 0.5),
+        percentile_cont(lengths, 0.9),
+        min(lengths),
+        max(lengths),
+    )
     assert rows_of(results["session_length"]) == approx_rows([expected])
     assert expected[0] == 776 and expected[2:4] == (2.0, 29.0)
 
 
 def test_session_length_distribution(results, sample):
-    bounds = [(1, 1, "1"), (2, 5, "2-5"), (6, 10, "6-10"), (11, 25, "11-25"), (26, 50, "26-50"),
-              (51, 100, "51-100"), (101, 10**9, "101+")]
+    bounds = [
+        (1, 1, "1"),
+        (2, 5, "2-5"),
+        (6, 10, "6-10"),
+        (11, 25, "11-25"),
+        (26, 50, "26-50"),
+        (51, 100, "51-100"),
+        (101, 10**9, "101+"),
+    ]
     lengths = list(sample.sessions.values())
     expected = []
     for low, high, label in bounds:
@@ -274,13 +321,18 @@ def test_session_length_distribution(results, sample):
 
 def test_share_of_plays_matched_to_a_known_song(results, sample):
     matched = len(sample.matched)
-    expected = (len(sample.plays), matched, len({e["match"]["song_id"] for e in sample.matched}),
-                100 * matched / len(sample.plays))
+    expected = (
+        len(sample.plays),
+        matched,
+        len({e["match"]["song_id"] for e in sample.matched}),
+        100 * matched / len(sample.plays),
+    )
     assert rows_of(results["matched_share"]) == approx_rows([expected])
     assert expected[:2] == (6820, 39)
 
 
 # --- analytics.py and what it writes -----------------------------------------------------
+
 
 def test_script_prints_every_result_as_a_table(script_run, results):
     completed, _ = script_run
@@ -318,7 +370,9 @@ def test_charts_are_pngs_of_the_fixed_size(script_run, name):
 def test_committed_report_is_the_samples_result(script_run):
     """docs/analytics/ holds what analytics.py writes for the sample: rerun it when that changes."""
     _, out = script_run
-    assert (DOCS / "analytics" / "report.md").read_text(encoding="utf-8") == (out / "report.md").read_text(encoding="utf-8")
+    assert (DOCS / "analytics" / "report.md").read_text(encoding="utf-8") == (out / "report.md").read_text(
+        encoding="utf-8"
+    )
     for name in CHART_NAMES:
         assert png_size(DOCS / "analytics" / f"{name}.png") == (800, 450)
 
@@ -337,9 +391,16 @@ def test_analytics_doc_tables_are_the_samples_results(script_run):
 
 # --- The report helpers ----------------------------------------------------------------------
 
+
 def test_cells_are_formatted_predictably():
     assert [report.format_value(v) for v in (None, 7, 2.5, decimal.Decimal("3"), decimal.Decimal("0.125"), "x")] == [
-        "NULL", "7", "2.50", "3", "0.12", "x"]
+        "NULL",
+        "7",
+        "2.50",
+        "3",
+        "0.12",
+        "x",
+    ]
 
 
 def test_markdown_cells_cannot_break_the_table():

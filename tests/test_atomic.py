@@ -10,8 +10,8 @@ import time
 
 import psycopg2
 import pytest
-
 from conftest import ROOT, SAMPLE, load_with_scripts, run_script
+
 from dwh.local import server
 
 ATOMIC_DB = "atomic_loads"
@@ -25,8 +25,11 @@ KEYS = dict(zip(STAR, ("songplay_id", "user_id", "song_id", "artist_id", "start_
 def star(query, tables=STAR) -> dict:
     """Each star table's row count and a checksum of its keys."""
     return {
-        table: query(f"SELECT COUNT(*), MD5(STRING_AGG(CAST({KEYS[table]} AS VARCHAR), ',' ORDER BY {KEYS[table]})) "
-                     f"FROM {table}", db=ATOMIC_DB)[0]
+        table: query(
+            f"SELECT COUNT(*), MD5(STRING_AGG(CAST({KEYS[table]} AS VARCHAR), ',' ORDER BY {KEYS[table]})) "
+            f"FROM {table}",
+            db=ATOMIC_DB,
+        )[0]
         for table in tables
     }
 
@@ -57,7 +60,10 @@ def old_star(versions, query):
 def start_etl(config) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, str(ROOT / "etl.py"), "--config", str(config)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
         env={**os.environ, "PGAPPNAME": APP_NAME},
     )
 
@@ -79,12 +85,16 @@ def wait_until_backend_gone(query, timeout: float = 30) -> None:
         time.sleep(0.05)
 
 
-@pytest.mark.parametrize("blocked_table,last_line", [
-    ("staging_songs", "copy staging_events"),
-    ("time", "delete artists"),
-])
-def test_kill_9_mid_load_keeps_the_old_star_and_a_rerun_completes(versions, old_star, query, local_server,
-                                                                  blocked_table, last_line):
+@pytest.mark.parametrize(
+    "blocked_table,last_line",
+    [
+        ("staging_songs", "copy staging_events"),
+        ("time", "delete artists"),
+    ],
+)
+def test_kill_9_mid_load_keeps_the_old_star_and_a_rerun_completes(
+    versions, old_star, query, local_server, blocked_table, last_line
+):
     params = {**server.connect_params(local_server), "dbname": ATOMIC_DB}
     blocker = psycopg2.connect(**params)
     try:

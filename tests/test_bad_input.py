@@ -7,7 +7,6 @@ import threading
 import time
 
 import pytest
-
 from conftest import SAMPLE, load_with_scripts, row_counts, run_script
 from test_config import REDSHIFT
 
@@ -71,7 +70,9 @@ def test_truncated_file_fails_and_keeps_old_data(previous, songs, make_config, q
 
 
 def test_missing_prefix_fails_and_keeps_old_data(previous, tmp_path, make_config, query):
-    result = run_script("etl.py", make_config({("LOCAL", "LOG_DATA"): str(tmp_path / "nope" / "log_data")}, name="broken.cfg"))
+    result = run_script(
+        "etl.py", make_config({("LOCAL", "LOG_DATA"): str(tmp_path / "nope" / "log_data")}, name="broken.cfg")
+    )
     assert result.returncode == 1
     assert "matches no file" in result.stderr
     assert row_counts(query) == previous
@@ -93,15 +94,22 @@ def test_string_longer_than_its_column(previous, logs, make_config, query):
     lines[1] = json.dumps(event)
     last.write_text("\n".join(lines))
     result = run_script("etl.py", make_config({("LOCAL", "LOG_DATA"): str(folder)}))
-    fails_cleanly(result, query, previous, f"{last}, line 2, column artist (character varying(1024))",
-                  "String length exceeds DDL length (1100 bytes > 1024) [code 1204]")
+    fails_cleanly(
+        result,
+        query,
+        previous,
+        f"{last}, line 2, column artist (character varying(1024))",
+        "String length exceeds DDL length (1100 bytes > 1024) [code 1204]",
+    )
 
 
 def test_value_of_the_wrong_type(previous, logs, make_config, query):
     folder, last = logs
     replace_line(last, 4, b'"status":200', b'"status":"OK"')
     result = run_script("etl.py", make_config({("LOCAL", "LOG_DATA"): str(folder)}))
-    fails_cleanly(result, query, previous, f"{last}, line 4, column status (integer): Invalid digit [code 1207], value 'OK'")
+    fails_cleanly(
+        result, query, previous, f"{last}, line 4, column status (integer): Invalid digit [code 1207], value 'OK'"
+    )
 
 
 def test_invalid_utf8_fails_unless_acceptinvchars_is_configured(previous, songs, make_config, query):
@@ -111,7 +119,9 @@ def test_invalid_utf8_fails_unless_acceptinvchars_is_configured(previous, songs,
     config = {("LOCAL", "SONG_DATA"): str(folder)}
     result = run_script("etl.py", make_config(config))
     fails_cleanly(result, query, previous, f"{first}, line 1, column title", "[code 1220]")
-    accepting = make_config({**config, ("LOAD", "ACCEPTINVCHARS"): "?", ("LOCAL", "DB_NAME"): OTHER_DB}, name="accept.cfg")
+    accepting = make_config(
+        {**config, ("LOAD", "ACCEPTINVCHARS"): "?", ("LOCAL", "DB_NAME"): OTHER_DB}, name="accept.cfg"
+    )
     load_with_scripts(accepting)
     assert query("SELECT COUNT(*) FROM songs WHERE title = %s", ("Caf? " + song["title"],), db=OTHER_DB) == [(1,)]
 
@@ -141,7 +151,9 @@ def test_jsonpaths_file_with_the_wrong_number_of_paths(previous, tmp_path, make_
 def test_maxerror_lets_bad_rows_through_and_reports_each(logs, make_config, query):
     folder, last = logs
     replace_line(last, 4, b'"status":200', b'"status":"OK"')
-    config = make_config({("LOCAL", "LOG_DATA"): str(folder), ("LOAD", "MAXERROR"): "1", ("LOCAL", "DB_NAME"): OTHER_DB})
+    config = make_config(
+        {("LOCAL", "LOG_DATA"): str(folder), ("LOAD", "MAXERROR"): "1", ("LOCAL", "DB_NAME"): OTHER_DB}
+    )
     assert run_script("create_tables.py", config).returncode == 0
     result = run_script("etl.py", config)
     assert result.returncode == 0, result.stderr
@@ -190,8 +202,14 @@ def silent_endpoint():
 
 
 def test_unreachable_host_fails_within_seconds_with_a_hint(make_config, silent_endpoint):
-    config = make_config({**REDSHIFT, ("CLUSTER", "HOST"): "127.0.0.1", ("CLUSTER", "DB_PORT"): str(silent_endpoint),
-                          ("CLUSTER", "CONNECT_TIMEOUT"): "1"})
+    config = make_config(
+        {
+            **REDSHIFT,
+            ("CLUSTER", "HOST"): "127.0.0.1",
+            ("CLUSTER", "DB_PORT"): str(silent_endpoint),
+            ("CLUSTER", "CONNECT_TIMEOUT"): "1",
+        }
+    )
     started = time.monotonic()
     result = run_script("etl.py", config)
     elapsed = time.monotonic() - started
@@ -203,9 +221,17 @@ def test_unreachable_host_fails_within_seconds_with_a_hint(make_config, silent_e
 
 
 def test_wrong_password_is_not_retried_and_not_shown(make_config, local_server):
-    config = make_config({**REDSHIFT, ("CLUSTER", "HOST"): "127.0.0.1", ("CLUSTER", "DB_PORT"): str(local_server.port),
-                          ("CLUSTER", "DB_USER"): local_server.user, ("CLUSTER", "DB_NAME"): local_server.dbname,
-                          ("CLUSTER", "SSLMODE"): "disable", ("CLUSTER", "DB_PASSWORD"): "Wr0ng-Passw0rd%"})
+    config = make_config(
+        {
+            **REDSHIFT,
+            ("CLUSTER", "HOST"): "127.0.0.1",
+            ("CLUSTER", "DB_PORT"): str(local_server.port),
+            ("CLUSTER", "DB_USER"): local_server.user,
+            ("CLUSTER", "DB_NAME"): local_server.dbname,
+            ("CLUSTER", "SSLMODE"): "disable",
+            ("CLUSTER", "DB_PASSWORD"): "Wr0ng-Passw0rd%",
+        }
+    )
     result = run_script("etl.py", config)
     assert result.returncode == 1
     assert "password authentication failed" in result.stderr and "DB_PASSWORD" in result.stderr

@@ -1,8 +1,8 @@
 """dwh.cfg is validated: every problem is one line naming the key, exit code 2, nothing injected."""
 
 import pytest
-
 from conftest import run_script
+
 from dwh.config import ConfigError, load_settings
 
 REDSHIFT = {
@@ -29,27 +29,30 @@ def test_valid_redshift_config(make_config):
     assert "Secret-Passw0rd" not in repr(settings)
 
 
-@pytest.mark.parametrize("key,value,named", [
-    (("S3", "LOG_DATA"), "s3://udacity-dend/log_data' IAM_ROLE 'x", "[S3] LOG_DATA"),
-    (("S3", "LOG_DATA"), "https://example.com/log_data", "[S3] LOG_DATA"),
-    (("S3", "SONG_DATA"), "udacity-dend/song_data", "[S3] SONG_DATA"),
-    (("S3", "LOG_JSONPATH"), "s3://b/p.json';DROP TABLE users;--", "[S3] LOG_JSONPATH"),
-    (("S3", "REGION"), "us-west-2 OR 1=1", "[S3] REGION"),
-    (("IAM_ROLE", "ARN"), "arn:aws:iam::123:role/x", "[IAM_ROLE] ARN"),
-    (("IAM_ROLE", "ARN"), "arn:aws:iam::123456789012:user/someone", "[IAM_ROLE] ARN"),
-    (("IAM_ROLE", "ARN"), "", "[IAM_ROLE] ARN is empty"),
-    (("CLUSTER", "HOST"), "", "[CLUSTER] HOST is empty"),
-    (("CLUSTER", "HOST"), "host;rm -rf", "[CLUSTER] HOST"),
-    (("CLUSTER", "DB_PORT"), "54x", "[CLUSTER] DB_PORT"),
-    (("CLUSTER", "DB_PORT"), "70000", "[CLUSTER] DB_PORT"),
-    (("CLUSTER", "DB_PORT"), "5²", "[CLUSTER] DB_PORT"),
-    (("CLUSTER", "CONNECT_TIMEOUT"), "0", "[CLUSTER] CONNECT_TIMEOUT"),
-    (("CLUSTER", "SSLMODE"), "maybe", "[CLUSTER] SSLMODE"),
-    (("LOAD", "MAXERROR"), "-1", "[LOAD] MAXERROR"),
-    (("LOAD", "ACCEPTINVCHARS"), "??", "[LOAD] ACCEPTINVCHARS"),
-    (("CLUSTER", "DB_NAME"), "Robert'); DROP", "[CLUSTER] DB_NAME"),
-    (("WAREHOUSE", "TARGET"), "snowflake", "[WAREHOUSE] TARGET"),
-])
+@pytest.mark.parametrize(
+    "key,value,named",
+    [
+        (("S3", "LOG_DATA"), "s3://udacity-dend/log_data' IAM_ROLE 'x", "[S3] LOG_DATA"),
+        (("S3", "LOG_DATA"), "https://example.com/log_data", "[S3] LOG_DATA"),
+        (("S3", "SONG_DATA"), "udacity-dend/song_data", "[S3] SONG_DATA"),
+        (("S3", "LOG_JSONPATH"), "s3://b/p.json';DROP TABLE users;--", "[S3] LOG_JSONPATH"),
+        (("S3", "REGION"), "us-west-2 OR 1=1", "[S3] REGION"),
+        (("IAM_ROLE", "ARN"), "arn:aws:iam::123:role/x", "[IAM_ROLE] ARN"),
+        (("IAM_ROLE", "ARN"), "arn:aws:iam::123456789012:user/someone", "[IAM_ROLE] ARN"),
+        (("IAM_ROLE", "ARN"), "", "[IAM_ROLE] ARN is empty"),
+        (("CLUSTER", "HOST"), "", "[CLUSTER] HOST is empty"),
+        (("CLUSTER", "HOST"), "host;rm -rf", "[CLUSTER] HOST"),
+        (("CLUSTER", "DB_PORT"), "54x", "[CLUSTER] DB_PORT"),
+        (("CLUSTER", "DB_PORT"), "70000", "[CLUSTER] DB_PORT"),
+        (("CLUSTER", "DB_PORT"), "5²", "[CLUSTER] DB_PORT"),
+        (("CLUSTER", "CONNECT_TIMEOUT"), "0", "[CLUSTER] CONNECT_TIMEOUT"),
+        (("CLUSTER", "SSLMODE"), "maybe", "[CLUSTER] SSLMODE"),
+        (("LOAD", "MAXERROR"), "-1", "[LOAD] MAXERROR"),
+        (("LOAD", "ACCEPTINVCHARS"), "??", "[LOAD] ACCEPTINVCHARS"),
+        (("CLUSTER", "DB_NAME"), "Robert'); DROP", "[CLUSTER] DB_NAME"),
+        (("WAREHOUSE", "TARGET"), "snowflake", "[WAREHOUSE] TARGET"),
+    ],
+)
 def test_malformed_redshift_values_are_rejected_by_key(make_config, key, value, named):
     with pytest.raises(ConfigError) as caught:
         load_settings(make_config({**REDSHIFT, key: value}))
@@ -65,14 +68,17 @@ def test_empty_password_names_the_key_and_the_environment_variable(make_config, 
     assert load_settings(make_config({**REDSHIFT, ("CLUSTER", "DB_PASSWORD"): ""})).redshift.password == "from-env"
 
 
-@pytest.mark.parametrize("key,value,named", [
-    (("LOCAL", "HOST"), "0.0.0.0", "[LOCAL] HOST must be a loopback address"),
-    (("LOCAL", "PORT"), "", "[LOCAL] PORT is empty"),
-    (("LOCAL", "LOG_DATA"), "data/it's", "[LOCAL] LOG_DATA"),
-    (("LOCAL", "SONG_DATA"), "s3://Bad_Bucket/x", "[LOCAL] SONG_DATA"),
-    (("LOCAL", "S3_ENDPOINT_URL"), "ftp://x", "[LOCAL] S3_ENDPOINT_URL"),
-    (("LOCAL", "DB_USER"), "Sparkify User", "[LOCAL] DB_USER"),
-])
+@pytest.mark.parametrize(
+    "key,value,named",
+    [
+        (("LOCAL", "HOST"), "0.0.0.0", "[LOCAL] HOST must be a loopback address"),
+        (("LOCAL", "PORT"), "", "[LOCAL] PORT is empty"),
+        (("LOCAL", "LOG_DATA"), "data/it's", "[LOCAL] LOG_DATA"),
+        (("LOCAL", "SONG_DATA"), "s3://Bad_Bucket/x", "[LOCAL] SONG_DATA"),
+        (("LOCAL", "S3_ENDPOINT_URL"), "ftp://x", "[LOCAL] S3_ENDPOINT_URL"),
+        (("LOCAL", "DB_USER"), "Sparkify User", "[LOCAL] DB_USER"),
+    ],
+)
 def test_malformed_local_values_are_rejected_by_key(make_config, key, value, named):
     with pytest.raises(ConfigError) as caught:
         load_settings(make_config({key: value}))
@@ -80,8 +86,14 @@ def test_malformed_local_values_are_rejected_by_key(make_config, key, value, nam
 
 
 def test_local_sources_may_be_s3_prefixes(make_config):
-    settings = load_settings(make_config({("LOCAL", "SONG_DATA"): "s3://udacity-dend/song_data",
-                                          ("LOCAL", "S3_ENDPOINT_URL"): "http://127.0.0.1:5000"}))
+    settings = load_settings(
+        make_config(
+            {
+                ("LOCAL", "SONG_DATA"): "s3://udacity-dend/song_data",
+                ("LOCAL", "S3_ENDPOINT_URL"): "http://127.0.0.1:5000",
+            }
+        )
+    )
     assert settings.sources.song_data == "s3://udacity-dend/song_data"
     assert settings.sources.s3_endpoint_url == "http://127.0.0.1:5000"
 

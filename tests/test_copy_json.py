@@ -6,7 +6,9 @@ import json
 from datetime import datetime
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from dwh.errors import LoadFailed
 
@@ -65,7 +67,7 @@ def test_auto_ignorecase_matches_keys_case_insensitively(load):
 
 def test_jsonpaths_map_by_position(load, tmp_path):
     paths = tmp_path / "paths.json"
-    paths.write_text(json.dumps({"jsonpaths": ["$['userId']", "$.nested.name", "$.list[1]", "$[\"gone\"]"]}))
+    paths.write_text(json.dumps({"jsonpaths": ["$['userId']", "$.nested.name", "$.list[1]", '$["gone"]']}))
     files = {"src/x.json": '{"userId": "7", "nested": {"name": "n"}, "list": [10, 20]}'}
     rows = load("a INT, b VARCHAR(5), c INT, d VARCHAR(5)", files, f"FORMAT AS JSON '{paths}'")[1]
     assert rows == [(7, "n", 20, None)]
@@ -84,7 +86,9 @@ def test_missing_fields_load_null(load):
 
 def test_empty_string_is_null_in_non_text_columns(load):
     files = {"src/x.json": '{"i": "", "f": "", "ts": "", "s": ""}'}
-    rows = load("i INT, f FLOAT, ts TIMESTAMP, s VARCHAR(5)", files, "FORMAT AS JSON 'auto' TIMEFORMAT 'epochmillisecs'")[1]
+    rows = load(
+        "i INT, f FLOAT, ts TIMESTAMP, s VARCHAR(5)", files, "FORMAT AS JSON 'auto' TIMEFORMAT 'epochmillisecs'"
+    )[1]
     assert rows == [(None, None, None, "")]
 
 
@@ -193,12 +197,19 @@ def test_manifest_loads_exactly_the_listed_files(load, tmp_path):
     base.mkdir()
     for name, value in (("a.json", 1), ("b.json", 2), ("c.json", 3)):
         (base / name).write_text(json.dumps({"v": value}))
-    manifest = {"entries": [{"url": str(base / "a.json"), "mandatory": True},
-                            {"url": str(base / "c.json")}, {"url": str(base / "gone.json")}]}
+    manifest = {
+        "entries": [
+            {"url": str(base / "a.json"), "mandatory": True},
+            {"url": str(base / "c.json")},
+            {"url": str(base / "gone.json")},
+        ]
+    }
     files = {"m.manifest": json.dumps(manifest)}
     assert load("v INT", files, "MANIFEST FORMAT AS JSON 'auto'", source="m.manifest") == (2, [(1,), (3,)])
     manifest["entries"][2]["mandatory"] = True
-    error = failure(load, "v INT", {"m.manifest": json.dumps(manifest)}, "MANIFEST FORMAT AS JSON 'auto'", source="m.manifest")
+    error = failure(
+        load, "v INT", {"m.manifest": json.dumps(manifest)}, "MANIFEST FORMAT AS JSON 'auto'", source="m.manifest"
+    )
     assert "gone.json does not exist" in str(error)
 
 
@@ -242,7 +253,9 @@ def test_files_are_converted_in_slices_with_the_same_rows_and_line_numbers(load,
     assert (loaded, rows) == (14, [(n,) for n in range(14)])
     error = failure(load, "n INT", files)
     assert [(e.filename.rsplit("/", 1)[1], e.line_number, e.err_code) for e in error.errors] == [
-        ("c.json", 3, 1207), ("c.json", 5, 1216)]
+        ("c.json", 3, 1207),
+        ("c.json", 5, 1216),
+    ]
 
 
 def test_many_small_files_are_converted_together_keeping_each_files_name(load):

@@ -13,8 +13,12 @@ BUCKET = "sparkify-test"
 
 @pytest.fixture
 def s3(monkeypatch):
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-west-2"}.items():
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-west-2",
+    }.items():
         monkeypatch.setenv(key, value)
     with mock_aws():
         client = boto3.client("s3", region_name="us-west-2")
@@ -43,7 +47,10 @@ def test_s3_prefix_loads_every_object_under_it(s3, warehouse):
 def test_s3_jsonpaths_file_is_read_from_s3(s3, warehouse):
     s3.put_object(Bucket=BUCKET, Key="paths.json", Body=json.dumps({"jsonpaths": ["$.V", "$.S"]}))
     s3.put_object(Bucket=BUCKET, Key="log/1.json", Body='{"V": 1, "S": "one"}\n{"V": 2, "S": "two"}')
-    assert copy(warehouse, f"s3://{BUCKET}/log", f"FORMAT AS JSON 's3://{BUCKET}/paths.json'") == (2, [(1, "one"), (2, "two")])
+    assert copy(warehouse, f"s3://{BUCKET}/log", f"FORMAT AS JSON 's3://{BUCKET}/paths.json'") == (
+        2,
+        [(1, "one"), (2, "two")],
+    )
 
 
 def test_s3_missing_prefix_and_bucket_are_clear_errors(s3, warehouse):

@@ -5,9 +5,9 @@ import random
 from datetime import date, timedelta
 
 import pytest
+from conftest import SAMPLE, run_script
 
 import etl
-from conftest import SAMPLE, run_script
 
 DAILY_DB = "daily_loads"
 FULL_DB = "daily_loads_reference"
@@ -89,7 +89,8 @@ def test_a_range_reports_and_skips_days_without_a_file(daily_config, query):
     output = result.stdout + result.stderr
     assert "No event file for 2018-12-01: skipped." in output and "No event file for 2018-12-02: skipped." in output
     assert query("SELECT MIN(start_time)::date, MAX(start_time)::date FROM songplays", db=DAILY_DB) == [
-        (date(2018, 11, 29), date(2018, 11, 30))]
+        (date(2018, 11, 29), date(2018, 11, 30))
+    ]
 
 
 def test_a_single_day_without_a_file_fails(daily_config):
@@ -98,12 +99,15 @@ def test_a_single_day_without_a_file_fails(daily_config):
     assert "no event file for 2018-12-01: nothing was loaded" in result.stderr
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--start", "2018-11-01"], "--start and --end go together"),
-    (["--start", "2018-11-05", "--end", "2018-11-01"], "is after --end"),
-    (["--date", "2018-11-31"], "not a date"),
-    (["--songs"], "--songs goes with --date"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--start", "2018-11-01"], "--start and --end go together"),
+        (["--start", "2018-11-05", "--end", "2018-11-01"], "is after --end"),
+        (["--date", "2018-11-31"], "not a date"),
+        (["--songs"], "--songs goes with --date"),
+    ],
+)
 def test_bad_date_arguments_exit_2(daily_config, args, message):
     result = run_script("etl.py", daily_config, *args)
     assert result.returncode == 2 and message in result.stderr

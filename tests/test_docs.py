@@ -3,10 +3,10 @@
 import re
 
 import pytest
-
-import sql_queries
 from conftest import ROOT
 from test_end_to_end import EXPECTED_ROWS
+
+import sql_queries
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
@@ -21,7 +21,7 @@ def mermaid_tables() -> dict[str, list[str]]:
 
 def created_columns(statement: str) -> tuple[str, list[str]]:
     name = re.search(r"EXISTS (\w+)", statement).group(1)
-    body = statement[statement.index("(") + 1: statement.rindex(")")]
+    body = statement[statement.index("(") + 1 : statement.rindex(")")]
     columns = [line.split()[0] for line in body.strip().splitlines() if not line.strip().startswith("PRIMARY KEY")]
     return name, columns
 
@@ -34,7 +34,9 @@ def test_schema_diagram_matches_the_star_tables():
 def test_ci_runs_exactly_the_readme_test_command():
     quick_start = re.search(r"## Quick start\n+```bash\n(.*?)```", README, re.S).group(1)
     test_command = next(line.split("#")[0].strip() for line in quick_start.splitlines() if "test" in line)
-    ci_commands = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line and not line.startswith("#")]
+    ci_commands = [
+        line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line and not line.startswith("#")
+    ]
     assert ci_commands[-1] == test_command
 
 

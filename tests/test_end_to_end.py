@@ -1,7 +1,6 @@
 """The real scripts, run as a user runs them, load the real sample into the local warehouse."""
 
 import pytest
-
 from conftest import run_script
 
 # What a correct load of data/udacity-dend gives (data/README.md).
@@ -41,8 +40,7 @@ def test_user_level_comes_from_latest_event(loaded_sample, query):
 
 def test_matched_plays_point_at_the_song_they_played(loaded_sample, query):
     mismatched = query(
-        "SELECT COUNT(*) FROM songplays p JOIN songs s ON s.song_id = p.song_id "
-        "WHERE s.artist_id <> p.artist_id"
+        "SELECT COUNT(*) FROM songplays p JOIN songs s ON s.song_id = p.song_id WHERE s.artist_id <> p.artist_id"
     )
     assert mismatched == [(0,)]
 

@@ -9,7 +9,6 @@ import json
 import re
 
 import pytest
-
 from conftest import ROOT, SAMPLE, load_with_scripts
 
 _spec = importlib.util.spec_from_file_location("bench_generate", ROOT / "bench" / "generate.py")
@@ -59,7 +58,9 @@ def test_layout_is_that_of_the_bucket(sample):
     out, summary = sample
     logs = sorted(out.glob("log_data/*/*/*"))
     assert len(logs) == summary["log_files"] == 30
-    assert all(re.fullmatch(r"(\d{4})/(\d\d)/\1-\2-\d\d-events\.json", str(p.relative_to(out / "log_data"))) for p in logs)
+    assert all(
+        re.fullmatch(r"(\d{4})/(\d\d)/\1-\2-\d\d-events\.json", str(p.relative_to(out / "log_data"))) for p in logs
+    )
     songs = sorted(out.glob("song_data/*/*/*/*.json"))
     assert len(songs) == summary["song_files"] == 500
     for path in songs:
@@ -81,7 +82,9 @@ def test_events_keep_the_quirks_of_the_real_logs(sample):
     assert {"NextSong", "Home", "Login", "Logout", "Upgrade", "Submit Upgrade", "Error"} <= pages
     assert 0.80 < sum(e["page"] == "NextSong" for e in events) / len(events) < 0.90
     guests = [e for e in events if e["userId"] == ""]
-    assert guests and all(e["auth"] == "Logged Out" and e["firstName"] is None and e["lastName"] is None for e in guests)
+    assert guests and all(
+        e["auth"] == "Logged Out" and e["firstName"] is None and e["lastName"] is None for e in guests
+    )
     assert all(type(e["ts"]) is int for e in events) and any(e["ts"] % 1000 for e in events)  # epoch ms
     assert all(type(e["registration"]) is float for e in events if e["userId"])
     assert '\\"Mozilla\\/5.0' in text  # escaped quotes and slashes in userAgent
@@ -121,12 +124,14 @@ def test_songs_keep_the_quirks_of_the_real_files(sample):
 
 def test_generated_data_loads_to_the_counts_it_reports(sample, make_config, query):
     out, summary = sample
-    config = make_config({
-        ("LOCAL", "DB_NAME"): DB,
-        ("LOCAL", "LOG_DATA"): str(out / "log_data"),
-        ("LOCAL", "SONG_DATA"): str(out / "song_data"),
-        ("LOCAL", "LOG_JSONPATH"): str(out / "log_json_path.json"),
-    })
+    config = make_config(
+        {
+            ("LOCAL", "DB_NAME"): DB,
+            ("LOCAL", "LOG_DATA"): str(out / "log_data"),
+            ("LOCAL", "SONG_DATA"): str(out / "song_data"),
+            ("LOCAL", "LOG_JSONPATH"): str(out / "log_json_path.json"),
+        }
+    )
     load_with_scripts(config)
 
     def count(sql):
@@ -142,6 +147,8 @@ def test_generated_data_loads_to_the_counts_it_reports(sample, make_config, quer
     assert count("SELECT COUNT(*) FROM artists") == summary["distinct_artist_ids"]
     assert count("SELECT COUNT(*) FROM time") == summary["distinct_nextsong_ts"]
     assert count("SELECT COUNT(*) FROM staging_events WHERE user_id IS NULL") == summary["guest_events"]
-    several = "SELECT COUNT(*) FROM (SELECT artist_id FROM staging_songs GROUP BY 1 HAVING COUNT(DISTINCT artist_name) > 1) a"
+    several = (
+        "SELECT COUNT(*) FROM (SELECT artist_id FROM staging_songs GROUP BY 1 HAVING COUNT(DISTINCT artist_name) > 1) a"
+    )
     assert count(several) == summary["artist_ids_with_several_names"]
     assert count("SELECT COUNT(*) FROM staging_songs WHERE artist_name ~ '^[0-9]+$'") > 0  # 112 loads as text

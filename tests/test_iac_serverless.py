@@ -1,18 +1,30 @@
 """iac_setup.py --serverless: moto does not implement redshift-serverless, so that client is a
 botocore Stubber (every expected call listed in order); IAM and EC2 are moto."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 import pytest
 from botocore.stub import Stubber
-
 from iac_fixtures import (  # noqa: F401  (fixtures are used by name)
-    ACCOUNT, MY_IP, PASSWORD, REGION, ROLE_ARN, ROLE_NAME, aws_env, cfg_path, fake_sleep,
-    moto_aws, read_cfg, run, session, set_cfg,
+    ACCOUNT,
+    MY_IP,
+    PASSWORD,
+    REGION,
+    ROLE_ARN,
+    ROLE_NAME,
+    aws_env,
+    cfg_path,
+    fake_sleep,
+    moto_aws,
+    read_cfg,
+    run,
+    session,
+    set_cfg,
 )
-from dwh.iac.serverless import SERVERLESS_POLL_SECONDS  # noqa: E402
-from dwh.iac.session import Aws  # noqa: E402
-from dwh.iac.settings import IacConfig  # noqa: E402
+
+from dwh.iac.serverless import SERVERLESS_POLL_SECONDS
+from dwh.iac.session import Aws
+from dwh.iac.settings import IacConfig
 
 NS, WG = "sparkify", "sparkify"
 NS_ARN = f"arn:aws:redshift-serverless:{REGION}:{ACCOUNT}:namespace/0000-ns"
@@ -23,19 +35,35 @@ MARKER = f"iac_setup.py workgroup {WG}"
 
 
 def namespace(status="AVAILABLE", roles=(ROLE_ARN,)):
-    return {"namespace": {
-        "namespaceArn": NS_ARN, "namespaceName": NS, "namespaceId": "0000-ns", "status": status,
-        "dbName": "sparkify", "adminUsername": "awsuser",
-        "iamRoles": [f"IamRole(applyStatus=in-sync, iamRoleArn={r})" for r in roles],
-        "defaultIamRoleArn": roles[0] if roles else ""}}
+    return {
+        "namespace": {
+            "namespaceArn": NS_ARN,
+            "namespaceName": NS,
+            "namespaceId": "0000-ns",
+            "status": status,
+            "dbName": "sparkify",
+            "adminUsername": "awsuser",
+            "iamRoles": [f"IamRole(applyStatus=in-sync, iamRoleArn={r})" for r in roles],
+            "defaultIamRoleArn": roles[0] if roles else "",
+        }
+    }
 
 
 def workgroup(group_id, status="AVAILABLE", public=True):
-    return {"workgroup": {
-        "workgroupArn": WG_ARN, "workgroupName": WG, "workgroupId": "0000-wg",
-        "namespaceName": NS, "status": status, "baseCapacity": 8, "publiclyAccessible": public,
-        "port": 5439, "securityGroupIds": [group_id],
-        "endpoint": {"address": HOST, "port": 5439}}}
+    return {
+        "workgroup": {
+            "workgroupArn": WG_ARN,
+            "workgroupName": WG,
+            "workgroupId": "0000-wg",
+            "namespaceName": NS,
+            "status": status,
+            "baseCapacity": 8,
+            "publiclyAccessible": public,
+            "port": 5439,
+            "securityGroupIds": [group_id],
+            "endpoint": {"address": HOST, "port": 5439},
+        }
+    }
 
 
 def not_found(stub, method, name):
@@ -48,9 +76,9 @@ def stubbed(moto_aws):
     aws = Aws(session())
     ec2 = aws.client("ec2")
     vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]
-    group_id = ec2.describe_security_groups(Filters=[
-        {"Name": "vpc-id", "Values": [vpc["VpcId"]]},
-        {"Name": "group-name", "Values": ["default"]}])["SecurityGroups"][0]["GroupId"]
+    group_id = ec2.describe_security_groups(
+        Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}, {"Name": "group-name", "Values": ["default"]}]
+    )["SecurityGroups"][0]["GroupId"]
     stub = Stubber(aws.client("redshift-serverless"))
     stub.activate()
     yield aws, stub, group_id
@@ -59,22 +87,45 @@ def stubbed(moto_aws):
 
 def our_rules(aws):
     groups = aws.client("ec2").describe_security_groups()["SecurityGroups"]
-    return [(g["GroupId"], r["CidrIp"]) for g in groups for p in g["IpPermissions"]
-            for r in p.get("IpRanges", []) if r.get("Description") == MARKER]
+    return [
+        (g["GroupId"], r["CidrIp"])
+        for g in groups
+        for p in g["IpPermissions"]
+        for r in p.get("IpRanges", [])
+        if r.get("Description") == MARKER
+    ]
 
 
 def stub_fresh_create(stub, group_id):
     not_found(stub, "get_namespace", NS)
-    stub.add_response("create_namespace", namespace(), {
-        "namespaceName": NS, "adminUsername": "awsuser", "adminUserPassword": PASSWORD,
-        "dbName": "sparkify", "defaultIamRoleArn": ROLE_ARN, "iamRoles": [ROLE_ARN],
-        "tags": TAGS})
+    stub.add_response(
+        "create_namespace",
+        namespace(),
+        {
+            "namespaceName": NS,
+            "adminUsername": "awsuser",
+            "adminUserPassword": PASSWORD,
+            "dbName": "sparkify",
+            "defaultIamRoleArn": ROLE_ARN,
+            "iamRoles": [ROLE_ARN],
+            "tags": TAGS,
+        },
+    )
     stub.add_response("get_namespace", namespace(), {"namespaceName": NS})
     not_found(stub, "get_workgroup", WG)
-    stub.add_response("create_workgroup", workgroup(group_id, "CREATING"), {
-        "workgroupName": WG, "namespaceName": NS, "baseCapacity": 8,
-        "publiclyAccessible": True, "port": 5439, "securityGroupIds": [group_id],
-        "tags": TAGS})
+    stub.add_response(
+        "create_workgroup",
+        workgroup(group_id, "CREATING"),
+        {
+            "workgroupName": WG,
+            "namespaceName": NS,
+            "baseCapacity": 8,
+            "publiclyAccessible": True,
+            "port": 5439,
+            "securityGroupIds": [group_id],
+            "tags": TAGS,
+        },
+    )
     stub.add_response("get_workgroup", workgroup(group_id, "CREATING"), {"workgroupName": WG})
     stub.add_response("get_workgroup", workgroup(group_id), {"workgroupName": WG})
     stub.add_response("get_workgroup", workgroup(group_id), {"workgroupName": WG})
@@ -169,8 +220,11 @@ def test_serverless_namespace_without_our_role_gets_it(stubbed, run):
     aws, stub, group_id = stubbed
     other = f"arn:aws:iam::{ACCOUNT}:role/other"
     stub_existing(stub, group_id, ns_roles=(other,))
-    stub.add_response("update_namespace", namespace(roles=(other, ROLE_ARN)), {
-        "namespaceName": NS, "defaultIamRoleArn": ROLE_ARN, "iamRoles": sorted([other, ROLE_ARN])})
+    stub.add_response(
+        "update_namespace",
+        namespace(roles=(other, ROLE_ARN)),
+        {"namespaceName": NS, "defaultIamRoleArn": ROLE_ARN, "iamRoles": sorted([other, ROLE_ARN])},
+    )
     stub.add_response("get_namespace", namespace(roles=(other, ROLE_ARN)), {"namespaceName": NS})
     stub_existing_workgroup(stub, group_id)
     code, out, err = run("create", "--serverless", aws=aws)
@@ -222,11 +276,14 @@ def test_serverless_access_denied_names_the_action(stubbed, run):
     assert "redshift-serverless:GetNamespace" in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("key, value, message", [
-    ("SERVERLESS_BASE_RPU", "x", "[DWH] SERVERLESS_BASE_RPU must be an integer >= 4, got 'x'"),
-    ("SERVERLESS_BASE_RPU", "2048", "[DWH] SERVERLESS_BASE_RPU must be at most 1024"),
-    ("SERVERLESS_WORKGROUP", "No_Caps", "[DWH] SERVERLESS_WORKGROUP must be 3-64 lowercase"),
-])
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("SERVERLESS_BASE_RPU", "x", "[DWH] SERVERLESS_BASE_RPU must be an integer >= 4, got 'x'"),
+        ("SERVERLESS_BASE_RPU", "2048", "[DWH] SERVERLESS_BASE_RPU must be at most 1024"),
+        ("SERVERLESS_WORKGROUP", "No_Caps", "[DWH] SERVERLESS_WORKGROUP must be 3-64 lowercase"),
+    ],
+)
 def test_serverless_bad_config(stubbed, run, cfg_path, key, value, message):
     aws, stub, _ = stubbed
     set_cfg(cfg_path, "DWH", key, value)

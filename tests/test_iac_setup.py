@@ -1,4 +1,5 @@
 """iac_setup.py: create -> status -> delete against moto, reruns, and the failure paths."""
+
 from __future__ import annotations
 
 import io
@@ -8,21 +9,39 @@ import sys
 
 import pytest
 from botocore.stub import Stubber
-
 from iac_fixtures import (  # noqa: F401  (fixtures are used by name)  (fixtures are used by name)
-    ACCOUNT, CLUSTER_ID, MY_IP, PASSWORD, PASSWORD_ENV, REGION, ROLE_ARN, ROLE_NAME, ROOT,
-    S3_READ_ARN, aws_env, cfg_path, fake_sleep, iac_setup, moto_aws, read_cfg, run, session,
-    set_cfg, set_cluster_status,
+    ACCOUNT,
+    CLUSTER_ID,
+    MY_IP,
+    PASSWORD,
+    PASSWORD_ENV,
+    REGION,
+    ROLE_ARN,
+    ROLE_NAME,
+    ROOT,
+    S3_READ_ARN,
+    aws_env,
+    cfg_path,
+    fake_sleep,
+    iac_setup,
+    moto_aws,
+    read_cfg,
+    run,
+    session,
+    set_cfg,
+    set_cluster_status,
 )
-from dwh.iac.cfgfile import update_cfg_text, write_cfg_values  # noqa: E402
-from dwh.iac.cluster import CLUSTER_POLL_SECONDS  # noqa: E402
-from dwh.iac.role import TRUST_POLICY, TRUSTED_SERVICES  # noqa: E402
-from dwh.iac.session import Aws  # noqa: E402
+
+from dwh.iac.cfgfile import update_cfg_text, write_cfg_values
+from dwh.iac.cluster import CLUSTER_POLL_SECONDS
+from dwh.iac.role import TRUST_POLICY, TRUSTED_SERVICES
+from dwh.iac.session import Aws
 
 MARKER = f"iac_setup.py cluster {CLUSTER_ID}"
 
 
 # ---------------------------------------------------------------------------- helpers
+
 
 def clients():
     aws = session()
@@ -35,8 +54,7 @@ def port_rules(ec2, port=5439):
     for group in ec2.describe_security_groups()["SecurityGroups"]:
         for perm in group["IpPermissions"]:
             if perm.get("FromPort") == port:
-                found += [(group["GroupId"], r["CidrIp"], r.get("Description", ""))
-                          for r in perm.get("IpRanges", [])]
+                found += [(group["GroupId"], r["CidrIp"], r.get("Description", "")) for r in perm.get("IpRanges", [])]
     return found
 
 
@@ -57,13 +75,18 @@ def role_or_none(iam, name=ROLE_NAME):
 def create_foreign_cluster(redshift, identifier=CLUSTER_ID, tags=()):
     ec2 = session().client("ec2")
     vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]
-    group = ec2.describe_security_groups(Filters=[
-        {"Name": "vpc-id", "Values": [vpc["VpcId"]]},
-        {"Name": "group-name", "Values": ["default"]}])["SecurityGroups"][0]["GroupId"]
-    redshift.create_cluster(ClusterIdentifier=identifier, ClusterType="single-node",
-                            NodeType="ra3.large", MasterUsername="someone",
-                            MasterUserPassword="Other-Pw-123", Tags=list(tags),
-                            VpcSecurityGroupIds=[group])
+    group = ec2.describe_security_groups(
+        Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}, {"Name": "group-name", "Values": ["default"]}]
+    )["SecurityGroups"][0]["GroupId"]
+    redshift.create_cluster(
+        ClusterIdentifier=identifier,
+        ClusterType="single-node",
+        NodeType="ra3.large",
+        MasterUsername="someone",
+        MasterUserPassword="Other-Pw-123",
+        Tags=list(tags),
+        VpcSecurityGroupIds=[group],
+    )
 
 
 def assert_one_clean_error_line(err: str, *needles: str) -> None:
@@ -80,6 +103,7 @@ class Tty(io.StringIO):
 
 
 # ---------------------------------------------------------------------------- happy path
+
 
 def test_create_status_delete_cycle(moto_aws, run, cfg_path, fake_sleep):
     iam, redshift, ec2 = clients()
@@ -100,8 +124,7 @@ def test_create_status_delete_cycle(moto_aws, run, cfg_path, fake_sleep):
     assert cluster["PubliclyAccessible"] is True
     assert [r["IamRoleArn"] for r in cluster["IamRoles"]] == [role["Arn"]]
     assert {"Key": "managed-by", "Value": "iac_setup.py"} in cluster["Tags"]
-    assert port_rules(ec2) == [(cluster["VpcSecurityGroups"][0]["VpcSecurityGroupId"],
-                                f"{MY_IP}/32", MARKER)]
+    assert port_rules(ec2) == [(cluster["VpcSecurityGroups"][0]["VpcSecurityGroupId"], f"{MY_IP}/32", MARKER)]
 
     cfg = read_cfg(cfg_path)
     assert cfg["CLUSTER"]["HOST"] == cluster["Endpoint"]["Address"]
@@ -150,20 +173,20 @@ def test_create_rerun_reuses_everything(moto_aws, run, cfg_path):
 def test_create_rerun_finishes_an_interrupted_run(moto_aws, run, cfg_path):
     iam, redshift, ec2 = clients()
     # An earlier run got as far as the role (no policy yet) and the cluster, nothing more.
-    iam.create_role(RoleName=ROLE_NAME,
-                    AssumeRolePolicyDocument=json.dumps(TRUST_POLICY))
+    iam.create_role(RoleName=ROLE_NAME, AssumeRolePolicyDocument=json.dumps(TRUST_POLICY))
     create_foreign_cluster(redshift, tags=[{"Key": "managed-by", "Value": "iac_setup.py"}])
     # moto 5.2.5 lacks ModifyClusterIamRoles: answer it here and apply it to moto's cluster.
     modified = []
 
     def record(params, **_):
         from iac_fixtures import redshift_backend
+
         modified.append(dict(params))
-        redshift_backend().clusters[params["ClusterIdentifier"]].iam_roles_arn += \
-            params["AddIamRoles"]
+        redshift_backend().clusters[params["ClusterIdentifier"]].iam_roles_arn += params["AddIamRoles"]
 
     def answer(**_):
         from botocore.awsrequest import AWSResponse
+
         return AWSResponse("https://example.invalid", 200, {}, None), {"Cluster": {}}
 
     hooked = session()
@@ -186,14 +209,21 @@ def test_create_rerun_from_a_new_address_replaces_only_our_rule(moto_aws, run):
     _, redshift, ec2 = clients()
     assert run("create")[0] == 0
     group = cluster_or_none(redshift)["VpcSecurityGroups"][0]["VpcSecurityGroupId"]
-    ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[{
-        "IpProtocol": "tcp", "FromPort": 5439, "ToPort": 5439,
-        "IpRanges": [{"CidrIp": "198.51.100.0/24", "Description": "office"}]}])
+    ec2.authorize_security_group_ingress(
+        GroupId=group,
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 5439,
+                "ToPort": 5439,
+                "IpRanges": [{"CidrIp": "198.51.100.0/24", "Description": "office"}],
+            }
+        ],
+    )
 
     code, out, err = run("create", public_ip=lambda: "192.0.2.55")
     assert code == 0, err
-    assert sorted(port_rules(ec2)) == sorted([(group, "198.51.100.0/24", "office"),
-                                              (group, "192.0.2.55/32", MARKER)])
+    assert sorted(port_rules(ec2)) == sorted([(group, "198.51.100.0/24", "office"), (group, "192.0.2.55/32", MARKER)])
     assert f"removed the earlier rule tcp 5439 from {MY_IP}/32" in out
 
 
@@ -241,6 +271,7 @@ def test_explicit_allowed_cidr_is_used_without_looking_up_the_ip(moto_aws, run, 
 
 
 # ---------------------------------------------------------------------------- delete
+
 
 def test_delete_rerun_with_nothing_left_is_a_clear_no_op(moto_aws, run):
     assert run("create")[0] == 0
@@ -301,6 +332,7 @@ def test_delete_of_a_failed_cluster_works(moto_aws, run):
 
 # ---------------------------------------------------------------------------- cluster states
 
+
 def test_rerun_on_a_failed_cluster_reports_it(moto_aws, run, fake_sleep):
     assert run("create")[0] == 0
     set_cluster_status(CLUSTER_ID, "storage-full")
@@ -315,6 +347,7 @@ def test_rerun_on_a_failed_cluster_reports_it(moto_aws, run, fake_sleep):
 def _after_create_cluster_set_status(status):
     def hook(**_):
         set_cluster_status(CLUSTER_ID, status)
+
     hooked = session()
     hooked.events.register("after-call.redshift.CreateCluster", hook)
     return Aws(hooked)
@@ -348,8 +381,7 @@ def test_cluster_wait_succeeds_after_progress(moto_aws, run, fake_sleep, cfg_pat
         if len(fake_sleep_calls) == 2:
             set_cluster_status(CLUSTER_ID, "available")
 
-    code = iac_setup.main(["create", "--config", str(cfg_path)], aws=aws,
-                          sleep=becomes_available)
+    code = iac_setup.main(["create", "--config", str(cfg_path)], aws=aws, sleep=becomes_available)
     assert code == 0
     assert fake_sleep_calls == [30, 30]
     assert read_cfg(cfg_path)["CLUSTER"]["HOST"].startswith(CLUSTER_ID)
@@ -357,16 +389,25 @@ def test_cluster_wait_succeeds_after_progress(moto_aws, run, fake_sleep, cfg_pat
 
 # ---------------------------------------------------------------------------- names taken
 
+
 def test_role_with_a_foreign_trust_policy_is_refused(moto_aws, run):
     iam, redshift, _ = clients()
-    iam.create_role(RoleName=ROLE_NAME, AssumeRolePolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
-            "Action": "sts:AssumeRole"}]}))
+    iam.create_role(
+        RoleName=ROLE_NAME,
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            }
+        ),
+    )
     code, _, err = run("create")
     assert code == 1
-    assert_one_clean_error_line(err, ROLE_NAME, "ec2.amazonaws.com",
-                                "does not trust redshift.amazonaws.com", "IAM_ROLE_NAME")
+    assert_one_clean_error_line(
+        err, ROLE_NAME, "ec2.amazonaws.com", "does not trust redshift.amazonaws.com", "IAM_ROLE_NAME"
+    )
     assert cluster_or_none(redshift) is None
     assert iam.list_attached_role_policies(RoleName=ROLE_NAME)["AttachedPolicies"] == []
 
@@ -378,10 +419,21 @@ def test_role_with_a_foreign_trust_policy_is_refused(moto_aws, run):
 def test_delete_still_removes_the_cluster_when_the_role_turned_foreign(moto_aws, run, cfg_path):
     iam, redshift, ec2 = clients()
     assert run("create")[0] == 0
-    iam.update_assume_role_policy(RoleName=ROLE_NAME, PolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
-            "Action": "sts:AssumeRole"}]}))
+    iam.update_assume_role_policy(
+        RoleName=ROLE_NAME,
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        ),
+    )
     code, out, err = run("delete", "--yes")
     assert code == 1
     assert_one_clean_error_line(err, "Refusing to delete", ROLE_NAME)
@@ -393,11 +445,14 @@ def test_delete_still_removes_the_cluster_when_the_role_turned_foreign(moto_aws,
 
 def test_role_with_other_policies_is_refused(moto_aws, run):
     iam, redshift, _ = clients()
-    iam.create_role(RoleName=ROLE_NAME,
-                    AssumeRolePolicyDocument=json.dumps(TRUST_POLICY))
-    iam.put_role_policy(RoleName=ROLE_NAME, PolicyName="write-everything",
-                        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
-                            {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))
+    iam.create_role(RoleName=ROLE_NAME, AssumeRolePolicyDocument=json.dumps(TRUST_POLICY))
+    iam.put_role_policy(
+        RoleName=ROLE_NAME,
+        PolicyName="write-everything",
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+        ),
+    )
     code, _, err = run("create")
     assert code == 1
     assert_one_clean_error_line(err, "inline policies (write-everything)")
@@ -421,11 +476,16 @@ def test_cluster_not_created_by_us_is_neither_reused_nor_deleted(moto_aws, run):
 
 # ---------------------------------------------------------------------------- AWS errors
 
+
 def _aws_with_hook(event, code, message, op):
     def hook(**_):
         from botocore.awsrequest import AWSResponse
-        return (AWSResponse("https://example.invalid", 403, {}, None),
-                {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {}})
+
+        return (
+            AWSResponse("https://example.invalid", 403, {}, None),
+            {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {}},
+        )
+
     hooked = session()
     hooked.events.register(f"before-call.{event}", hook)
     return Aws(hooked)
@@ -445,10 +505,13 @@ def test_access_denied_names_the_permission_from_the_message(moto_aws, run):
     stub = Stubber(redshift)
     stub.add_client_error("describe_clusters", "ClusterNotFound", "not found", 404)
     stub.add_client_error(
-        "create_cluster", "UnauthorizedOperation", http_status_code=403,
+        "create_cluster",
+        "UnauthorizedOperation",
+        http_status_code=403,
         service_message=f"User: arn:aws:iam::{ACCOUNT}:user/dev is not authorized to perform: "
-                        f"iam:PassRole on resource: {ROLE_ARN} because no identity-based "
-                        "policy allows it. Encoded authorization failure message: AAAA-long")
+        f"iam:PassRole on resource: {ROLE_ARN} because no identity-based "
+        "policy allows it. Encoded authorization failure message: AAAA-long",
+    )
     with stub:
         code, _, err = run("create", aws=aws)
     assert code == 1
@@ -459,12 +522,12 @@ def test_access_denied_names_the_permission_from_the_message(moto_aws, run):
 
 @pytest.mark.parametrize("code_name", ["ClusterQuotaExceeded", "NumberOfNodesQuotaExceeded"])
 def test_quota_exceeded_is_one_clear_line(moto_aws, run, code_name):
-    aws = _aws_with_hook("redshift.CreateCluster", code_name,
-                         "The request would exceed the allowed number of clusters", "CreateCluster")
+    aws = _aws_with_hook(
+        "redshift.CreateCluster", code_name, "The request would exceed the allowed number of clusters", "CreateCluster"
+    )
     code, _, err = run("create", aws=aws)
     assert code == 1
-    assert_one_clean_error_line(err, "quota exceeded in CreateCluster", code_name,
-                                "Service Quotas")
+    assert_one_clean_error_line(err, "quota exceeded in CreateCluster", code_name, "Service Quotas")
 
 
 def test_no_credentials_is_one_clear_line(aws_env, run, monkeypatch):
@@ -484,7 +547,8 @@ def test_unknown_profile_is_a_config_error(aws_env, run):
 def test_profile_from_config_is_used(aws_env, moto_aws, run, cfg_path, tmp_path, monkeypatch):
     (tmp_path / "aws-config").write_text("[profile course]\nregion = eu-west-1\n")
     (tmp_path / "aws-credentials").write_text(
-        "[course]\naws_access_key_id = profile-key\naws_secret_access_key = profile-secret\n")
+        "[course]\naws_access_key_id = profile-key\naws_secret_access_key = profile-secret\n"
+    )
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
@@ -502,8 +566,7 @@ BAD_CONFIG = [
     ("DWH", "NUM_NODES", "x", "dwh.cfg: [DWH] NUM_NODES must be a positive integer, got 'x'"),
     ("DWH", "NUM_NODES", "0", "dwh.cfg: [DWH] NUM_NODES must be a positive integer, got '0'"),
     ("DWH", "NUM_NODES", "2", "dwh.cfg: [DWH] NUM_NODES must be 1 for a single-node cluster"),
-    ("DWH", "CLUSTER_TYPE", "big", "dwh.cfg: [DWH] CLUSTER_TYPE must be single-node or "
-                                   "multi-node, got 'big'"),
+    ("DWH", "CLUSTER_TYPE", "big", "dwh.cfg: [DWH] CLUSTER_TYPE must be single-node or multi-node, got 'big'"),
     ("DWH", "CLUSTER_IDENTIFIER", "1-bad--name", "dwh.cfg: [DWH] CLUSTER_IDENTIFIER must be"),
     ("DWH", "NODE_TYPE", "", "dwh.cfg: [DWH] NODE_TYPE is empty"),
     ("DWH", "IAM_ROLE_NAME", "has space", "dwh.cfg: [DWH] IAM_ROLE_NAME must be"),
@@ -515,17 +578,16 @@ BAD_CONFIG = [
     ("AWS", "REGION", "mars", "dwh.cfg: [AWS] REGION must be an AWS region"),
     ("AWS", "KEY", "AKIAONLYKEYNOSECRET", "dwh.cfg: [AWS] SECRET is empty but its partner"),
     ("CLUSTER", "DB_PORT", "abc", "dwh.cfg: [CLUSTER] DB_PORT must be a positive integer"),
-    ("CLUSTER", "DB_PORT", "6000", "dwh.cfg: [CLUSTER] DB_PORT must be within 5431-5455 or "
-                                   "8191-8215 for RA3 clusters"),
+    ("CLUSTER", "DB_PORT", "6000", "dwh.cfg: [CLUSTER] DB_PORT must be within 5431-5455 or 8191-8215 for RA3 clusters"),
     ("CLUSTER", "DB_NAME", "Sparkify DB", "dwh.cfg: [CLUSTER] DB_NAME must be"),
     ("CLUSTER", "DB_USER", "", "dwh.cfg: [CLUSTER] DB_USER is empty"),
 ]
 
 
-@pytest.mark.parametrize("section, key, value, message", BAD_CONFIG,
-                         ids=[f"{s}.{k}={v!r}" for s, k, v, _ in BAD_CONFIG])
-def test_bad_config_is_one_line_and_exit_2_before_touching_aws(
-        moto_aws, run, cfg_path, section, key, value, message):
+@pytest.mark.parametrize(
+    "section, key, value, message", BAD_CONFIG, ids=[f"{s}.{k}={v!r}" for s, k, v, _ in BAD_CONFIG]
+)
+def test_bad_config_is_one_line_and_exit_2_before_touching_aws(moto_aws, run, cfg_path, section, key, value, message):
     set_cfg(cfg_path, section, key, value)
     code, out, err = run("create")
     assert code == 2
@@ -534,13 +596,15 @@ def test_bad_config_is_one_line_and_exit_2_before_touching_aws(
     assert role_or_none(iam) is None and cluster_or_none(redshift) is None
 
 
-@pytest.mark.parametrize("value, needs", [
-    ("short1A", "8-64 characters"),
-    ("alllowercase123", "an upper-case letter"),
-    ("Has@AtSign123", "without ' \" \\ / @"),
-])
-def test_weak_password_is_refused_without_echoing_it(moto_aws, run, cfg_path, monkeypatch,
-                                                     value, needs):
+@pytest.mark.parametrize(
+    "value, needs",
+    [
+        ("short1A", "8-64 characters"),
+        ("alllowercase123", "an upper-case letter"),
+        ("Has@AtSign123", "without ' \" \\ / @"),
+    ],
+)
+def test_weak_password_is_refused_without_echoing_it(moto_aws, run, cfg_path, monkeypatch, value, needs):
     monkeypatch.setenv(PASSWORD_ENV, value)
     code, out, err = run("create")
     assert code == 2
@@ -557,7 +621,7 @@ def test_missing_password_is_a_config_error(moto_aws, run, monkeypatch):
 
 def test_missing_section_and_missing_file(moto_aws, run, cfg_path, tmp_path):
     text = cfg_path.read_text()
-    cfg_path.write_text(text[:text.index("[DWH]")])
+    cfg_path.write_text(text[: text.index("[DWH]")])
     code, _, err = run("status")
     assert code == 2
     assert_one_clean_error_line(err, "dwh.cfg: section [DWH] is missing")
@@ -587,6 +651,7 @@ def test_config_is_read_like_dwh_config_reads_it(moto_aws, run, cfg_path, monkey
     # shared reader, no interpolation: '%' and '%%' are taken as written), so the cluster gets
     # the very password those scripts will connect with
     from iac_fixtures import redshift_backend
+
     monkeypatch.delenv(PASSWORD_ENV)
     set_cfg(cfg_path, "CLUSTER", "DB_PASSWORD", '"Pct%%Passw0rd"   ; quoted, with a comment')
     set_cfg(cfg_path, "DWH", "NUM_NODES", "1  # one node")
@@ -594,6 +659,7 @@ def test_config_is_read_like_dwh_config_reads_it(moto_aws, run, cfg_path, monkey
     assert code == 0, err
     assert redshift_backend().clusters[CLUSTER_ID].master_user_password == "Pct%%Passw0rd"
     from dwh.config import load_settings
+
     set_cfg(cfg_path, "WAREHOUSE", "TARGET", "redshift")
     settings = load_settings(cfg_path)
     assert settings.redshift.password == "Pct%%Passw0rd"
@@ -601,10 +667,10 @@ def test_config_is_read_like_dwh_config_reads_it(moto_aws, run, cfg_path, monkey
     assert settings.sources.iam_role == ROLE_ARN
 
 
-def test_a_lone_percent_is_taken_verbatim_and_never_shown(moto_aws, run, cfg_path,
-                                                          monkeypatch):
+def test_a_lone_percent_is_taken_verbatim_and_never_shown(moto_aws, run, cfg_path, monkeypatch):
     # It used to be a config error (configparser's '%' interpolation); now it is just a character.
     from iac_fixtures import redshift_backend
+
     monkeypatch.delenv(PASSWORD_ENV)
     set_cfg(cfg_path, "CLUSTER", "DB_PASSWORD", "Lone%Passw0rd")
     code, out, err = run("create")
@@ -614,6 +680,7 @@ def test_a_lone_percent_is_taken_verbatim_and_never_shown(moto_aws, run, cfg_pat
 
 
 # ---------------------------------------------------------------------------- 0.0.0.0/0
+
 
 def test_open_to_world_only_with_the_flag_and_with_a_warning(moto_aws, run, cfg_path):
     _, _, ec2 = clients()
@@ -628,6 +695,7 @@ def test_open_to_world_only_with_the_flag_and_with_a_warning(moto_aws, run, cfg_
 
 
 # ---------------------------------------------------------------------------- secrets
+
 
 def test_secrets_never_appear_in_output(moto_aws, run, cfg_path, monkeypatch):
     key, secret, password = "AKIAFAKEKEY0123456789", "fake/Secret+Value0123456789", "Cfg-Passw0rd!x"
@@ -645,8 +713,12 @@ def test_secrets_never_appear_in_output(moto_aws, run, cfg_path, monkeypatch):
         assert value not in seen  # ...the values are not
 
     # An AWS error message that happens to echo the password is redacted too.
-    aws = _aws_with_hook("redshift.CreateCluster", "InvalidParameterValue",
-                         f"MasterUserPassword {password} is not valid", "CreateCluster")
+    aws = _aws_with_hook(
+        "redshift.CreateCluster",
+        "InvalidParameterValue",
+        f"MasterUserPassword {password} is not valid",
+        "CreateCluster",
+    )
     code, out, err = run("create", aws=aws)
     assert code == 1
     assert password not in out + err and "********" in err
@@ -654,22 +726,34 @@ def test_secrets_never_appear_in_output(moto_aws, run, cfg_path, monkeypatch):
 
 # ---------------------------------------------------------------------------- write-back unit
 
+
 def test_update_cfg_text_replaces_adds_and_keeps_the_rest():
-    text = ("; top comment\r\n[CLUSTER]\r\n; host comment\r\nhost = old\r\n  continued\r\n"
-            "DB_NAME = x\r\n\r\n[LOCAL]\r\nHOST = 127.0.0.1\r\n")
-    result = update_cfg_text(text, {("CLUSTER", "HOST"): "new.example",
-                                             ("CLUSTER", "DB_PORT"): "5439",
-                                             ("IAM_ROLE", "ARN"): "arn:aws:iam::1:role/r"})
-    assert result == ("; top comment\r\n[CLUSTER]\r\n; host comment\r\nhost = new.example\r\n"
-                      "DB_NAME = x\r\nDB_PORT = 5439\r\n\r\n[LOCAL]\r\nHOST = 127.0.0.1\r\n"
-                      "\r\n[IAM_ROLE]\r\nARN = arn:aws:iam::1:role/r\r\n")
+    text = (
+        "; top comment\r\n[CLUSTER]\r\n; host comment\r\nhost = old\r\n  continued\r\n"
+        "DB_NAME = x\r\n\r\n[LOCAL]\r\nHOST = 127.0.0.1\r\n"
+    )
+    result = update_cfg_text(
+        text,
+        {
+            ("CLUSTER", "HOST"): "new.example",
+            ("CLUSTER", "DB_PORT"): "5439",
+            ("IAM_ROLE", "ARN"): "arn:aws:iam::1:role/r",
+        },
+    )
+    assert result == (
+        "; top comment\r\n[CLUSTER]\r\n; host comment\r\nhost = new.example\r\n"
+        "DB_NAME = x\r\nDB_PORT = 5439\r\n\r\n[LOCAL]\r\nHOST = 127.0.0.1\r\n"
+        "\r\n[IAM_ROLE]\r\nARN = arn:aws:iam::1:role/r\r\n"
+    )
     assert update_cfg_text(result, {("CLUSTER", "HOST"): "new.example"}) == result
 
 
 def test_update_cfg_text_keeps_inline_comments():
     text = "[CLUSTER]\nHOST =   ; filled in by iac_setup.py\n"
-    assert update_cfg_text(text, {("CLUSTER", "HOST"): "h.example"}) == \
-        "[CLUSTER]\nHOST = h.example ; filled in by iac_setup.py\n"
+    assert (
+        update_cfg_text(text, {("CLUSTER", "HOST"): "h.example"})
+        == "[CLUSTER]\nHOST = h.example ; filled in by iac_setup.py\n"
+    )
 
 
 def test_write_cfg_values_keeps_file_mode(tmp_path):
@@ -684,9 +768,11 @@ def test_write_cfg_values_keeps_file_mode(tmp_path):
 
 # ---------------------------------------------------------------------------- CLI
 
+
 def test_help_runs_as_a_script():
-    result = subprocess.run([sys.executable, str(ROOT / "iac_setup.py"), "--help"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "iac_setup.py"), "--help"], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     for word in ("create", "status", "delete", "Exit codes"):
         assert word in result.stdout

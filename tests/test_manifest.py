@@ -2,17 +2,20 @@
 
 import json
 
-import sql_queries
 from conftest import SAMPLE, load_with_scripts
+from test_redshift_sql import REDSHIFT_SOURCES, parses_as_redshift
+
+import sql_queries
 from dwh.config import load_settings
 from dwh.manifest import main as write_manifest
-from test_redshift_sql import REDSHIFT_SOURCES, parses_as_redshift
 
 MANIFEST_DB = "manifest_loads"
 
 
 def test_redshift_copy_reads_the_manifest_when_configured():
-    sources = REDSHIFT_SOURCES.__class__(**{**REDSHIFT_SOURCES.__dict__, "song_manifest": "s3://bucket/song_data.manifest"})
+    sources = REDSHIFT_SOURCES.__class__(
+        **{**REDSHIFT_SOURCES.__dict__, "song_manifest": "s3://bucket/song_data.manifest"}
+    )
     songs = sql_queries.copy_table_queries(sources)[1]
     assert "FROM 's3://bucket/song_data.manifest'" in songs and "\nMANIFEST\n" in songs
     assert parses_as_redshift(songs)

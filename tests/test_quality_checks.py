@@ -1,9 +1,9 @@
 """The data-quality checks pass on a good load, catch each kind of damage, and gate the publish."""
 
 import pytest
+from conftest import load_with_scripts, run_script
 
 import sql_queries
-from conftest import load_with_scripts, run_script
 from dwh import quality
 from dwh.config import load_settings
 from dwh.local.warehouse import LocalWarehouse
@@ -15,7 +15,9 @@ QUALITY_DB = "quality_checks"
 def quality_config(tmp_path_factory, base_config):
     from conftest import write_config
 
-    config = write_config(tmp_path_factory.mktemp("quality") / "dwh.cfg", {**base_config, ("LOCAL", "DB_NAME"): QUALITY_DB})
+    config = write_config(
+        tmp_path_factory.mktemp("quality") / "dwh.cfg", {**base_config, ("LOCAL", "DB_NAME"): QUALITY_DB}
+    )
     load_with_scripts(config)
     return config
 
@@ -30,7 +32,11 @@ def damaged(quality_config):
 
 
 def failures(warehouse) -> dict:
-    return {r.check.name: r.value for r in quality.run_checks(warehouse, sql_queries.data_quality_checks) if r.passed is False}
+    return {
+        r.check.name: r.value
+        for r in quality.run_checks(warehouse, sql_queries.data_quality_checks)
+        if r.passed is False
+    }
 
 
 def test_a_good_load_passes_every_check(damaged):
@@ -44,20 +50,47 @@ def test_every_table_key_and_reference_has_a_check():
     names = {c.name for c in sql_queries.data_quality_checks}
     for table, key in sql_queries.STAR_KEYS.items():
         assert {f"{table} has rows", f"{table}.{key} not null", f"{table}.{key} unique"} <= names
-    for key, dimension in (("user_id", "users"), ("song_id", "songs"), ("artist_id", "artists"), ("start_time", "time")):
+    for key, dimension in (
+        ("user_id", "users"),
+        ("song_id", "songs"),
+        ("artist_id", "artists"),
+        ("start_time", "time"),
+    ):
         assert f"songplays.{key} in {dimension}" in names
 
 
-@pytest.mark.parametrize("damage,failed", [
-    (["INSERT INTO users SELECT * FROM users WHERE user_id = 2"], {"users.user_id unique": 1}),
-    (["ALTER TABLE songs ALTER COLUMN song_id DROP NOT NULL", "UPDATE songs SET song_id = NULL WHERE song_id = (SELECT MIN(song_id) FROM songs)"],
-     {"songs.song_id not null": 1, "songs.song_id unique": 1}),
-    (["UPDATE songplays SET user_id = 99999 WHERE songplay_id = (SELECT MIN(songplay_id) FROM songplays)"], {"songplays.user_id in users": 1}),
-    (["DELETE FROM artists WHERE artist_id IN (SELECT artist_id FROM songplays WHERE artist_id IS NOT NULL LIMIT 1)"], {"songplays.artist_id in artists": None}),
-    (["DELETE FROM time WHERE start_time = (SELECT MIN(start_time) FROM time)"], {"songplays.start_time in time": 1}),
-    (["DELETE FROM songplays WHERE songplay_id = (SELECT MIN(songplay_id) FROM songplays)"], {"songplays = NextSong events staged": -1}),
-    (["DELETE FROM users"], {"users has rows": 0, "songplays.user_id in users": 6820}),
-])
+@pytest.mark.parametrize(
+    "damage,failed",
+    [
+        (["INSERT INTO users SELECT * FROM users WHERE user_id = 2"], {"users.user_id unique": 1}),
+        (
+            [
+                "ALTER TABLE songs ALTER COLUMN song_id DROP NOT NULL",
+                "UPDATE songs SET song_id = NULL WHERE song_id = (SELECT MIN(song_id) FROM songs)",
+            ],
+            {"songs.song_id not null": 1, "songs.song_id unique": 1},
+        ),
+        (
+            ["UPDATE songplays SET user_id = 99999 WHERE songplay_id = (SELECT MIN(songplay_id) FROM songplays)"],
+            {"songplays.user_id in users": 1},
+        ),
+        (
+            [
+                "DELETE FROM artists WHERE artist_id IN (SELECT artist_id FROM songplays WHERE artist_id IS NOT NULL LIMIT 1)"
+            ],
+            {"songplays.artist_id in artists": None},
+        ),
+        (
+            ["DELETE FROM time WHERE start_time = (SELECT MIN(start_time) FROM time)"],
+            {"songplays.start_time in time": 1},
+        ),
+        (
+            ["DELETE FROM songplays WHERE songplay_id = (SELECT MIN(songplay_id) FROM songplays)"],
+            {"songplays = NextSong events staged": -1},
+        ),
+        (["DELETE FROM users"], {"users has rows": 0, "songplays.user_id in users": 6820}),
+    ],
+)
 def test_each_kind_of_damage_fails_its_check(damaged, damage, failed):
     for statement in damage:
         damaged.execute(statement)
@@ -77,7 +110,10 @@ def test_check_command_names_the_failed_check_and_its_count(quality_config, quer
         assert "users.user_id unique" in result.stdout and "FAILED" in result.stdout
         assert "1 data-quality check(s) failed: users.user_id unique: got 2, expected == 0" in result.stderr
     finally:
-        query("DELETE FROM users WHERE ctid NOT IN (SELECT MIN(ctid) FROM users GROUP BY user_id) RETURNING user_id", db=QUALITY_DB)
+        query(
+            "DELETE FROM users WHERE ctid NOT IN (SELECT MIN(ctid) FROM users GROUP BY user_id) RETURNING user_id",
+            db=QUALITY_DB,
+        )
 
 
 def test_a_failed_check_rolls_back_the_publish(quality_config, make_config, tmp_path, query):

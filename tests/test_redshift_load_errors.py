@@ -9,20 +9,36 @@ import logging
 import psycopg2
 import psycopg2.errors
 import pytest
+from test_config import REDSHIFT
 
 import etl
 import sql_queries
 from dwh.db import RedshiftWarehouse
 from dwh.errors import LoadFailed
-from test_config import REDSHIFT
 
-REDSHIFT_COPY_ERROR = (
-    "Load into table 'staging_events' failed. Check 'sys_load_error_detail' system table for details."
-)
-SYS_ROWS = [("s3://udacity-dend/log_data/2018/11/2018-11-30-events.json", 3, "session_id", "int4", "", 1207,
-             "Invalid digit, Value 'a', Pos 0, Type: Integer")]
-STL_ROWS = [("s3://udacity-dend/log_data/2018/11/2018-11-30-events.json", 3, "session_id", "int4", "abc", 1207,
-             "Invalid digit, Value 'a', Pos 0, Type: Integer")]
+REDSHIFT_COPY_ERROR = "Load into table 'staging_events' failed. Check 'sys_load_error_detail' system table for details."
+SYS_ROWS = [
+    (
+        "s3://udacity-dend/log_data/2018/11/2018-11-30-events.json",
+        3,
+        "session_id",
+        "int4",
+        "",
+        1207,
+        "Invalid digit, Value 'a', Pos 0, Type: Integer",
+    )
+]
+STL_ROWS = [
+    (
+        "s3://udacity-dend/log_data/2018/11/2018-11-30-events.json",
+        3,
+        "session_id",
+        "int4",
+        "abc",
+        1207,
+        "Invalid digit, Value 'a', Pos 0, Type: Integer",
+    )
+]
 
 
 class RedshiftStandIn:
@@ -99,7 +115,10 @@ def test_failed_copy_reports_rows_from_sys_load_error_detail(redshift_settings):
         warehouse.execute(sql_queries.copy_table_queries(redshift_settings.sources)[0])
     message = str(caught.value)
     assert REDSHIFT_COPY_ERROR in message
-    assert "2018-11-30-events.json, line 3, column session_id (int4): Invalid digit, Value 'a', Pos 0, Type: Integer [code 1207]" in message
+    assert (
+        "2018-11-30-events.json, line 3, column session_id (int4): Invalid digit, Value 'a', Pos 0, Type: Integer [code 1207]"
+        in message
+    )
     assert conn.rollbacks == 1 and conn.statements.index(sql_queries.sys_load_errors) > 0
     assert sql_queries.stl_load_errors not in conn.statements
 
@@ -119,15 +138,20 @@ def test_etl_exits_1_with_the_rows_instead_of_pointing_at_system_tables(redshift
 
     conn = RedshiftStandIn()
     args = cli.argument_parser("test").parse_args([])
-    code = cli.run(lambda: etl.load_staging_tables(RedshiftWarehouse(redshift_settings, conn=conn), redshift_settings.sources), args)
+    code = cli.run(
+        lambda: etl.load_staging_tables(RedshiftWarehouse(redshift_settings, conn=conn), redshift_settings.sources),
+        args,
+    )
     assert code == 1
     err = capsys.readouterr().err
     assert "line 3, column session_id" in err and "[code 1207]" in err
 
 
 def test_rows_skipped_under_maxerror_are_reported(redshift_settings, caplog):
-    notice = "INFO:  Load into table 'staging_events' completed, 8055 record(s) loaded successfully.\n" \
-             "INFO:  1 record(s) could not be loaded.  Check 'sys_load_error_detail' system table for details.\n"
+    notice = (
+        "INFO:  Load into table 'staging_events' completed, 8055 record(s) loaded successfully.\n"
+        "INFO:  1 record(s) could not be loaded.  Check 'sys_load_error_detail' system table for details.\n"
+    )
     conn = RedshiftStandIn(copy_fails=False, notices=[notice])
     warehouse = RedshiftWarehouse(redshift_settings, conn=conn)
     with caplog.at_level(logging.WARNING, logger="dwh"):

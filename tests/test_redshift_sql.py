@@ -28,8 +28,14 @@ STATEMENTS = {
     "sys_load_errors": sql_queries.sys_load_errors,
     "stl_load_errors": sql_queries.stl_load_errors,
     "last_copy_count": sql_queries.last_copy_count,
-    **{f"copy with load options {i}": q for i, q in enumerate(sql_queries.copy_table_queries(
-        Sources(**{**REDSHIFT_SOURCES.__dict__, "max_error": 5, "accept_inv_chars": "?"})))},
+    **{
+        f"copy with load options {i}": q
+        for i, q in enumerate(
+            sql_queries.copy_table_queries(
+                Sources(**{**REDSHIFT_SOURCES.__dict__, "max_error": 5, "accept_inv_chars": "?"})
+            )
+        )
+    },
 }
 
 
@@ -46,11 +52,14 @@ def test_statement_is_valid_redshift_sql(name):
     assert parses_as_redshift(STATEMENTS[name]), STATEMENTS[name]
 
 
-@pytest.mark.parametrize("statement", [
-    "INSERT INTO users (user_id) VALUES (1) ON CONFLICT DO NOTHING;",
-    "CREATE TABLE t (id BIGSERIAL, PRIMARY KEY (id)) DISTSTYLE NONSENSE;",
-    "COPY staging_events FROM 's3://b/p' IAM_ROLE FORMAT AS JSON 'auto';",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "INSERT INTO users (user_id) VALUES (1) ON CONFLICT DO NOTHING;",
+        "CREATE TABLE t (id BIGSERIAL, PRIMARY KEY (id)) DISTSTYLE NONSENSE;",
+        "COPY staging_events FROM 's3://b/p' IAM_ROLE FORMAT AS JSON 'auto';",
+    ],
+)
 def test_the_parser_rejects_what_redshift_rejects(statement):
     assert not parses_as_redshift(statement)
 

@@ -4,11 +4,16 @@ import json
 import shutil
 
 import pytest
-
 from conftest import SAMPLE, load_with_scripts, run_script
 
 DUPES_DB = "duplicated_input"
-KEYS = {"songplays": "songplay_id", "users": "user_id", "songs": "song_id", "artists": "artist_id", "time": "start_time"}
+KEYS = {
+    "songplays": "songplay_id",
+    "users": "user_id",
+    "songs": "song_id",
+    "artists": "artist_id",
+    "time": "start_time",
+}
 
 
 @pytest.fixture(scope="module")
@@ -25,19 +30,24 @@ def duplicated_load(tmp_path_factory, base_config):
         path.with_name(path.stem + "-copy.json").write_text(json.dumps(song))
         song["title"] = song["title"] + " (alternate)"
         path.with_name(path.stem + "-variant.json").write_text(json.dumps(song))
-    config = write_config(root / "dwh.cfg", {
-        **base_config,
-        ("LOCAL", "LOG_DATA"): str(root / "data" / "log_data"),
-        ("LOCAL", "SONG_DATA"): str(root / "data" / "song_data"),
-        ("LOCAL", "DB_NAME"): DUPES_DB,
-    })
+    config = write_config(
+        root / "dwh.cfg",
+        {
+            **base_config,
+            ("LOCAL", "LOG_DATA"): str(root / "data" / "log_data"),
+            ("LOCAL", "SONG_DATA"): str(root / "data" / "song_data"),
+            ("LOCAL", "DB_NAME"): DUPES_DB,
+        },
+    )
     load_with_scripts(config)
     return config
 
 
 @pytest.mark.parametrize("table,key", KEYS.items())
 def test_key_is_unique_and_not_null_despite_duplicate_input(duplicated_load, query, table, key):
-    total, distinct, nulls = query(f"SELECT COUNT(*), COUNT(DISTINCT {key}), COUNT(*) - COUNT({key}) FROM {table}", db=DUPES_DB)[0]
+    total, distinct, nulls = query(
+        f"SELECT COUNT(*), COUNT(DISTINCT {key}), COUNT(*) - COUNT({key}) FROM {table}", db=DUPES_DB
+    )[0]
     assert total == distinct and nulls == 0
 
 

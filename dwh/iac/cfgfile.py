@@ -1,5 +1,6 @@
 """dwh.cfg's [CLUSTER] HOST and [IAM_ROLE] ARN, written back by create, cleared by delete and
 checked by status: a line-based edit that keeps comments, order, spacing and the file's mode."""
+
 from __future__ import annotations
 
 import os
@@ -56,7 +57,7 @@ def update_cfg_text(text: str, updates: dict[tuple[str, str], str]) -> str:
             if target in pending:
                 _, value = pending.pop(target)
                 spelled = match.group("key").strip()
-                comment = re.search(r"\s[;#].*$", line[match.end():])  # inline comment: keep
+                comment = re.search(r"\s[;#].*$", line[match.end() :])  # inline comment: keep
                 suffix = comment.group(0) if comment else ""
                 line = (f"{spelled} = {value}" if value else f"{spelled} =") + suffix
                 in_value_of_replaced = True
@@ -104,20 +105,20 @@ def write_cfg_values(path: Path, updates: dict[tuple[str, str], str]) -> bool:
     return True
 
 
-def record_endpoint(cfg: IacConfig, host: str, role_arn: str, set_target: bool,
-                    console: Console) -> None:
+def record_endpoint(cfg: IacConfig, host: str, role_arn: str, set_target: bool, console: Console) -> None:
     """Write HOST and ARN (and TARGET = redshift if asked) into dwh.cfg, comments and all."""
     updates = {("CLUSTER", "HOST"): host, ("IAM_ROLE", "ARN"): role_arn}
     if set_target:
         updates[("WAREHOUSE", "TARGET")] = "redshift"
     changed = write_cfg_values(cfg.path, updates)
-    console.info(f"{cfg.path.name}: {'updated' if changed else 'already up to date:'} "
-                 f"[CLUSTER] HOST = {host}, [IAM_ROLE] ARN = {role_arn}"
-                 + (", [WAREHOUSE] TARGET = redshift" if set_target else ""))
+    console.info(
+        f"{cfg.path.name}: {'updated' if changed else 'already up to date:'} "
+        f"[CLUSTER] HOST = {host}, [IAM_ROLE] ARN = {role_arn}"
+        + (", [WAREHOUSE] TARGET = redshift" if set_target else "")
+    )
 
 
-def clear_endpoint(cfg: IacConfig, host: str | None, role_arn: str | None,
-                   console: Console) -> None:
+def clear_endpoint(cfg: IacConfig, host: str | None, role_arn: str | None, console: Console) -> None:
     """Empty HOST and ARN where they still name the deleted warehouse and role."""
     updates = {}
     if host and cfg.get("CLUSTER", "HOST", default="") == host:
@@ -127,8 +128,10 @@ def clear_endpoint(cfg: IacConfig, host: str | None, role_arn: str | None,
     if updates and write_cfg_values(cfg.path, updates):
         console.info(f"{cfg.path.name}: cleared " + ", ".join(f"[{s}] {k}" for s, k in updates))
     if cfg.get("WAREHOUSE", "TARGET", default="") == "redshift":
-        console.info(f"{cfg.path.name}: [WAREHOUSE] TARGET is still 'redshift'; set it back to "
-                     "'local' to keep working without AWS")
+        console.info(
+            f"{cfg.path.name}: [WAREHOUSE] TARGET is still 'redshift'; set it back to "
+            "'local' to keep working without AWS"
+        )
 
 
 def state_line(cfg: IacConfig, host: str | None, arn: str | None) -> str:
@@ -142,5 +145,7 @@ def state_line(cfg: IacConfig, host: str | None, arn: str | None) -> str:
             return "stale (points at nothing)" if current else "empty"
         return "up to date" if current == actual else "differs (run create to update)"
 
-    return (f"[CLUSTER] HOST {state(current_host, host)}; [IAM_ROLE] ARN "
-            f"{state(current_arn, arn)}; [WAREHOUSE] TARGET = {target}")
+    return (
+        f"[CLUSTER] HOST {state(current_host, host)}; [IAM_ROLE] ARN "
+        f"{state(current_arn, arn)}; [WAREHOUSE] TARGET = {target}"
+    )

@@ -1,7 +1,8 @@
 """The provisioned Redshift cluster: create or reuse it, wait for it, show it, delete it."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from botocore.exceptions import ClientError, WaiterError
 
@@ -43,8 +44,11 @@ def find_cluster(redshift, identifier: str) -> dict | None:
 
 
 def cluster_group_ids(cluster: dict) -> list[str]:
-    return [g["VpcSecurityGroupId"] for g in cluster.get("VpcSecurityGroups", [])
-            if g.get("Status", "active") in ("active", "adding")]
+    return [
+        g["VpcSecurityGroupId"]
+        for g in cluster.get("VpcSecurityGroups", [])
+        if g.get("Status", "active") in ("active", "adding")
+    ]
 
 
 def cluster_cost_per_hour(node_type: str, nodes: int) -> float | None:
@@ -55,18 +59,21 @@ def cluster_cost_per_hour(node_type: str, nodes: int) -> float | None:
 def describe_cluster_cost(node_type: str, nodes: int) -> str:
     total = cluster_cost_per_hour(node_type, nodes)
     if total is None:
-        return (f"{nodes} x {node_type}: no price on file; see "
-                "https://aws.amazon.com/redshift/pricing/")
-    return (f"about ${total:.2f}/hour (${total * 24:.0f}/day) while it exists: {nodes} x "
-            f"{node_type} at ~${NODE_PRICE_USD_PER_HOUR[node_type]}/node-hour "
-            "(approximate us-east-1 on-demand compute price; storage extra)")
+        return f"{nodes} x {node_type}: no price on file; see https://aws.amazon.com/redshift/pricing/"
+    return (
+        f"about ${total:.2f}/hour (${total * 24:.0f}/day) while it exists: {nodes} x "
+        f"{node_type} at ~${NODE_PRICE_USD_PER_HOUR[node_type]}/node-hour "
+        "(approximate us-east-1 on-demand compute price; storage extra)"
+    )
 
 
 def warn_retired_node_type(spec: ClusterSpec, console: Console) -> None:
     if spec.node_type.startswith("dc2."):
-        console.warn(f"{spec.node_type}: DC2 node types are being retired by AWS (announced "
-                     "April 2025) and new DC2 clusters are not offered everywhere; ra3.large "
-                     "is the smallest current node type")
+        console.warn(
+            f"{spec.node_type}: DC2 node types are being retired by AWS (announced "
+            "April 2025) and new DC2 clusters are not offered everywhere; ra3.large "
+            "is the smallest current node type"
+        )
 
 
 def not_managed_cluster_error(identifier: str, doing: str) -> IacError:
@@ -74,26 +81,32 @@ def not_managed_cluster_error(identifier: str, doing: str) -> IacError:
         f"a cluster named {identifier} already exists but was not created by iac_setup.py (no "
         f"tag {MANAGED_BY[0]}={MANAGED_BY[1]}); refusing to {doing} it. Set another [DWH] "
         f"CLUSTER_IDENTIFIER, or adopt it with `aws redshift create-tags --resource-name "
-        f"<cluster ARN> --tags Key={MANAGED_BY[0]},Value={MANAGED_BY[1]}`")
+        f"<cluster ARN> --tags Key={MANAGED_BY[0]},Value={MANAGED_BY[1]}`"
+    )
 
 
 def cluster_state_problem(identifier: str, state: str) -> str | None:
     """Why a cluster in ``state`` will never become available, or None."""
     if state in FAILED_CLUSTER_STATES or state.startswith("incompatible-"):
-        return (f"cluster {identifier} is in the failed state '{state}' and will not become "
-                "available; look at its events in the Redshift console, then run "
-                "`python iac_setup.py delete` and create it again")
+        return (
+            f"cluster {identifier} is in the failed state '{state}' and will not become "
+            "available; look at its events in the Redshift console, then run "
+            "`python iac_setup.py delete` and create it again"
+        )
     if state in ("deleting", "final-snapshot"):
-        return (f"cluster {identifier} is being deleted ({state}); wait until "
-                "`python iac_setup.py status` shows it gone, then run create again")
+        return (
+            f"cluster {identifier} is being deleted ({state}); wait until "
+            "`python iac_setup.py status` shows it gone, then run create again"
+        )
     if state == "paused":
-        return (f"cluster {identifier} is paused; resume it (aws redshift resume-cluster "
-                f"--cluster-identifier {identifier}) and run create again")
+        return (
+            f"cluster {identifier} is paused; resume it (aws redshift resume-cluster "
+            f"--cluster-identifier {identifier}) and run create again"
+        )
     return None
 
 
-def cluster_state_check(redshift, identifier: str, waiter_name: str,
-                        *, fail_on_failed_state: bool = True) -> Check:
+def cluster_state_check(redshift, identifier: str, waiter_name: str, *, fail_on_failed_state: bool = True) -> Check:
     """A ``check`` for Context.wait built on a boto3 waiter run one attempt at a time.
 
     One attempt per call (WaiterConfig MaxAttempts=1) lets us print progress between
@@ -123,66 +136,82 @@ def cluster_state_check(redshift, identifier: str, waiter_name: str,
     return check
 
 
-def _wait(ctx: Context, identifier: str, waiter_name: str, *, what: str, on_timeout: str,
-          fail_on_failed_state: bool = True) -> None:
-    check = cluster_state_check(ctx.aws.client("redshift"), identifier, waiter_name,
-                                fail_on_failed_state=fail_on_failed_state)
+def _wait(
+    ctx: Context, identifier: str, waiter_name: str, *, what: str, on_timeout: str, fail_on_failed_state: bool = True
+) -> None:
+    check = cluster_state_check(
+        ctx.aws.client("redshift"), identifier, waiter_name, fail_on_failed_state=fail_on_failed_state
+    )
     ctx.wait(check, what=what, delay_s=CLUSTER_POLL_SECONDS, on_timeout=on_timeout)
 
 
-def create_cluster(ctx: Context, role_arn: str, spec: ClusterSpec, db: DbSpec,
-                   password: str) -> Warehouse:
+def create_cluster(ctx: Context, role_arn: str, spec: ClusterSpec, db: DbSpec, password: str) -> Warehouse:
     """Create the cluster, or reuse ours; return it once available."""
     redshift = ctx.aws.client("redshift")
     cluster = find_cluster(redshift, spec.identifier)
     if cluster is None:
         group_id = default_security_group(ctx.aws.client("ec2"), ctx.aws.region)
         params = dict(
-            ClusterIdentifier=spec.identifier, ClusterType=spec.cluster_type,
-            NodeType=spec.node_type, DBName=db.name, MasterUsername=db.user,
-            MasterUserPassword=password, Port=db.port, IamRoles=[role_arn],
-            VpcSecurityGroupIds=[group_id], PubliclyAccessible=True, Encrypted=True,
+            ClusterIdentifier=spec.identifier,
+            ClusterType=spec.cluster_type,
+            NodeType=spec.node_type,
+            DBName=db.name,
+            MasterUsername=db.user,
+            MasterUserPassword=password,
+            Port=db.port,
+            IamRoles=[role_arn],
+            VpcSecurityGroupIds=[group_id],
+            PubliclyAccessible=True,
+            Encrypted=True,
             Tags=our_tags(),
         )
         if spec.cluster_type == "multi-node":
             params["NumberOfNodes"] = spec.num_nodes
         redshift.create_cluster(**params)
-        ctx.console.info(f"cluster {spec.identifier}: creating {spec.num_nodes} x "
-                         f"{spec.node_type} (usually 5-15 minutes); billing starts now, "
-                         f"{describe_cluster_cost(spec.node_type, spec.num_nodes)}")
+        ctx.console.info(
+            f"cluster {spec.identifier}: creating {spec.num_nodes} x "
+            f"{spec.node_type} (usually 5-15 minutes); billing starts now, "
+            f"{describe_cluster_cost(spec.node_type, spec.num_nodes)}"
+        )
     else:
         if not is_managed(cluster.get("Tags")):
             raise not_managed_cluster_error(spec.identifier, "use")
         problem = cluster_state_problem(spec.identifier, cluster["ClusterStatus"])
         if problem:
             raise IacError(problem)
-        ctx.console.info(f"cluster {spec.identifier}: exists ({cluster['ClusterStatus']}), "
-                         "reused")
-        if (cluster.get("NodeType"), cluster.get("NumberOfNodes")) != (spec.node_type,
-                                                                       spec.num_nodes):
-            ctx.console.warn(f"cluster {spec.identifier} has {cluster.get('NumberOfNodes')} x "
-                             f"{cluster.get('NodeType')} but dwh.cfg asks for {spec.num_nodes} x "
-                             f"{spec.node_type}; delete and create it again to change that")
-    _wait(ctx, spec.identifier, "cluster_available", what=f"cluster {spec.identifier}",
-          on_timeout="run `python iac_setup.py create` again to keep waiting")
+        ctx.console.info(f"cluster {spec.identifier}: exists ({cluster['ClusterStatus']}), reused")
+        if (cluster.get("NodeType"), cluster.get("NumberOfNodes")) != (spec.node_type, spec.num_nodes):
+            ctx.console.warn(
+                f"cluster {spec.identifier} has {cluster.get('NumberOfNodes')} x "
+                f"{cluster.get('NodeType')} but dwh.cfg asks for {spec.num_nodes} x "
+                f"{spec.node_type}; delete and create it again to change that"
+            )
+    _wait(
+        ctx,
+        spec.identifier,
+        "cluster_available",
+        what=f"cluster {spec.identifier}",
+        on_timeout="run `python iac_setup.py create` again to keep waiting",
+    )
     cluster = find_cluster(redshift, spec.identifier)
     if cluster is None:
         raise IacError(f"cluster {spec.identifier} disappeared while we waited for it")
     attached = [r.get("IamRoleArn") for r in cluster.get("IamRoles", [])]
     if role_arn not in attached:
-        redshift.modify_cluster_iam_roles(ClusterIdentifier=spec.identifier,
-                                          AddIamRoles=[role_arn])
+        redshift.modify_cluster_iam_roles(ClusterIdentifier=spec.identifier, AddIamRoles=[role_arn])
         ctx.console.info(f"cluster {spec.identifier}: attached IAM role {role_arn}")
-    ctx.console.info(f"cluster {spec.identifier}: available at "
-                     f"{cluster['Endpoint']['Address']}:{cluster['Endpoint']['Port']}")
+    ctx.console.info(
+        f"cluster {spec.identifier}: available at {cluster['Endpoint']['Address']}:{cluster['Endpoint']['Port']}"
+    )
     return Warehouse(
         what=f"cluster {spec.identifier}",
         host=cluster["Endpoint"]["Address"],
         port=int(cluster["Endpoint"]["Port"]),
         group_ids=cluster_group_ids(cluster),
         marker=rule_marker("cluster", spec.identifier),
-        cost=describe_cluster_cost(cluster.get("NodeType", spec.node_type),
-                                   int(cluster.get("NumberOfNodes") or spec.num_nodes)),
+        cost=describe_cluster_cost(
+            cluster.get("NodeType", spec.node_type), int(cluster.get("NumberOfNodes") or spec.num_nodes)
+        ),
     )
 
 
@@ -192,17 +221,25 @@ def delete_cluster(ctx: Context, cluster: dict, final_snapshot: bool) -> None:
     state = cluster["ClusterStatus"]
     if state in ("creating", "modifying", "rebooting", "resizing", "renaming"):
         ctx.console.info(f"cluster {identifier}: {state}; waiting until it can be deleted")
-        _wait(ctx, identifier, "cluster_available", what=f"cluster {identifier}",
-              on_timeout="run `python iac_setup.py delete` again", fail_on_failed_state=False)
+        _wait(
+            ctx,
+            identifier,
+            "cluster_available",
+            what=f"cluster {identifier}",
+            on_timeout="run `python iac_setup.py delete` again",
+            fail_on_failed_state=False,
+        )
         refreshed = find_cluster(redshift, identifier)
         state = refreshed["ClusterStatus"] if refreshed else "deleting"
     if state not in ("deleting", "final-snapshot"):
         params: dict = {"ClusterIdentifier": identifier}
         if final_snapshot:
-            snapshot = f"{identifier}-final-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
+            snapshot = f"{identifier}-final-{datetime.now(UTC):%Y%m%d-%H%M%S}"
             params.update(SkipFinalClusterSnapshot=False, FinalClusterSnapshotIdentifier=snapshot)
-            ctx.console.info(f"cluster {identifier}: deleting, keeping final snapshot {snapshot} "
-                             "(snapshot storage is billed until you delete it)")
+            ctx.console.info(
+                f"cluster {identifier}: deleting, keeping final snapshot {snapshot} "
+                "(snapshot storage is billed until you delete it)"
+            )
         else:
             params["SkipFinalClusterSnapshot"] = True
             ctx.console.info(f"cluster {identifier}: deleting (no final snapshot)")
@@ -211,8 +248,13 @@ def delete_cluster(ctx: Context, cluster: dict, final_snapshot: bool) -> None:
         except ClientError as exc:
             if error_code(exc) != "ClusterNotFound":
                 raise
-    _wait(ctx, identifier, "cluster_deleted", what=f"deletion of cluster {identifier}",
-          on_timeout="run `python iac_setup.py delete` again to keep waiting")
+    _wait(
+        ctx,
+        identifier,
+        "cluster_deleted",
+        what=f"deletion of cluster {identifier}",
+        on_timeout="run `python iac_setup.py delete` again to keep waiting",
+    )
     ctx.console.info(f"cluster {identifier}: deleted")
 
 
@@ -233,12 +275,14 @@ def show_cluster(ctx: Context) -> tuple[str | None, list[str], str]:
         console.warn(problem)
     endpoint = cluster.get("Endpoint") or {}
     host = endpoint.get("Address")
-    console.info(f"  Endpoint   {host}:{endpoint.get('Port')}" if host
-                 else "  Endpoint   not assigned yet")
+    console.info(f"  Endpoint   {host}:{endpoint.get('Port')}" if host else "  Endpoint   not assigned yet")
     nodes, node_type = int(cluster.get("NumberOfNodes") or 1), cluster.get("NodeType", "?")
     console.info(f"  Nodes      {nodes} x {node_type}")
-    console.info("  Cost       paused: compute is not billed, storage still is" if state == "paused"
-                 else f"  Cost       {describe_cluster_cost(node_type, nodes)}")
+    console.info(
+        "  Cost       paused: compute is not billed, storage still is"
+        if state == "paused"
+        else f"  Cost       {describe_cluster_cost(node_type, nodes)}"
+    )
     return host, cluster_group_ids(cluster), marker
 
 
@@ -250,14 +294,20 @@ def find_cluster_teardown(ctx: Context) -> Teardown:
         raise not_managed_cluster_error(identifier, "delete")
     items = []
     if cluster:
-        items.append(f"Redshift cluster {identifier} ({cluster['ClusterStatus']}, "
-                     f"{cluster.get('NumberOfNodes')} x {cluster.get('NodeType')}) and all its "
-                     f"data {snapshot_note(ctx.args.final_snapshot)}")
+        items.append(
+            f"Redshift cluster {identifier} ({cluster['ClusterStatus']}, "
+            f"{cluster.get('NumberOfNodes')} x {cluster.get('NodeType')}) and all its "
+            f"data {snapshot_note(ctx.args.final_snapshot)}"
+        )
 
     def remove() -> None:
         if cluster:
             delete_cluster(ctx, cluster, ctx.args.final_snapshot)
 
-    return Teardown(items, rule_marker("cluster", identifier),
-                    ((cluster or {}).get("Endpoint") or {}).get("Address"),
-                    f"no cluster {identifier}", remove)
+    return Teardown(
+        items,
+        rule_marker("cluster", identifier),
+        ((cluster or {}).get("Endpoint") or {}).get("Address"),
+        f"no cluster {identifier}",
+        remove,
+    )

@@ -1,5 +1,6 @@
 """What the person at the terminal sees: progress on stdout, warnings and errors on stderr,
 secrets never shown; and the confirmation that delete asks for."""
+
 from __future__ import annotations
 
 import os
@@ -44,8 +45,7 @@ def confirm(console: Console, plan: list[str], assume_yes: bool) -> bool:
     if assume_yes:
         return True
     if not sys.stdin or not sys.stdin.isatty():
-        raise UsageError("refusing to delete without --yes: standard input is not a terminal, "
-                         "so nobody can confirm")
+        raise UsageError("refusing to delete without --yes: standard input is not a terminal, so nobody can confirm")
     print("Type 'yes' to delete all of the above: ", end="", flush=True)
     answer = sys.stdin.readline().strip().lower()
     if answer != "yes":

@@ -1,12 +1,13 @@
 """What every step is handed (Context: the arguments, dwh.cfg, AWS, the console and the clock,
 with a polling wait), and what the cluster and Serverless steps hand back to the commands:
 the Warehouse that create made, the Teardown that delete found."""
+
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import math
-from typing import Callable
+from collections.abc import Callable
 
 from dwh.iac.console import Console
 from dwh.iac.errors import IacError
@@ -43,35 +44,33 @@ class Context:
             if done:
                 return state
             elapsed = attempt * delay_s
-            self.console.info(f"  ... {what}: {state} "
-                              f"({int(elapsed // 60)}m{int(elapsed % 60):02d}s)")
+            self.console.info(f"  ... {what}: {state} ({int(elapsed // 60)}m{int(elapsed % 60):02d}s)")
             if attempt + 1 < attempts:
                 self.sleep(delay_s)
         minutes = f"{self.timeout_s / 60:g}"
-        raise IacError(f"timed out after {minutes} min waiting for {what} (still {state}); "
-                       f"{on_timeout}")
+        raise IacError(f"timed out after {minutes} min waiting for {what} (still {state}); {on_timeout}")
 
 
 @dataclasses.dataclass(frozen=True)
 class Warehouse:
     """A cluster or workgroup that create has made available."""
 
-    what: str              # "cluster sparkify-dwh", "workgroup sparkify"
-    host: str | None       # its endpoint address
+    what: str  # "cluster sparkify-dwh", "workgroup sparkify"
+    host: str | None  # its endpoint address
     port: int
-    group_ids: list[str]   # its VPC security groups
-    marker: str            # the description of our ingress rule
-    cost: str              # what it costs, in words
+    group_ids: list[str]  # its VPC security groups
+    marker: str  # the description of our ingress rule
+    cost: str  # what it costs, in words
 
 
 @dataclasses.dataclass
 class Teardown:
     """What ``delete`` found for one deployment kind, and how to remove it."""
 
-    items: list[str]            # what will be deleted, for the confirmation
-    marker: str                 # description of our ingress rules
-    host: str | None            # its endpoint, to clear from dwh.cfg
-    absent: str                 # "no cluster X", for the nothing-to-delete message
+    items: list[str]  # what will be deleted, for the confirmation
+    marker: str  # description of our ingress rules
+    host: str | None  # its endpoint, to clear from dwh.cfg
+    absent: str  # "no cluster X", for the nothing-to-delete message
     remove: Callable[[], None]  # deletes the warehouse itself
 
 

@@ -1,5 +1,6 @@
 """What can go wrong, said in one line: iac_setup's own errors, what AWS refused (and which IAM
 permission that takes), and the exit code of each."""
+
 from __future__ import annotations
 
 import re
@@ -26,20 +27,42 @@ class IacError(Exception):
 HANDLED = (ConfigError, UsageError, IacError, ClientError, BotoCoreError, KeyboardInterrupt)
 
 ACCESS_DENIED_CODES = frozenset(
-    {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AccessDeniedFault",
-     "UnauthorizedAccess", "DependentServiceAccessDenied", "DependentServiceAccessDeniedFault"}
+    {
+        "AccessDenied",
+        "AccessDeniedException",
+        "UnauthorizedOperation",
+        "AccessDeniedFault",
+        "UnauthorizedAccess",
+        "DependentServiceAccessDenied",
+        "DependentServiceAccessDeniedFault",
+    }
 )
 QUOTA_CODES = frozenset(
-    {"ClusterQuotaExceeded", "NumberOfNodesQuotaExceeded", "NumberOfNodesPerClusterLimitExceeded",
-     "LimitExceeded", "LimitExceededFault", "ServiceQuotaExceededException",
-     "RulesPerSecurityGroupLimitExceeded", "SecurityGroupLimitExceeded", "TagLimitExceededFault",
-     "QuotaExceededException"}
+    {
+        "ClusterQuotaExceeded",
+        "NumberOfNodesQuotaExceeded",
+        "NumberOfNodesPerClusterLimitExceeded",
+        "LimitExceeded",
+        "LimitExceededFault",
+        "ServiceQuotaExceededException",
+        "RulesPerSecurityGroupLimitExceeded",
+        "SecurityGroupLimitExceeded",
+        "TagLimitExceededFault",
+        "QuotaExceededException",
+    }
 )
 CAPACITY_CODES = frozenset({"InsufficientClusterCapacity", "InsufficientCapacityException"})
 BAD_CREDENTIAL_CODES = frozenset(
-    {"InvalidClientTokenId", "UnrecognizedClientException", "SignatureDoesNotMatch",
-     "ExpiredToken", "ExpiredTokenException", "AuthFailure", "InvalidAccessKeyId",
-     "InvalidSignatureException"}
+    {
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "AuthFailure",
+        "InvalidAccessKeyId",
+        "InvalidSignatureException",
+    }
 )
 
 
@@ -48,8 +71,10 @@ def error_code(exc: ClientError) -> str:
 
 
 def profile_error(profile: str | None) -> ConfigError:
-    return ConfigError(f"AWS profile {profile!r} (from --profile, [AWS] PROFILE or AWS_PROFILE) "
-                       "is not defined; see `aws configure list-profiles`")
+    return ConfigError(
+        f"AWS profile {profile!r} (from --profile, [AWS] PROFILE or AWS_PROFILE) "
+        "is not defined; see `aws configure list-profiles`"
+    )
 
 
 def iam_action_for(operation: str, aws) -> str:
@@ -71,24 +96,31 @@ def describe_client_error(exc: ClientError, aws) -> str:
     """One line that says what AWS refused and what to do about it."""
     error = exc.response.get("Error", {})
     code = error.get("Code", "Unknown")
-    message = re.sub(r"\s*Encoded authorization failure message:.*", "",
-                     str(error.get("Message", "")), flags=re.S)
+    message = re.sub(r"\s*Encoded authorization failure message:.*", "", str(error.get("Message", "")), flags=re.S)
     message = " ".join(message.split())[:400]
     operation = exc.operation_name
     if code in ACCESS_DENIED_CODES:
         match = re.search(r"not authorized to perform:?\s*([\w-]+:[\w*]+)", message)
         action = match.group(1) if match else iam_action_for(operation, aws)
-        return (f"access denied: your AWS identity may not call {action} ({operation}); grant it "
-                f"(see 'Minimal IAM policy' in docs/iac.md). AWS said: {message}")
+        return (
+            f"access denied: your AWS identity may not call {action} ({operation}); grant it "
+            f"(see 'Minimal IAM policy' in docs/iac.md). AWS said: {message}"
+        )
     if code in QUOTA_CODES:
-        return (f"quota exceeded in {operation} ({code}): {message} -- delete unused resources "
-                "or request an increase in the Service Quotas console")
+        return (
+            f"quota exceeded in {operation} ({code}): {message} -- delete unused resources "
+            "or request an increase in the Service Quotas console"
+        )
     if code in CAPACITY_CODES:
-        return (f"AWS has no capacity for this request right now ({code} in {operation}): "
-                f"{message} -- retry later or choose another [DWH] NODE_TYPE")
+        return (
+            f"AWS has no capacity for this request right now ({code} in {operation}): "
+            f"{message} -- retry later or choose another [DWH] NODE_TYPE"
+        )
     if code in BAD_CREDENTIAL_CODES:
-        return (f"AWS rejected your credentials ({code} in {operation}): {message} -- check "
-                "--profile / [AWS] PROFILE, run `aws sso login` if you use SSO")
+        return (
+            f"AWS rejected your credentials ({code} in {operation}): {message} -- check "
+            "--profile / [AWS] PROFILE, run `aws sso login` if you use SSO"
+        )
     return f"AWS refused {operation} ({code}): {message}"
 
 
@@ -105,17 +137,26 @@ def report(exc: BaseException, console, aws, profile: str | None) -> int:
         console.error(str(exc))
     elif isinstance(exc, ClientError):
         console.error(describe_client_error(exc, aws))
-    elif isinstance(exc, (botocore.exceptions.NoCredentialsError,
-                          botocore.exceptions.PartialCredentialsError,
-                          botocore.exceptions.CredentialRetrievalError)):
-        console.error("no usable AWS credentials: run `aws configure` or `aws sso login`, pass "
-                      "--profile or set [AWS] PROFILE, or export AWS_ACCESS_KEY_ID and "
-                      "AWS_SECRET_ACCESS_KEY")
+    elif isinstance(
+        exc,
+        (
+            botocore.exceptions.NoCredentialsError,
+            botocore.exceptions.PartialCredentialsError,
+            botocore.exceptions.CredentialRetrievalError,
+        ),
+    ):
+        console.error(
+            "no usable AWS credentials: run `aws configure` or `aws sso login`, pass "
+            "--profile or set [AWS] PROFILE, or export AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY"
+        )
     elif isinstance(exc, (botocore.exceptions.SSOError, botocore.exceptions.TokenRetrievalError)):
-        console.error("your AWS SSO session is missing or expired: run `aws sso login"
-                      + (f" --profile {profile}" if profile else "") + "` and retry")
-    elif isinstance(exc, (botocore.exceptions.EndpointConnectionError,
-                          botocore.exceptions.ConnectTimeoutError)):
+        console.error(
+            "your AWS SSO session is missing or expired: run `aws sso login"
+            + (f" --profile {profile}" if profile else "")
+            + "` and retry"
+        )
+    elif isinstance(exc, (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError)):
         console.error(f"cannot reach AWS ({exc}); check your network and [AWS] REGION")
     elif isinstance(exc, botocore.exceptions.ProfileNotFound):
         console.error(str(profile_error(exc.kwargs.get("profile"))))

@@ -3,6 +3,7 @@
 The IAM role, cluster, namespace and workgroup carry the MANAGED_BY tag; an ingress rule carries
 rule_marker() as its description. A resource without the mark belongs to somebody else.
 """
+
 from __future__ import annotations
 
 MANAGED_BY = ("managed-by", "iac_setup.py")

@@ -1,5 +1,6 @@
 """The IAM role Redshift assumes to read S3: trusted by Redshift only, AWS-managed
 AmazonS3ReadOnlyAccess attached and nothing else. A role with any more is not ours."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -90,10 +91,14 @@ def inspect_role(iam, name: str) -> RoleInfo | None:
             return None
         raise
     services, problems = _trust_problems(role.get("AssumeRolePolicyDocument", {}))
-    attached = [p for page in iam.get_paginator("list_attached_role_policies")
-                .paginate(RoleName=name) for p in page["AttachedPolicies"]]
-    inline = [p for page in iam.get_paginator("list_role_policies").paginate(RoleName=name)
-              for p in page["PolicyNames"]]
+    attached = [
+        p
+        for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=name)
+        for p in page["AttachedPolicies"]
+    ]
+    inline = [
+        p for page in iam.get_paginator("list_role_policies").paginate(RoleName=name) for p in page["PolicyNames"]
+    ]
     info = RoleInfo(name, role["Arn"], services, attached, inline, problems)
     others = [p["PolicyName"] for p in attached if p["PolicyArn"] != info.s3_policy_arn]
     if others:
@@ -104,9 +109,11 @@ def inspect_role(iam, name: str) -> RoleInfo | None:
 
 
 def foreign_role_error(info: RoleInfo, doing: str) -> IacError:
-    return IacError(f"IAM role {info.name} exists but is not the role iac_setup.py manages: "
-                    f"{'; '.join(info.problems)}. Refusing to {doing} it: set another "
-                    "[DWH] IAM_ROLE_NAME, or fix or delete that role yourself")
+    return IacError(
+        f"IAM role {info.name} exists but is not the role iac_setup.py manages: "
+        f"{'; '.join(info.problems)}. Refusing to {doing} it: set another "
+        "[DWH] IAM_ROLE_NAME, or fix or delete that role yourself"
+    )
 
 
 def ensure_role(iam, name: str, console: Console) -> str:
@@ -150,10 +157,8 @@ def show_role(iam, name: str, console: Console) -> RoleInfo | None:
     if info is None:
         console.info(f"  IAM role   {name}: not found")
     elif info.problems:
-        console.info(f"  IAM role   {name}: exists but NOT iac_setup.py's: "
-                     f"{'; '.join(info.problems)}")
+        console.info(f"  IAM role   {name}: exists but NOT iac_setup.py's: {'; '.join(info.problems)}")
     else:
         policy = S3_READ_POLICY if info.has_s3_policy else "no policy attached yet"
-        console.info(f"  IAM role   {info.arn} (trusts {', '.join(info.trusted_services)}; "
-                     f"{policy})")
+        console.info(f"  IAM role   {info.arn} (trusts {', '.join(info.trusted_services)}; {policy})")
     return info

@@ -1,7 +1,8 @@
 """The boto3 session iac_setup.py works with, and its clients (tests hand in their own)."""
+
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import boto3
 import botocore.session
@@ -15,8 +16,7 @@ from dwh.iac.settings import AwsSettings
 class Aws:
     """One boto3 session and its clients. Tests pass their own (moto, Stubber)."""
 
-    CLIENT_CONFIG = BotoConfig(retries={"mode": "standard", "max_attempts": 5},
-                               connect_timeout=10, read_timeout=60)
+    CLIENT_CONFIG = BotoConfig(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=10, read_timeout=60)
 
     def __init__(self, session: boto3.session.Session):
         self.session = session
@@ -59,21 +59,26 @@ def _dedupe_search_paths() -> None:
         _MODEL_LOADER.search_paths[:] = list(dict.fromkeys(_MODEL_LOADER.search_paths))
 
 
-def make_session(settings: AwsSettings, profile_override: str | None,
-                 region_override: str | None, console: Console) -> boto3.session.Session:
+def make_session(
+    settings: AwsSettings, profile_override: str | None, region_override: str | None, console: Console
+) -> boto3.session.Session:
     """A session for --profile / --region, else dwh.cfg's [AWS] (keys there draw a warning)."""
     region = region_override or settings.region
     profile = profile_override or settings.profile
     if settings.key and not profile_override:
-        console.warn("using the access keys in dwh.cfg [AWS] KEY/SECRET: long-lived keys in a "
-                     "file are easy to leak; prefer a named profile or AWS SSO (leave KEY and "
-                     "SECRET empty and set PROFILE or --profile)")
-        session = boto3.session.Session(aws_access_key_id=settings.key,
-                                        aws_secret_access_key=settings.secret,
-                                        region_name=region, botocore_session=_botocore_session())
+        console.warn(
+            "using the access keys in dwh.cfg [AWS] KEY/SECRET: long-lived keys in a "
+            "file are easy to leak; prefer a named profile or AWS SSO (leave KEY and "
+            "SECRET empty and set PROFILE or --profile)"
+        )
+        session = boto3.session.Session(
+            aws_access_key_id=settings.key,
+            aws_secret_access_key=settings.secret,
+            region_name=region,
+            botocore_session=_botocore_session(),
+        )
     else:
-        session = boto3.session.Session(profile_name=profile, region_name=region,
-                                        botocore_session=_botocore_session())
+        session = boto3.session.Session(profile_name=profile, region_name=region, botocore_session=_botocore_session())
         if profile and profile not in session.available_profiles:
             raise profile_error(profile)  # now, rather than at the first AWS call
     _dedupe_search_paths()

@@ -5,6 +5,7 @@ password the warehouse is created with is the one those scripts connect with. Ea
 validates only what its command needs: a broken CIDR or a missing password never stops
 ``status`` or ``delete``.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -61,47 +62,54 @@ class IacConfig(ConfigReader):
     """dwh.cfg with typed getters for the sections iac_setup.py reads."""
 
     def aws(self) -> AwsSettings:
-        region = self.matching("AWS", "REGION", _REGION, "an AWS region such as us-west-2",
-                               must="be")
+        region = self.matching("AWS", "REGION", _REGION, "an AWS region such as us-west-2", must="be")
         profile = self.get("AWS", "PROFILE", default="") or None
         key = self.get("AWS", "KEY", default="") or None
         secret = self.get("AWS", "SECRET", default="") or None
         if bool(key) != bool(secret):
             missing = "SECRET" if key else "KEY"
-            raise self.fail("AWS", missing, "is empty but its partner is set: set both KEY "
-                                            "and SECRET, or neither (preferred)")
+            raise self.fail(
+                "AWS", missing, "is empty but its partner is set: set both KEY and SECRET, or neither (preferred)"
+            )
         if key and profile:
             raise self.fail("AWS", "PROFILE", "and KEY/SECRET are both set: use one of them")
         return AwsSettings(region=region, profile=profile, key=key, secret=secret)
 
     def role_name(self) -> str:
-        return self.matching("DWH", "IAM_ROLE_NAME", _ROLE_NAME,
-                             "1-64 letters, digits or +=,.@_- characters", must="be")
+        return self.matching(
+            "DWH", "IAM_ROLE_NAME", _ROLE_NAME, "1-64 letters, digits or +=,.@_- characters", must="be"
+        )
 
     def cluster_identifier(self) -> str:
-        return self.matching("DWH", "CLUSTER_IDENTIFIER", _CLUSTER_IDENTIFIER,
-                             "1-63 lowercase letters, digits or hyphens, start with a letter, "
-                             "without '--' or a trailing '-'",
-                             self.required("DWH", "CLUSTER_IDENTIFIER").lower(), must="be")
+        return self.matching(
+            "DWH",
+            "CLUSTER_IDENTIFIER",
+            _CLUSTER_IDENTIFIER,
+            "1-63 lowercase letters, digits or hyphens, start with a letter, without '--' or a trailing '-'",
+            self.required("DWH", "CLUSTER_IDENTIFIER").lower(),
+            must="be",
+        )
 
     def cluster(self) -> ClusterSpec:
         ident = self.cluster_identifier()
         ctype = self.choice("DWH", "CLUSTER_TYPE", CLUSTER_TYPES)
         nodes = self.integer("DWH", "NUM_NODES")
         if ctype == "single-node" and nodes != 1:
-            raise self.fail("DWH", "NUM_NODES", f"must be 1 for a single-node cluster, got "
-                                                f"{nodes} (or set CLUSTER_TYPE = multi-node)")
+            raise self.fail(
+                "DWH",
+                "NUM_NODES",
+                f"must be 1 for a single-node cluster, got {nodes} (or set CLUSTER_TYPE = multi-node)",
+            )
         if ctype == "multi-node" and nodes < 2:
-            raise self.fail("DWH", "NUM_NODES", f"must be at least 2 for a multi-node cluster, "
-                                                f"got {nodes}")
+            raise self.fail("DWH", "NUM_NODES", f"must be at least 2 for a multi-node cluster, got {nodes}")
         node_type = self.matching("DWH", "NODE_TYPE", _NODE_TYPE, "ra3.large")
         return ClusterSpec(ident, ctype, nodes, node_type)
 
     def serverless(self) -> ServerlessSpec:
         namespace, workgroup = (
-            self.matching("DWH", key, _SERVERLESS_NAME, "3-64 lowercase letters, digits or hyphens",
-                          must="be")
-            for key in ("SERVERLESS_NAMESPACE", "SERVERLESS_WORKGROUP"))
+            self.matching("DWH", key, _SERVERLESS_NAME, "3-64 lowercase letters, digits or hyphens", must="be")
+            for key in ("SERVERLESS_NAMESPACE", "SERVERLESS_WORKGROUP")
+        )
         rpu = self.integer("DWH", "SERVERLESS_BASE_RPU", minimum=4, maximum=1024, default=8)
         return ServerlessSpec(namespace, workgroup, rpu)
 
@@ -112,8 +120,7 @@ class IacConfig(ConfigReader):
         if serverless or node_type.startswith("ra3."):
             if not (5431 <= port <= 5455 or 8191 <= port <= 8215):
                 what = "Redshift Serverless" if serverless else "RA3 clusters"
-                raise self.fail("CLUSTER", "DB_PORT", f"must be within 5431-5455 or 8191-8215 "
-                                                      f"for {what}, got {port}")
+                raise self.fail("CLUSTER", "DB_PORT", f"must be within 5431-5455 or 8191-8215 for {what}, got {port}")
         elif not 1150 <= port <= 65535:
             raise self.fail("CLUSTER", "DB_PORT", f"must be within 1150-65535, got {port}")
         return DbSpec(name, user, port)
@@ -131,14 +138,14 @@ class IacConfig(ConfigReader):
         problems = []
         if not 8 <= len(password) <= 64:
             problems.append("8-64 characters")
-        if not (re.search(r"[A-Z]", password) and re.search(r"[a-z]", password)
-                and re.search(r"\d", password)):
+        if not (re.search(r"[A-Z]", password) and re.search(r"[a-z]", password) and re.search(r"\d", password)):
             problems.append("an upper-case letter, a lower-case letter and a digit")
         if any(ch in "'\"\\/@ " or not 33 <= ord(ch) <= 126 for ch in password):
             problems.append("printable ASCII without ' \" \\ / @ or spaces")
         if problems:
-            raise ConfigError(f"{self.path.name}: {source} does not meet Redshift's password "
-                              f"rules; it needs {', '.join(problems)}")
+            raise ConfigError(
+                f"{self.path.name}: {source} does not meet Redshift's password rules; it needs {', '.join(problems)}"
+            )
         return password
 
     def allowed_cidr(self) -> str:
@@ -151,15 +158,21 @@ class IacConfig(ConfigReader):
             try:
                 ipaddress.ip_network(raw, strict=False)
             except ValueError:
-                raise self.fail("DWH", "ALLOWED_CIDR", f"must be an IPv4 CIDR such as "
-                                                       f"203.0.113.7/32, got {raw!r}") from None
-            raise self.fail("DWH", "ALLOWED_CIDR", f"has host bits set: {raw!r} is not a network "
-                                                   "address (did you mean .../32?)") from None
+                raise self.fail(
+                    "DWH", "ALLOWED_CIDR", f"must be an IPv4 CIDR such as 203.0.113.7/32, got {raw!r}"
+                ) from None
+            raise self.fail(
+                "DWH", "ALLOWED_CIDR", f"has host bits set: {raw!r} is not a network address (did you mean .../32?)"
+            ) from None
         if network.version != 4:
             raise self.fail("DWH", "ALLOWED_CIDR", f"must be an IPv4 CIDR, got {raw!r}")
         if network.prefixlen == 0:
-            raise self.fail("DWH", "ALLOWED_CIDR", "is 0.0.0.0/0, which opens the warehouse to "
-                                                   "the whole internet; leave it empty (your own "
-                                                   "IP) or use `create --open-to-world` if you "
-                                                   "really mean it")
+            raise self.fail(
+                "DWH",
+                "ALLOWED_CIDR",
+                "is 0.0.0.0/0, which opens the warehouse to "
+                "the whole internet; leave it empty (your own "
+                "IP) or use `create --open-to-world` if you "
+                "really mean it",
+            )
         return str(network)

@@ -29,8 +29,11 @@ def _settings(config: str, explicit: bool) -> ServerSettings:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dwh.local", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=("start", "stop", "status", "psql"),
-                        help="psql opens the PostgreSQL shell from the wheel on the warehouse")
+    parser.add_argument(
+        "command",
+        choices=("start", "stop", "status", "psql"),
+        help="psql opens the PostgreSQL shell from the wheel on the warehouse",
+    )
     parser.add_argument("--config", help="config file (default: dwh.cfg, else dwh.cfg.example)")
     args = parser.parse_args(argv)
     try:
@@ -40,8 +43,10 @@ def main(argv: list[str] | None = None) -> int:
             print(status(settings))
         elif args.command == "stop":
             was_running = stop(settings)
-            print(("local warehouse stopped" if was_running else "local warehouse was not running")
-                  + f" (data dir {settings.data_dir})")
+            print(
+                ("local warehouse stopped" if was_running else "local warehouse was not running")
+                + f" (data dir {settings.data_dir})"
+            )
         elif args.command == "psql":
             command, environment = psql_command(settings)
             os.execve(command[0], command, environment)

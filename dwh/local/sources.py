@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import os
 from collections import deque
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterable, Iterator
 
 
 class SourceError(Exception):
@@ -89,7 +89,7 @@ class S3Objects:
 
     @staticmethod
     def split(uri: str) -> tuple[str, str]:
-        bucket, _, key = uri[len("s3://"):].partition("/")
+        bucket, _, key = uri[len("s3://") :].partition("/")
         return bucket, key
 
     def _error(self, uri: str, exc: Exception) -> SourceError:
@@ -155,7 +155,7 @@ def manifest_objects(store, manifest: bytes, location: str) -> list[SourceObject
         entries = json.loads(manifest)["entries"]
         urls = [(entry["url"], bool(entry.get("mandatory", False))) for entry in entries]
     except (ValueError, KeyError, TypeError):
-        raise SourceError(f"{location} is not a manifest: expected {{\"entries\": [{{\"url\": ...}}]}}") from None
+        raise SourceError(f'{location} is not a manifest: expected {{"entries": [{{"url": ...}}]}}') from None
     found = []
     for url, mandatory in urls:
         obj = store.exists(url)
@@ -171,7 +171,9 @@ def _read_group(store, group: list[SourceObject]) -> list[bytes]:
     return [store.read(obj) for obj in group]
 
 
-def read_in_order(store, objects: Iterable[SourceObject], window_bytes: int = 16 << 20) -> Iterator[tuple[SourceObject, bytes]]:
+def read_in_order(
+    store, objects: Iterable[SourceObject], window_bytes: int = 16 << 20
+) -> Iterator[tuple[SourceObject, bytes]]:
     """Yield (object, content) in order, reading ahead in threads.
 
     Small local files are read a group per task (a thread task per file costs more than

@@ -60,7 +60,9 @@ def _worker_context():
     """
     if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("fork")
-    context = multiprocessing.get_context("forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
+    context = multiprocessing.get_context(
+        "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    )
     if context.get_start_method() == "forkserver":
         context.set_forkserver_preload(["dwh.local.json_load"])
     return context
@@ -197,7 +199,9 @@ class LocalWarehouse(Warehouse):
             else:
                 objects = store.list(stmt.source)
             if not objects:
-                raise NoSourceFiles(f"COPY {stmt.table}: FROM '{stmt.source}' matches no file (the prefix does not exist)")
+                raise NoSourceFiles(
+                    f"COPY {stmt.table}: FROM '{stmt.source}' matches no file (the prefix does not exist)"
+                )
         except (SourceError, ValueError) as exc:
             raise LoadFailed(f"COPY {stmt.table}: {exc}") from None
 
@@ -227,8 +231,10 @@ class LocalWarehouse(Warehouse):
                 if isinstance(reader.failure, SourceError):
                     raise LoadFailed(f"COPY {stmt.table}: {reader.failure}") from None
                 if isinstance(reader.failure, BrokenProcessPool):
-                    raise LoadFailed(f"COPY {stmt.table}: a JSON conversion worker process died ({reader.failure}); "
-                                     f"set {WORKERS_ENV}=0 to convert in this process") from None
+                    raise LoadFailed(
+                        f"COPY {stmt.table}: a JSON conversion worker process died ({reader.failure}); "
+                        f"set {WORKERS_ENV}=0 to convert in this process"
+                    ) from None
                 if reader.failure is not None:
                     raise reader.failure
                 raise
