@@ -2,42 +2,15 @@
 
 from __future__ import annotations
 
-import configparser
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import psycopg2
 import pytest
+from helpers import SAMPLE, free_port, load_with_scripts, write_config
 
 from dwh.config import load_settings
 from dwh.local import server
 from dwh.local.warehouse import LocalWarehouse
-
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLE = ROOT / "data" / "udacity-dend"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def write_config(path: Path, values: dict[tuple[str, str], str]) -> Path:
-    """Write dwh.cfg.example to path with the given (section, key) values replaced."""
-    parser = configparser.ConfigParser(inline_comment_prefixes=(";", "#"), interpolation=None)
-    parser.optionxform = str
-    parser.read(ROOT / "dwh.cfg.example", encoding="utf-8")
-    for (section, key), value in values.items():
-        if not parser.has_section(section):
-            parser.add_section(section)
-        parser.set(section, key, value)
-    with open(path, "w", encoding="utf-8") as handle:
-        parser.write(handle)
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -105,32 +78,6 @@ def query(local_server):
             return cur.fetchall()
 
     return run
-
-
-def run_script(script: str, config: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run one of the project's scripts as a user would, in a subprocess."""
-    return subprocess.run(
-        [sys.executable, str(ROOT / script), "--config", str(config), *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=300,
-        env={**os.environ, **(env or {})},
-    )
-
-
-def load_with_scripts(config: Path) -> None:
-    """create_tables.py then etl.py, as a user runs them; both must succeed."""
-    for script in ("create_tables.py", "etl.py"):
-        result = run_script(script, config)
-        assert result.returncode == 0, result.stderr
-
-
-WAREHOUSE_TABLES = ("staging_events", "staging_songs", "songplays", "users", "songs", "artists", "time")
-
-
-def row_counts(query, db: str | None = None) -> dict:
-    return {table: query(f"SELECT COUNT(*) FROM {table}", db=db)[0][0] for table in WAREHOUSE_TABLES}
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 import sqlfluff
-from conftest import ROOT, SAMPLE, run_script
+from helpers import ROOT, SAMPLE, run_script
 from sqlfluff.api.simple import APIParsingError
 
 import sql_queries

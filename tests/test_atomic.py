@@ -10,7 +10,7 @@ import time
 
 import psycopg2
 import pytest
-from conftest import ROOT, SAMPLE, load_with_scripts, run_script
+from helpers import ROOT, SAMPLE, load_with_scripts, run_script
 
 from dwh.local import server
 
@@ -37,7 +37,7 @@ def star(query, tables=STAR) -> dict:
 @pytest.fixture(scope="module")
 def versions(tmp_path_factory, base_config):
     """Two configs: 'old' (the sample without its last ten days) and 'new' (all of it)."""
-    from conftest import write_config
+    from helpers import write_config
 
     root = tmp_path_factory.mktemp("atomic")
     shutil.copytree(SAMPLE / "log_data", root / "old_logs")

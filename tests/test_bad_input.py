@@ -7,8 +7,7 @@ import threading
 import time
 
 import pytest
-from conftest import SAMPLE, load_with_scripts, row_counts, run_script
-from test_config import REDSHIFT
+from helpers import REDSHIFT, SAMPLE, load_with_scripts, row_counts, run_script
 
 OTHER_DB = "bad_input_loaded"
 

@@ -1,6 +1,6 @@
 """Compacted song files load exactly the rows the one-song files load."""
 
-from conftest import SAMPLE, load_with_scripts
+from helpers import SAMPLE, load_with_scripts
 
 from dwh.compact import main as compact
 

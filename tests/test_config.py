@@ -1,20 +1,13 @@
 """dwh.cfg is validated: every problem is one line naming the key, exit code 2, nothing injected."""
 
 import pytest
-from conftest import run_script
+from helpers import REDSHIFT, run_script
 
 from dwh.config import ConfigError, load_settings
 
-REDSHIFT = {
-    ("WAREHOUSE", "TARGET"): "redshift",
-    ("CLUSTER", "HOST"): "sparkify-dwh.abc123.us-west-2.redshift.amazonaws.com",
-    ("CLUSTER", "DB_PASSWORD"): "Secret-Passw0rd",
-    ("IAM_ROLE", "ARN"): "arn:aws:iam::123456789012:role/sparkify-dwh-s3-read",
-}
-
 
 def test_example_config_is_valid_and_points_at_the_bundled_sample():
-    from conftest import ROOT
+    from helpers import ROOT
 
     settings = load_settings(ROOT / "dwh.cfg.example")
     assert settings.target == "local"

@@ -5,7 +5,7 @@ import random
 from datetime import date, timedelta
 
 import pytest
-from conftest import SAMPLE, run_script
+from helpers import SAMPLE, run_script
 
 import etl
 

@@ -3,8 +3,7 @@
 import re
 
 import pytest
-from conftest import ROOT
-from test_end_to_end import EXPECTED_ROWS
+from helpers import EXPECTED_ROWS, ROOT
 
 import sql_queries
 

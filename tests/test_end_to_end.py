@@ -1,18 +1,9 @@
 """The real scripts, run as a user runs them, load the real sample into the local warehouse."""
 
 import pytest
-from conftest import run_script
+from helpers import EXPECTED_ROWS, run_script
 
 # What a correct load of data/udacity-dend gives (data/README.md).
-EXPECTED_ROWS = {
-    "staging_events": 8056,
-    "staging_songs": 1943,
-    "songplays": 6820,
-    "users": 97,
-    "songs": 1943,
-    "artists": 1809,
-    "time": 6813,
-}
 
 
 @pytest.mark.parametrize("table,rows", EXPECTED_ROWS.items())

@@ -9,7 +9,7 @@ import json
 import re
 
 import pytest
-from conftest import ROOT, SAMPLE, load_with_scripts
+from helpers import ROOT, SAMPLE, load_with_scripts
 
 _spec = importlib.util.spec_from_file_location("bench_generate", ROOT / "bench" / "generate.py")
 generate = importlib.util.module_from_spec(_spec)

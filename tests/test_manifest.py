@@ -2,8 +2,7 @@
 
 import json
 
-from conftest import SAMPLE, load_with_scripts
-from test_redshift_sql import REDSHIFT_SOURCES, parses_as_redshift
+from helpers import REDSHIFT_SOURCES, SAMPLE, load_with_scripts, parses_as_redshift
 
 import sql_queries
 from dwh.config import load_settings

@@ -1,7 +1,7 @@
 """The data-quality checks pass on a good load, catch each kind of damage, and gate the publish."""
 
 import pytest
-from conftest import load_with_scripts, run_script
+from helpers import load_with_scripts, run_script
 
 import sql_queries
 from dwh import quality
@@ -13,7 +13,7 @@ QUALITY_DB = "quality_checks"
 
 @pytest.fixture(scope="module")
 def quality_config(tmp_path_factory, base_config):
-    from conftest import write_config
+    from helpers import write_config
 
     config = write_config(
         tmp_path_factory.mktemp("quality") / "dwh.cfg", {**base_config, ("LOCAL", "DB_NAME"): QUALITY_DB}

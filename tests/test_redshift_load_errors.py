@@ -9,7 +9,7 @@ import logging
 import psycopg2
 import psycopg2.errors
 import pytest
-from test_config import REDSHIFT
+from helpers import REDSHIFT
 
 import etl
 import sql_queries

@@ -1,19 +1,11 @@
 """Every SQL string is valid Redshift SQL, checked offline with sqlfluff's redshift dialect."""
 
 import pytest
-import sqlfluff
-from sqlfluff.api.simple import APIParsingError
+from helpers import REDSHIFT_SOURCES, parses_as_redshift
 
 import sql_queries
 from dwh.config import Sources
 
-REDSHIFT_SOURCES = Sources(
-    log_data="s3://udacity-dend/log_data",
-    log_jsonpath="s3://udacity-dend/log_json_path.json",
-    song_data="s3://udacity-dend/song_data",
-    region="us-west-2",
-    iam_role="arn:aws:iam::123456789012:role/sparkify-dwh-s3-read",
-)
 LOCAL_SOURCES = Sources(log_data="/data/log_data", log_jsonpath="/data/paths.json", song_data="/data/song_data")
 
 STATEMENTS = {
@@ -37,14 +29,6 @@ STATEMENTS = {
         )
     },
 }
-
-
-def parses_as_redshift(statement: str) -> bool:
-    try:
-        sqlfluff.parse(statement, dialect="redshift")
-    except APIParsingError:
-        return False
-    return True
 
 
 @pytest.mark.parametrize("name", STATEMENTS)

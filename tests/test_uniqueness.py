@@ -4,7 +4,7 @@ import json
 import shutil
 
 import pytest
-from conftest import SAMPLE, load_with_scripts, run_script
+from helpers import SAMPLE, load_with_scripts, run_script
 
 DUPES_DB = "duplicated_input"
 KEYS = {
@@ -19,7 +19,7 @@ KEYS = {
 @pytest.fixture(scope="module")
 def duplicated_load(tmp_path_factory, base_config):
     """The sample plus every log file twice and some song files three times, loaded by the scripts."""
-    from conftest import write_config
+    from helpers import write_config
 
     root = tmp_path_factory.mktemp("dupes")
     shutil.copytree(SAMPLE, root / "data")
