@@ -2,7 +2,7 @@
 """Benchmark the local warehouse: the real pipeline against a native COPY floor and DuckDB.
 
     python bench/benchmark.py                      default scales (see --scales), a few minutes+
-    python bench/benchmark.py --quick              a small smoke run (about a minute)
+    python bench/benchmark.py --quick              a small smoke run (about 15 s)
     python bench/benchmark.py --write-docs         also write the results into docs/benchmarks.md
     python bench/benchmark.py --profile            also profile the COPY emulation (cProfile)
 
