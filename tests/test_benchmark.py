@@ -55,6 +55,7 @@ def test_every_phase_runs_in_its_own_process_in_order(run):
     duckdb_installed = importlib.util.find_spec("duckdb") is not None
     for name, figures in printed.items():
         assert figures["client_processes"] >= 1 and figures["client_peak_mb"] > 0, name
+        assert figures["server_peak_mb"] > 0, name  # the server's processes found and sampled too
         if name.startswith("duckdb_") and not duckdb_installed:
             assert figures["skipped"].startswith("duckdb is not installed"), name
         else:
