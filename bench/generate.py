@@ -37,7 +37,9 @@ import sys
 import time
 from bisect import bisect_right
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 JSONPATHS = ROOT / "data" / "udacity-dend" / "log_json_path.json"
@@ -169,13 +171,17 @@ METROS = [
     "Boston-Cambridge-Newton, MA-NH",
 ]
 USER_AGENTS = [
-    '"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_9_4) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/36.0.1985.143 Safari/537.36"',
+    '"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_9_4) AppleWebKit/537.36 (KHTML, like Gecko) '
+    'Chrome/36.0.1985.143 Safari/537.36"',
     '"Mozilla/5.0 (Windows NT 6.1; WOW64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/35.0.1916.153 Safari/537.36"',
     "Mozilla/5.0 (Windows NT 6.1; WOW64; rv:31.0) Gecko/20100101 Firefox/31.0",
-    '"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_9_4) AppleWebKit/537.78.2 (KHTML, like Gecko) Version/7.0.6 Safari/537.78.2"',
-    '"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Ubuntu Chromium/36.0.1985.125 Chrome/36.0.1985.125 Safari/537.36"',
+    '"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_9_4) AppleWebKit/537.78.2 (KHTML, like Gecko) '
+    'Version/7.0.6 Safari/537.78.2"',
+    '"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Ubuntu Chromium/36.0.1985.125 '
+    'Chrome/36.0.1985.125 Safari/537.36"',
     "Mozilla/5.0 (compatible; MSIE 10.0; Windows NT 6.1; WOW64; Trident/6.0)",
-    '"Mozilla/5.0 (iPhone; CPU iPhone OS 7_1_2 like Mac OS X) AppleWebKit/537.51.2 (KHTML, like Gecko) Version/7.0 Mobile/11D257 Safari/9537.53"',
+    '"Mozilla/5.0 (iPhone; CPU iPhone OS 7_1_2 like Mac OS X) AppleWebKit/537.51.2 (KHTML, like Gecko) '
+    'Version/7.0 Mobile/11D257 Safari/9537.53"',
     "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:31.0) Gecko/20100101 Firefox/31.0",
     '"Mozilla/5.0 (Windows NT 6.3; WOW64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/36.0.1985.143 Safari/537.36"',
     "Mozilla/5.0 (Windows NT 6.1; WOW64; Trident/7.0; rv:11.0) like Gecko",
@@ -472,7 +478,7 @@ class Catalog:
 
     def artist(self, j: int) -> dict:
         rng = random.Random(f"{self.seed}/artist/{j}")
-        name = artist_text(rng, 0.06)
+        name: str | int = artist_text(rng, 0.06)
         # The rare quirks sit at fixed indexes, so that even a small data set has each of them.
         if j % 1000 == 7:
             name = rng.choice(INT_NAMES)  # a number where a string is expected (the band 112)
@@ -482,6 +488,9 @@ class Catalog:
             if alt == name:
                 alt = name + " Band"
         roll = rng.random()
+        location: str | int
+        lat: float | None
+        lon: float | None
         if j % 1000 == 17:
             location, lat, lon = rng.choice(INT_LOCATIONS), None, None
         elif j % 10000 == 27:
@@ -562,7 +571,9 @@ def song_file_bytes(song: dict, pretty: bool) -> bytes:
 def write_songs(out: Path, catalog: Catalog, reservoir_size: int) -> tuple[dict, list]:
     """Write the song files; return (stats, a sample of songs that plays can match)."""
     stride = max(1, catalog.songs // max(1, reservoir_size))
-    reservoir, made_dirs, several_names = [], set(), set()
+    reservoir: list[tuple[str, str, str]] = []  # (artist, song, length) as a play writes them
+    made_dirs: set[Path] = set()
+    several_names: set[str] = set()
     stats = {"song_files": 0, "pretty_song_files": 0, "song_bytes": 0}
     for i in range(catalog.songs):
         track, song, pretty, alt_used = catalog.song(i)
@@ -682,9 +693,7 @@ class EventWriter:
         self.match_rate = match_rate if reservoir else 0.0
         self.shared_ts_rate = shared_ts_rate
         self.reservoir = reservoir
-        self.start_ms = int(
-            datetime(FIRST_DAY.year, FIRST_DAY.month, FIRST_DAY.day, tzinfo=UTC).timestamp() * 1000
-        )
+        self.start_ms = int(datetime(FIRST_DAY.year, FIRST_DAY.month, FIRST_DAY.day, tzinfo=UTC).timestamp() * 1000)
         user_rng = random.Random(f"{seed}/users")
         self.users = [User(user_rng, n + 1, self.start_ms) for n in range(users)]
         self.plays = play_catalog(seed, min(50_000, max(1_000, events // 20)))
@@ -714,7 +723,7 @@ class EventWriter:
         self.session_id += 1
         sid = self.session_id
         users = self.users
-        out = []
+        out: list[tuple[Any, ...]] = []
         offset = 0
         item = 0
         roll = rng.random()
@@ -817,7 +826,7 @@ class EventWriter:
     def _day(self, day: int, budget: int) -> list[str]:
         rng = self.rng
         day_start = self.start_ms + day * DAY_MS
-        rows = []
+        rows: list[list[Any]] = []
         while len(rows) < budget:
             session = self._session(budget - len(rows))
             if not session:
@@ -828,7 +837,7 @@ class EventWriter:
         rows.sort()  # by ts, session, item: (session, item) is unique, so nothing further is compared
         # Two NextSong events of different sessions next to each other share a timestamp
         # now and then (the sample has 7 such pairs); the file stays sorted.
-        for a, b in zip(rows, rows[1:]):
+        for a, b in pairwise(rows):
             if b[10] and a[10] and a[1] != b[1] and rng.random() < self.shared_ts_rate:
                 b[0] = a[0]
                 self.stats["shared_nextsong_ts_events"] += 1
