@@ -4,6 +4,7 @@ import pytest
 from helpers import REDSHIFT_SOURCES, parses_as_redshift
 
 import sql_queries
+from dwh import redshift
 from dwh.config import Sources
 
 LOCAL_SOURCES = Sources(log_data="/data/log_data", log_jsonpath="/data/paths.json", song_data="/data/song_data")
@@ -17,9 +18,9 @@ STATEMENTS = {
     **{f"clear {i}": q for i, q in enumerate(sql_queries.clear_table_queries)},
     **{f"insert {i}": q for i, q in enumerate(sql_queries.insert_table_queries)},
     **{f"check {c.name}": c.sql for c in sql_queries.data_quality_checks},
-    "sys_load_errors": sql_queries.sys_load_errors,
-    "stl_load_errors": sql_queries.stl_load_errors,
-    "last_copy_count": sql_queries.last_copy_count,
+    "sys_load_errors": redshift.sys_load_errors,
+    "stl_load_errors": redshift.stl_load_errors,
+    "last_copy_count": redshift.last_copy_count,
     **{
         f"copy with load options {i}": q
         for i, q in enumerate(
