@@ -179,8 +179,10 @@ time_table_clear = "DELETE FROM time;"
 # Every NextSong event is a play, a guest's too (user_id NULL; none in the sample).
 # songplay_id is the MD5 of the event's identity (session, item in session, user, time),
 # so the same event always gets the same key, and an event delivered twice is one play.
-SONGPLAY_ID = """MD5(COALESCE(CAST(e.session_id AS VARCHAR), '') || '|' || COALESCE(CAST(e.item_in_session AS VARCHAR), '')
-               || '|' || COALESCE(CAST(e.user_id AS VARCHAR), '') || '|' || CAST(e.ts AS VARCHAR))"""
+SONGPLAY_ID = """MD5(
+               COALESCE(CAST(e.session_id AS VARCHAR), '') || '|' || COALESCE(CAST(e.item_in_session AS VARCHAR), '')
+               || '|' || COALESCE(CAST(e.user_id AS VARCHAR), '') || '|' || CAST(e.ts AS VARCHAR)
+           )"""
 STAGED_SONGPLAY_IDS = f"SELECT {SONGPLAY_ID} FROM staging_events AS e WHERE e.page = 'NextSong'"
 
 # A play matches the song whose title, artist name and duration equal the event's song,
@@ -205,9 +207,9 @@ FROM (
            ) AS pick
     FROM staging_events AS e
     LEFT JOIN staging_songs AS s
-        ON  s.title = e.song
-        AND s.artist_name = e.artist
-        AND s.duration = e.length
+        ON  e.song = s.title
+        AND e.artist = s.artist_name
+        AND e.length = s.duration
     WHERE e.page = 'NextSong'
 ) AS plays
 WHERE pick = 1;
@@ -237,7 +239,7 @@ INSERT INTO users (user_id, first_name, last_name, gender, level, last_event_at)
 SELECT l.user_id, l.first_name, l.last_name, l.gender, l.level, l.last_event_at
 FROM ({LATEST_STAGED_USERS}
 ) AS l
-LEFT JOIN users AS u ON u.user_id = l.user_id
+LEFT JOIN users AS u ON l.user_id = u.user_id
 WHERE u.user_id IS NULL;
 """
 
@@ -286,14 +288,14 @@ PLAY_TIMES = "SELECT DISTINCT start_time FROM songplays"
 time_table_insert = f"""
 INSERT INTO time (start_time, hour, day, week, month, year, weekday)
 SELECT t.start_time,
-       EXTRACT(hour FROM t.start_time),
-       EXTRACT(day FROM t.start_time),
-       EXTRACT(week FROM t.start_time),
-       EXTRACT(month FROM t.start_time),
-       EXTRACT(year FROM t.start_time),
-       EXTRACT(dow FROM t.start_time)
+       EXTRACT(HOUR FROM t.start_time)  AS hour,
+       EXTRACT(DAY FROM t.start_time)   AS day,
+       EXTRACT(WEEK FROM t.start_time)  AS week,
+       EXTRACT(MONTH FROM t.start_time) AS month,
+       EXTRACT(YEAR FROM t.start_time)  AS year,
+       EXTRACT(DOW FROM t.start_time)   AS weekday
 FROM ({PLAY_TIMES}) AS t
-LEFT JOIN time AS known ON known.start_time = t.start_time
+LEFT JOIN time AS known ON t.start_time = known.start_time
 WHERE known.start_time IS NULL;
 """
 
@@ -318,8 +320,9 @@ WHERE start_time >= {day} AND start_time < {next_day};
 """
 time_day_insert = time_table_insert.replace(
     PLAY_TIMES,
-    f"SELECT DISTINCT start_time FROM songplays WHERE (start_time >= {{day}} AND start_time < {{next_day}}) "
-    f"OR songplay_id IN ({STAGED_SONGPLAY_IDS})",
+    f"""SELECT DISTINCT start_time FROM songplays
+        WHERE (start_time >= {{day}} AND start_time < {{next_day}})
+           OR songplay_id IN ({STAGED_SONGPLAY_IDS})""",
 )
 user_upsert_delete = f"""
 DELETE FROM users
@@ -327,7 +330,7 @@ WHERE user_id IN (
     SELECT l.user_id
     FROM ({LATEST_STAGED_USERS}
     ) AS l
-    JOIN users AS u ON u.user_id = l.user_id
+    INNER JOIN users AS u ON l.user_id = u.user_id
     WHERE l.last_event_at >= u.last_event_at
 );
 """
@@ -369,7 +372,7 @@ key_checks = [
 referential_checks = [
     Check(
         f"songplays.{key} in {dimension}",
-        f"SELECT COUNT(*) FROM songplays AS p LEFT JOIN {dimension} AS d ON d.{key} = p.{key} "
+        f"SELECT COUNT(*) FROM songplays AS p\nLEFT JOIN {dimension} AS d ON p.{key} = d.{key}\n"
         f"WHERE p.{key} IS NOT NULL AND d.{key} IS NULL;",
         "==",
         0,
@@ -379,11 +382,11 @@ referential_checks = [
 coverage_checks = [
     Check(
         "songplays = NextSong events staged",
-        """SELECT (SELECT COUNT(*) FROM songplays
-        WHERE start_time BETWEEN (SELECT MIN(ts) FROM staging_events WHERE page = 'NextSong')
-                             AND (SELECT MAX(ts) FROM staging_events WHERE page = 'NextSong'))
+        """SELECT (SELECT COUNT(*) FROM songplays AS p
+        WHERE p.start_time BETWEEN (SELECT MIN(e.ts) FROM staging_events AS e WHERE e.page = 'NextSong')
+                               AND (SELECT MAX(e.ts) FROM staging_events AS e WHERE e.page = 'NextSong'))
      - (SELECT COUNT(*) FROM (SELECT DISTINCT session_id, item_in_session, user_id, ts
-                              FROM staging_events WHERE page = 'NextSong') AS plays);""",
+                              FROM staging_events WHERE page = 'NextSong') AS plays) AS difference;""",
         "==",
         0,
     ),
@@ -476,7 +479,7 @@ def copy_table_queries(sources: Sources, day: date | None = None) -> list[str]:
         "log_jsonpath": sql_literal(sources.log_jsonpath),
         "song_data": sql_literal(sources.song_manifest or sources.song_data),
         "manifest": "MANIFEST\n" if sources.song_manifest else "",
-        "iam_role": sql_literal(sources.iam_role) if sources.iam_role else "default",
+        "iam_role": sql_literal(sources.iam_role) if sources.iam_role else "DEFAULT",
         "region": f"REGION {sql_literal(sources.region)}\n" if sources.region else "",
         "load_options": _load_options(sources),
     }

@@ -25,10 +25,10 @@ SELECT s.title                    AS song,
        COUNT(*)                   AS plays,
        COUNT(DISTINCT sp.user_id) AS listeners
 FROM songplays AS sp
-JOIN songs AS s ON s.song_id = sp.song_id
-LEFT JOIN artists AS a ON a.artist_id = sp.artist_id
+INNER JOIN songs AS s ON sp.song_id = s.song_id
+LEFT JOIN artists AS a ON sp.artist_id = a.artist_id
 GROUP BY s.song_id, s.title, a.name
-ORDER BY plays DESC, s.title, s.song_id
+ORDER BY plays DESC, s.title ASC, s.song_id ASC
 LIMIT 10;
 """
 
@@ -38,9 +38,9 @@ SELECT a.name                     AS artist,
        COUNT(DISTINCT sp.song_id) AS songs,
        COUNT(DISTINCT sp.user_id) AS listeners
 FROM songplays AS sp
-JOIN artists AS a ON a.artist_id = sp.artist_id
+INNER JOIN artists AS a ON sp.artist_id = a.artist_id
 GROUP BY a.artist_id, a.name
-ORDER BY plays DESC, a.name, a.artist_id
+ORDER BY plays DESC, a.name ASC, a.artist_id ASC
 LIMIT 10;
 """
 
@@ -51,7 +51,7 @@ SELECT t.hour,
        COUNT(*)                   AS plays,
        COUNT(DISTINCT sp.user_id) AS users
 FROM songplays AS sp
-JOIN time AS t ON t.start_time = sp.start_time
+INNER JOIN time AS t ON sp.start_time = t.start_time
 GROUP BY t.hour
 ORDER BY t.hour;
 """
@@ -73,7 +73,7 @@ SELECT t.weekday,
        CAST(COUNT(*) AS DOUBLE PRECISION)
        / COUNT(DISTINCT CAST(sp.start_time AS DATE)) AS plays_per_day
 FROM songplays AS sp
-JOIN time AS t ON t.start_time = sp.start_time
+INNER JOIN time AS t ON sp.start_time = t.start_time
 GROUP BY t.weekday
 ORDER BY t.weekday;
 """
@@ -81,22 +81,26 @@ ORDER BY t.weekday;
 # level is the level at the time of each play, so a user who upgraded counts under both
 # in "users"; "users_now" counts every user once, by their latest level (users table).
 plays_by_level_query = """
+WITH plays_by_level AS (
+    SELECT level, COUNT(*) AS plays, COUNT(DISTINCT user_id) AS users
+    FROM songplays
+    GROUP BY level
+),
+
+users_by_level AS (
+    SELECT level, COUNT(*) AS users_now
+    FROM users
+    GROUP BY level
+)
+
 SELECT p.level,
        p.plays,
        100.0 * p.plays / SUM(CAST(p.plays AS DOUBLE PRECISION)) OVER () AS pct_plays,
        p.users,
        CAST(p.plays AS DOUBLE PRECISION) / NULLIF(p.users, 0)           AS plays_per_user,
        COALESCE(u.users_now, 0)                                         AS users_now
-FROM (
-    SELECT level, COUNT(*) AS plays, COUNT(DISTINCT user_id) AS users
-    FROM songplays
-    GROUP BY level
-) AS p
-LEFT JOIN (
-    SELECT level, COUNT(*) AS users_now
-    FROM users
-    GROUP BY level
-) AS u ON u.level = p.level
+FROM plays_by_level AS p
+LEFT JOIN users_by_level AS u ON p.level = u.level
 ORDER BY p.level;
 """
 
@@ -108,10 +112,10 @@ SELECT sp.user_id,
        COUNT(*)                      AS plays,
        COUNT(DISTINCT sp.session_id) AS sessions
 FROM songplays AS sp
-LEFT JOIN users AS u ON u.user_id = sp.user_id
+LEFT JOIN users AS u ON sp.user_id = u.user_id
 WHERE sp.user_id IS NOT NULL
 GROUP BY sp.user_id, u.first_name, u.last_name, u.level
-ORDER BY plays DESC, sp.user_id
+ORDER BY plays DESC, sp.user_id ASC
 LIMIT 10;
 """
 
@@ -124,6 +128,7 @@ WITH sessions AS (
     FROM songplays
     GROUP BY user_id, session_id
 )
+
 SELECT COUNT(*)                                                                     AS sessions,
        AVG(CAST(plays AS DOUBLE PRECISION))                                         AS avg_plays,
        PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY CAST(plays AS DOUBLE PRECISION)) AS median_plays,
@@ -139,6 +144,7 @@ WITH sessions AS (
     FROM songplays
     GROUP BY user_id, session_id
 ),
+
 bucketed AS (
     SELECT plays,
            CASE WHEN plays = 1 THEN 1
@@ -151,6 +157,7 @@ bucketed AS (
            END AS bucket
     FROM sessions
 )
+
 SELECT CASE bucket
            WHEN 1 THEN '1'
            WHEN 2 THEN '2-5'

@@ -30,32 +30,32 @@ _COPY_TABLE = re.compile(r"\s*COPY\s+(\w+)", re.IGNORECASE)
 last_copy_count = "SELECT PG_LAST_COPY_COUNT();"
 sys_load_errors = """
 SELECT
-    TRIM(file_name),
-    line_number,
-    TRIM(column_name),
-    TRIM(column_type),
-    '',
-    error_code,
-    TRIM(error_message)
-FROM sys_load_error_detail
-WHERE query_id = (
-    SELECT query_id FROM sys_load_error_detail
-    WHERE session_id = PG_BACKEND_PID()
-    ORDER BY start_time DESC
+    TRIM(d.file_name)   AS filename,
+    d.line_number,
+    TRIM(d.column_name) AS colname,
+    TRIM(d.column_type) AS type,
+    ''                  AS raw_field_value,
+    d.error_code        AS err_code,
+    TRIM(d.error_message) AS err_reason
+FROM sys_load_error_detail AS d
+WHERE d.query_id = (
+    SELECT latest.query_id FROM sys_load_error_detail AS latest
+    WHERE latest.session_id = PG_BACKEND_PID()
+    ORDER BY latest.start_time DESC
     LIMIT 1
 )
-ORDER BY line_number
+ORDER BY d.line_number
 LIMIT 20;
 """
 stl_load_errors = """
 SELECT
-    TRIM(filename),
+    TRIM(filename)        AS filename,
     line_number,
-    TRIM(colname),
-    TRIM(type),
-    TRIM(raw_field_value),
+    TRIM(colname)         AS colname,
+    TRIM(type)            AS type,
+    TRIM(raw_field_value) AS raw_field_value,
     err_code,
-    TRIM(err_reason)
+    TRIM(err_reason)      AS err_reason
 FROM stl_load_errors
 WHERE query = PG_LAST_COPY_ID()
 ORDER BY line_number
