@@ -1,6 +1,6 @@
-"""The warehouse's SQL, in Redshift's dialect, grouped as DROP, CREATE, COPY and INSERT.
+"""The warehouse's SQL, in Redshift's dialect: DROP, CREATE, COPY and INSERT, and the data-quality checks.
 
-Every list is in run order. The same strings run on Redshift and, through the renderer in
+Every list is in run order; STAR_KEYS names each star table's key, once. The same strings run on Redshift and, through the renderer in
 ``dwh.local``, on the embedded local warehouse. Redshift does not enforce PRIMARY KEY or
 UNIQUE, so every INSERT below makes its keys unique itself (tests prove it).
 Distribution and sort keys are explained in the README ("Table design").

@@ -18,7 +18,7 @@ _ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}")
 _CLUSTER_IDENTIFIER = re.compile(r"[a-z](?!.*--)[a-z0-9-]{0,62}(?<!-)")
 _NODE_TYPE = re.compile(r"[a-z0-9]+\.[a-z0-9]+")
 _SERVERLESS_NAME = re.compile(r"[a-z0-9-]{3,64}")
-#: What Redshift accepts and dwh/config.py accepts too: an IDENTIFIER_PATTERN that starts with a letter;
+#: What Redshift accepts and dwh/config.py accepts too: an IDENTIFIER_PATTERN match that starts with a letter;
 #: the admin user may not be called 'public'.
 _DB_NAME = re.compile(r"(?=[a-z])" + IDENTIFIER_PATTERN.pattern)
 _DB_USER = re.compile(r"(?!public\Z)" + _DB_NAME.pattern)
@@ -83,10 +83,10 @@ class IacConfig(ConfigReader):
     def cluster_identifier(self) -> str:
         return self.matching(
             "DWH",
-            "CLUSTERIDENTIFIER_PATTERN",
+            "CLUSTER_IDENTIFIER",
             _CLUSTER_IDENTIFIER,
             "1-63 lowercase letters, digits or hyphens, start with a letter, without '--' or a trailing '-'",
-            self.required("DWH", "CLUSTERIDENTIFIER_PATTERN").lower(),
+            self.required("DWH", "CLUSTER_IDENTIFIER").lower(),
             must="be",
         )
 
