@@ -32,3 +32,5 @@ def test_the_style_catches_what_it_is_for(linter):
     """The config is live: lower-case keywords, an implicit alias and a bare JOIN are findings."""
     codes = {v.rule_code() for v in linter.lint_string("select a.x from t a join u on u.x = a.x;\n").get_violations()}
     assert {"CP01", "AL01", "AM05"} <= codes
+    unparsable = linter.lint_string("INSERT INTO users (user_id) VALUES (1) ON CONFLICT DO NOTHING;\n")
+    assert "PRS" in {v.rule_code() for v in unparsable.get_violations()}
