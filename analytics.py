@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 from dwh import cli, report
+from dwh.analytic_queries import analytics_queries
 from dwh.config import load_settings
 from dwh.db import connect
-from sql_queries import analytics_queries
 
 log = logging.getLogger("dwh")
 
@@ -32,7 +32,7 @@ def main(argv=None) -> int:
             try:
                 results = [report.run_query(warehouse, query) for query in analytics_queries]
             finally:
-                warehouse.conn.rollback()  # read only: end the transaction the SELECTs opened
+                warehouse.rollback()  # read only: end the transaction the SELECTs opened
         print(report.console_report(results), end="")
         if args.out:
             for path in report.write_report(results, args.out):

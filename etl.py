@@ -32,7 +32,7 @@ log = logging.getLogger("dwh")
 def load_staging_tables(warehouse, sources, day=None, events=True, songs=True) -> None:
     """Empty each staging table and COPY its files into it; a failed COPY loads nothing."""
     chosen = (events, songs)
-    for wanted, truncate, copy in zip(chosen, truncate_staging_queries, copy_table_queries(sources, day)):
+    for wanted, truncate, copy in zip(chosen, truncate_staging_queries, copy_table_queries(sources, day), strict=True):
         if wanted:
             with transaction(warehouse):
                 run_statements(warehouse, [truncate, copy])

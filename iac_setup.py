@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from dwh import cli
 from dwh.cli import DEFAULT_CONFIG
 from dwh.iac import cfgfile, errors, ingress
 from dwh.iac.cluster import create_cluster, find_cluster_teardown, show_cluster, warn_retired_node_type
@@ -264,7 +265,9 @@ def main(
     """Run one command. ``aws``, ``sleep`` and ``public_ip`` are for tests."""
     args = build_parser().parse_args(argv)
     console = Console()
-    try:
+
+    def body() -> int:
+        nonlocal aws
         cfg = IacConfig(Path(args.config))
         settings = cfg.aws()
         for secret in (settings.key, settings.secret, cfg.get("CLUSTER", "DB_PASSWORD", default="")):
@@ -280,8 +283,13 @@ def main(
             public_ip=public_ip or ingress.detect_public_ip,
         )
         return COMMANDS[args.command](ctx)
-    except errors.HANDLED as exc:
-        return errors.report(exc, console, aws, args.profile)
+
+    return cli.exit_code(
+        body,
+        explainers=(lambda exc: errors.explain(exc, aws, args.profile),),
+        error=console.error,
+        interrupted=errors.INTERRUPTED,
+    )
 
 
 if __name__ == "__main__":

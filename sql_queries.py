@@ -1,15 +1,15 @@
-"""The warehouse's SQL, in Redshift's dialect, grouped as DROP, CREATE, COPY and INSERT.
+"""The warehouse's SQL, in Redshift's dialect: DROP, CREATE, COPY and INSERT, and the data-quality checks.
 
-Every list is in run order. The same strings run on Redshift and, through the renderer in
+Every list is in run order; STAR_KEYS names each star table's key, once. The same strings run on Redshift and, through the renderer in
 ``dwh.local``, on the embedded local warehouse. Redshift does not enforce PRIMARY KEY or
 UNIQUE, so every INSERT below makes its keys unique itself (tests prove it).
 Distribution and sort keys are explained in the README ("Table design").
 """
 
-from dataclasses import dataclass
 from datetime import date, timedelta
 
 from dwh.config import Sources, sql_literal
+from dwh.quality import Check
 
 # DROP TABLES
 
@@ -179,8 +179,10 @@ time_table_clear = "DELETE FROM time;"
 # Every NextSong event is a play, a guest's too (user_id NULL; none in the sample).
 # songplay_id is the MD5 of the event's identity (session, item in session, user, time),
 # so the same event always gets the same key, and an event delivered twice is one play.
-SONGPLAY_ID = """MD5(COALESCE(CAST(e.session_id AS VARCHAR), '') || '|' || COALESCE(CAST(e.item_in_session AS VARCHAR), '')
-               || '|' || COALESCE(CAST(e.user_id AS VARCHAR), '') || '|' || CAST(e.ts AS VARCHAR))"""
+SONGPLAY_ID = """MD5(
+               COALESCE(CAST(e.session_id AS VARCHAR), '') || '|' || COALESCE(CAST(e.item_in_session AS VARCHAR), '')
+               || '|' || COALESCE(CAST(e.user_id AS VARCHAR), '') || '|' || CAST(e.ts AS VARCHAR)
+           )"""
 STAGED_SONGPLAY_IDS = f"SELECT {SONGPLAY_ID} FROM staging_events AS e WHERE e.page = 'NextSong'"
 
 # A play matches the song whose title, artist name and duration equal the event's song,
@@ -205,9 +207,9 @@ FROM (
            ) AS pick
     FROM staging_events AS e
     LEFT JOIN staging_songs AS s
-        ON  s.title = e.song
-        AND s.artist_name = e.artist
-        AND s.duration = e.length
+        ON  e.song = s.title
+        AND e.artist = s.artist_name
+        AND e.length = s.duration
     WHERE e.page = 'NextSong'
 ) AS plays
 WHERE pick = 1;
@@ -237,7 +239,7 @@ INSERT INTO users (user_id, first_name, last_name, gender, level, last_event_at)
 SELECT l.user_id, l.first_name, l.last_name, l.gender, l.level, l.last_event_at
 FROM ({LATEST_STAGED_USERS}
 ) AS l
-LEFT JOIN users AS u ON u.user_id = l.user_id
+LEFT JOIN users AS u ON l.user_id = u.user_id
 WHERE u.user_id IS NULL;
 """
 
@@ -286,14 +288,14 @@ PLAY_TIMES = "SELECT DISTINCT start_time FROM songplays"
 time_table_insert = f"""
 INSERT INTO time (start_time, hour, day, week, month, year, weekday)
 SELECT t.start_time,
-       EXTRACT(hour FROM t.start_time),
-       EXTRACT(day FROM t.start_time),
-       EXTRACT(week FROM t.start_time),
-       EXTRACT(month FROM t.start_time),
-       EXTRACT(year FROM t.start_time),
-       EXTRACT(dow FROM t.start_time)
+       EXTRACT(HOUR FROM t.start_time)  AS hour,
+       EXTRACT(DAY FROM t.start_time)   AS day,
+       EXTRACT(WEEK FROM t.start_time)  AS week,
+       EXTRACT(MONTH FROM t.start_time) AS month,
+       EXTRACT(YEAR FROM t.start_time)  AS year,
+       EXTRACT(DOW FROM t.start_time)   AS weekday
 FROM ({PLAY_TIMES}) AS t
-LEFT JOIN time AS known ON known.start_time = t.start_time
+LEFT JOIN time AS known ON t.start_time = known.start_time
 WHERE known.start_time IS NULL;
 """
 
@@ -318,8 +320,9 @@ WHERE start_time >= {day} AND start_time < {next_day};
 """
 time_day_insert = time_table_insert.replace(
     PLAY_TIMES,
-    f"SELECT DISTINCT start_time FROM songplays WHERE (start_time >= {{day}} AND start_time < {{next_day}}) "
-    f"OR songplay_id IN ({STAGED_SONGPLAY_IDS})",
+    f"""SELECT DISTINCT start_time FROM songplays
+        WHERE (start_time >= {{day}} AND start_time < {{next_day}})
+           OR songplay_id IN ({STAGED_SONGPLAY_IDS})""",
 )
 user_upsert_delete = f"""
 DELETE FROM users
@@ -327,7 +330,7 @@ WHERE user_id IN (
     SELECT l.user_id
     FROM ({LATEST_STAGED_USERS}
     ) AS l
-    JOIN users AS u ON u.user_id = l.user_id
+    INNER JOIN users AS u ON l.user_id = u.user_id
     WHERE l.last_event_at >= u.last_event_at
 );
 """
@@ -342,21 +345,7 @@ artist_upsert_delete = "DELETE FROM artists WHERE artist_id IN (SELECT artist_id
 # the load back and readers keep the previous tables; `etl.py --check` runs them alone.
 
 
-@dataclass(frozen=True)
-class Check:
-    name: str
-    sql: str
-    op: str | None = None  # "==" or ">="; None only reports the value
-    expected: float = 0
-
-    def passes(self, value) -> bool | None:
-        if self.op is None:
-            return None
-        if value is None:
-            return False
-        return value == self.expected if self.op == "==" else value >= self.expected
-
-
+# Each star table's key: the one place that names them (checks and tests derive from it).
 STAR_KEYS = {
     "songplays": "songplay_id",
     "users": "user_id",
@@ -364,6 +353,7 @@ STAR_KEYS = {
     "artists": "artist_id",
     "time": "start_time",
 }
+DIMENSION_KEYS = {table: key for table, key in STAR_KEYS.items() if table != "songplays"}
 ROW_COUNT_FLOOR = 1
 
 row_count_checks = [
@@ -382,21 +372,21 @@ key_checks = [
 referential_checks = [
     Check(
         f"songplays.{key} in {dimension}",
-        f"SELECT COUNT(*) FROM songplays AS p LEFT JOIN {dimension} AS d ON d.{key} = p.{key} "
+        f"SELECT COUNT(*) FROM songplays AS p\nLEFT JOIN {dimension} AS d ON p.{key} = d.{key}\n"
         f"WHERE p.{key} IS NOT NULL AND d.{key} IS NULL;",
         "==",
         0,
     )
-    for key, dimension in (("user_id", "users"), ("song_id", "songs"), ("artist_id", "artists"), ("start_time", "time"))
+    for dimension, key in DIMENSION_KEYS.items()
 ]
 coverage_checks = [
     Check(
         "songplays = NextSong events staged",
-        """SELECT (SELECT COUNT(*) FROM songplays
-        WHERE start_time BETWEEN (SELECT MIN(ts) FROM staging_events WHERE page = 'NextSong')
-                             AND (SELECT MAX(ts) FROM staging_events WHERE page = 'NextSong'))
+        """SELECT (SELECT COUNT(*) FROM songplays AS p
+        WHERE p.start_time BETWEEN (SELECT MIN(e.ts) FROM staging_events AS e WHERE e.page = 'NextSong')
+                               AND (SELECT MAX(e.ts) FROM staging_events AS e WHERE e.page = 'NextSong'))
      - (SELECT COUNT(*) FROM (SELECT DISTINCT session_id, item_in_session, user_id, ts
-                              FROM staging_events WHERE page = 'NextSong') AS plays);""",
+                              FROM staging_events WHERE page = 'NextSong') AS plays) AS difference;""",
         "==",
         0,
     ),
@@ -406,37 +396,10 @@ coverage_checks = [
 ]
 data_quality_checks = row_count_checks + key_checks + referential_checks + coverage_checks
 
-# LOAD ERRORS (Redshift system views)
-#
-# After a failed COPY, the rejected rows of this session's last load: sys_load_error_detail
-# works on provisioned clusters and Serverless (it has no raw value); stl_load_errors is
-# the fallback. Columns in the order of dwh.errors.LoadError.
-
-last_copy_count = "SELECT pg_last_copy_count();"
-sys_load_errors = """
-SELECT TRIM(file_name), line_number, TRIM(column_name), TRIM(column_type), '', error_code, TRIM(error_message)
-FROM sys_load_error_detail
-WHERE query_id = (
-    SELECT query_id FROM sys_load_error_detail
-    WHERE session_id = pg_backend_pid()
-    ORDER BY start_time DESC
-    LIMIT 1
-)
-ORDER BY line_number
-LIMIT 20;
-"""
-stl_load_errors = """
-SELECT TRIM(filename), line_number, TRIM(colname), TRIM(type), TRIM(raw_field_value), err_code, TRIM(err_reason)
-FROM stl_load_errors
-WHERE query = pg_last_copy_id()
-ORDER BY line_number
-LIMIT 20;
-"""
-
 # QUERY LISTS
 
 STAGING_TABLES = ["staging_events", "staging_songs"]
-STAR_TABLES = ["songplays", "users", "songs", "artists", "time"]
+STAR_TABLES = list(STAR_KEYS)
 
 drop_table_queries = [
     staging_events_table_drop,
@@ -516,238 +479,8 @@ def copy_table_queries(sources: Sources, day: date | None = None) -> list[str]:
         "log_jsonpath": sql_literal(sources.log_jsonpath),
         "song_data": sql_literal(sources.song_manifest or sources.song_data),
         "manifest": "MANIFEST\n" if sources.song_manifest else "",
-        "iam_role": sql_literal(sources.iam_role) if sources.iam_role else "default",
+        "iam_role": sql_literal(sources.iam_role) if sources.iam_role else "DEFAULT",
         "region": f"REGION {sql_literal(sources.region)}\n" if sources.region else "",
         "load_options": _load_options(sources),
     }
     return [staging_events_copy.format(**values), staging_songs_copy.format(**values)]
-
-
-# ANALYTICS
-#
-# What the Sparkify team asks of the star schema. analytics.py runs analytics_queries in
-# order and prints each result as a table. Each query runs unchanged on Redshift and on
-# PostgreSQL, and ends its ORDER BY on a unique key, so the same data always gives the
-# same rows in the same order. Averages and shares are computed in DOUBLE PRECISION:
-# on Redshift AVG of an integer column returns an integer, and integer / integer
-# truncates on both. A session is (user_id, session_id).
-
-
-@dataclass(frozen=True)
-class AnalyticsQuery:
-    name: str  # identifier: the report's anchor, the chart's file name
-    title: str  # the heading in the printed and Markdown report
-    sql: str
-    note: str = ""  # how to read the result, shown under the heading
-
-
-# Only plays matched to a known song (title + artist + duration) have a song_id: the
-# star schema keeps no title for the others, so "most played" counts matched plays only.
-top_songs_query = """
-SELECT s.title                    AS song,
-       a.name                     AS artist,
-       COUNT(*)                   AS plays,
-       COUNT(DISTINCT sp.user_id) AS listeners
-FROM songplays AS sp
-JOIN songs AS s ON s.song_id = sp.song_id
-LEFT JOIN artists AS a ON a.artist_id = sp.artist_id
-GROUP BY s.song_id, s.title, a.name
-ORDER BY plays DESC, s.title, s.song_id
-LIMIT 10;
-"""
-
-top_artists_query = """
-SELECT a.name                     AS artist,
-       COUNT(*)                   AS plays,
-       COUNT(DISTINCT sp.song_id) AS songs,
-       COUNT(DISTINCT sp.user_id) AS listeners
-FROM songplays AS sp
-JOIN artists AS a ON a.artist_id = sp.artist_id
-GROUP BY a.artist_id, a.name
-ORDER BY plays DESC, a.name, a.artist_id
-LIMIT 10;
-"""
-
-# Hours are UTC: start_time is the event's epoch milliseconds, and Redshift's TIMESTAMP
-# has no time zone. Hours without plays have no row.
-plays_by_hour_query = """
-SELECT t.hour,
-       COUNT(*)                   AS plays,
-       COUNT(DISTINCT sp.user_id) AS users
-FROM songplays AS sp
-JOIN time AS t ON t.start_time = sp.start_time
-GROUP BY t.hour
-ORDER BY t.hour;
-"""
-
-plays_by_weekday_query = """
-SELECT t.weekday,
-       CASE t.weekday
-           WHEN 0 THEN 'Sunday'
-           WHEN 1 THEN 'Monday'
-           WHEN 2 THEN 'Tuesday'
-           WHEN 3 THEN 'Wednesday'
-           WHEN 4 THEN 'Thursday'
-           WHEN 5 THEN 'Friday'
-           WHEN 6 THEN 'Saturday'
-       END                                          AS day,
-       COUNT(*)                                     AS plays,
-       COUNT(DISTINCT sp.user_id)                   AS users,
-       COUNT(DISTINCT CAST(sp.start_time AS DATE))  AS days,
-       CAST(COUNT(*) AS DOUBLE PRECISION)
-       / COUNT(DISTINCT CAST(sp.start_time AS DATE)) AS plays_per_day
-FROM songplays AS sp
-JOIN time AS t ON t.start_time = sp.start_time
-GROUP BY t.weekday
-ORDER BY t.weekday;
-"""
-
-# level is the level at the time of each play, so a user who upgraded counts under both
-# in "users"; "users_now" counts every user once, by their latest level (users table).
-plays_by_level_query = """
-SELECT p.level,
-       p.plays,
-       100.0 * p.plays / SUM(CAST(p.plays AS DOUBLE PRECISION)) OVER () AS pct_plays,
-       p.users,
-       CAST(p.plays AS DOUBLE PRECISION) / NULLIF(p.users, 0)           AS plays_per_user,
-       COALESCE(u.users_now, 0)                                         AS users_now
-FROM (
-    SELECT level, COUNT(*) AS plays, COUNT(DISTINCT user_id) AS users
-    FROM songplays
-    GROUP BY level
-) AS p
-LEFT JOIN (
-    SELECT level, COUNT(*) AS users_now
-    FROM users
-    GROUP BY level
-) AS u ON u.level = p.level
-ORDER BY p.level;
-"""
-
-most_active_users_query = """
-SELECT sp.user_id,
-       u.first_name,
-       u.last_name,
-       u.level,
-       COUNT(*)                      AS plays,
-       COUNT(DISTINCT sp.session_id) AS sessions
-FROM songplays AS sp
-LEFT JOIN users AS u ON u.user_id = sp.user_id
-WHERE sp.user_id IS NOT NULL
-GROUP BY sp.user_id, u.first_name, u.last_name, u.level
-ORDER BY plays DESC, sp.user_id
-LIMIT 10;
-"""
-
-# PERCENTILE_CONT ... WITHIN GROUP is an ordered-set aggregate on both warehouses;
-# Redshift wants every sort-based aggregate in a statement to order by the same value,
-# and returns DECIMAL for an integer one, so both order by the same DOUBLE PRECISION.
-session_length_query = """
-WITH sessions AS (
-    SELECT user_id, session_id, COUNT(*) AS plays
-    FROM songplays
-    GROUP BY user_id, session_id
-)
-SELECT COUNT(*)                                                                     AS sessions,
-       AVG(CAST(plays AS DOUBLE PRECISION))                                         AS avg_plays,
-       PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY CAST(plays AS DOUBLE PRECISION)) AS median_plays,
-       PERCENTILE_CONT(0.9) WITHIN GROUP (ORDER BY CAST(plays AS DOUBLE PRECISION)) AS p90_plays,
-       MIN(plays)                                                                   AS min_plays,
-       MAX(plays)                                                                   AS max_plays
-FROM sessions;
-"""
-
-session_length_distribution_query = """
-WITH sessions AS (
-    SELECT user_id, session_id, COUNT(*) AS plays
-    FROM songplays
-    GROUP BY user_id, session_id
-),
-bucketed AS (
-    SELECT plays,
-           CASE WHEN plays = 1 THEN 1
-                WHEN plays <= 5 THEN 2
-                WHEN plays <= 10 THEN 3
-                WHEN plays <= 25 THEN 4
-                WHEN plays <= 50 THEN 5
-                WHEN plays <= 100 THEN 6
-                ELSE 7
-           END AS bucket
-    FROM sessions
-)
-SELECT CASE bucket
-           WHEN 1 THEN '1'
-           WHEN 2 THEN '2-5'
-           WHEN 3 THEN '6-10'
-           WHEN 4 THEN '11-25'
-           WHEN 5 THEN '26-50'
-           WHEN 6 THEN '51-100'
-           ELSE '101+'
-       END                                                                 AS plays_per_session,
-       COUNT(*)                                                            AS sessions,
-       100.0 * COUNT(*) / SUM(CAST(COUNT(*) AS DOUBLE PRECISION)) OVER () AS pct_sessions,
-       CAST(SUM(plays) AS BIGINT)                                          AS plays
-FROM bucketed
-GROUP BY bucket
-ORDER BY bucket;
-"""
-
-matched_share_query = """
-SELECT COUNT(*)                                                               AS plays,
-       COUNT(song_id)                                                         AS matched_plays,
-       COUNT(DISTINCT song_id)                                                AS matched_songs,
-       100.0 * COUNT(song_id) / NULLIF(CAST(COUNT(*) AS DOUBLE PRECISION), 0) AS pct_matched
-FROM songplays;
-"""
-
-analytics_queries = [
-    AnalyticsQuery(
-        "top_songs",
-        "Most played songs",
-        top_songs_query,
-        "Top 10 by plays. Only plays matched to a known song (title, artist and duration) count: "
-        "the star schema keeps no title for the others (see the matched share below).",
-    ),
-    AnalyticsQuery(
-        "top_artists", "Most played artists", top_artists_query, "Top 10 by plays, matched plays only, as above."
-    ),
-    AnalyticsQuery(
-        "plays_by_hour",
-        "Plays by hour of day (UTC)",
-        plays_by_hour_query,
-        "All plays; hours are UTC. users: distinct users who played in that hour.",
-    ),
-    AnalyticsQuery(
-        "plays_by_weekday",
-        "Plays by weekday",
-        plays_by_weekday_query,
-        "All plays; weekday 0 is Sunday (UTC). days: dates with plays on that weekday, so "
-        "plays_per_day compares weekdays fairly when a month has five of some.",
-    ),
-    AnalyticsQuery(
-        "plays_by_level",
-        "Free and paid plays and users",
-        plays_by_level_query,
-        "level at the time of each play: a user who changed level counts under both in users; "
-        "users_now counts each user once, by their latest level.",
-    ),
-    AnalyticsQuery(
-        "most_active_users",
-        "Most active users",
-        most_active_users_query,
-        "Top 10 users by plays; level is the user's latest.",
-    ),
-    AnalyticsQuery(
-        "session_length",
-        "Session length (plays per session)",
-        session_length_query,
-        "A session is a user's session_id; median and p90 interpolate (PERCENTILE_CONT).",
-    ),
-    AnalyticsQuery("session_length_distribution", "Sessions by number of plays", session_length_distribution_query),
-    AnalyticsQuery(
-        "matched_share",
-        "Plays matched to a known song",
-        matched_share_query,
-        "A play matches when its song title, artist name and length equal a song's in song_data.",
-    ),
-]

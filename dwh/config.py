@@ -13,9 +13,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dwh.local.server import ServerSettings
-
-EXIT_CONFIG_ERROR = 2
 PASSWORD_ENV = "SPARKIFY_DB_PASSWORD"
 TARGETS = ("local", "redshift")
 JSON_AUTO = ("auto", "auto ignorecase")
@@ -24,9 +21,9 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 _S3_URI = re.compile(r"s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/[^'\\\x00-\x1f\x7f]*)?")
 _UNSAFE_PATH = re.compile(r"['\\\x00-\x1f\x7f]")
 _IAM_ROLE_ARN = re.compile(r"arn:aws(-[a-z]+)*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/\-]{1,512}")
-_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
+REGION_PATTERN = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
 _HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.\-]{0,252}[A-Za-z0-9])?")
-_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_$]{0,62}")
+IDENTIFIER_PATTERN = re.compile(r"[a-z_][a-z0-9_$]{0,62}")
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 _ENDPOINT_URL = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+(/[A-Za-z0-9._~/\-]*)?")
 
@@ -61,6 +58,17 @@ class Connection:
     password: str = field(repr=False)
     sslmode: str = "require"
     connect_timeout: int = 10
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Where the embedded local warehouse server lives and how clients reach it ([LOCAL])."""
+
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 54329
+    user: str = "sparkify"
+    dbname: str = "sparkify"
 
 
 @dataclass(frozen=True)
@@ -159,7 +167,7 @@ class ConfigReader:
     ) -> int:
         """A whole number from ``minimum`` (to ``maximum``); ``default``, if given, when absent or empty."""
         value = self.required(section, key) if default is None else self.get(section, key, default="")
-        if not value:
+        if not value and default is not None:
             return default
         if not re.fullmatch(r"\d+", value) or int(value) < minimum:
             kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
@@ -200,8 +208,8 @@ def _redshift_settings(cfg: ConfigReader, path: Path) -> Settings:
     connection = Connection(
         host=cfg.matching("CLUSTER", "HOST", _HOSTNAME, "a cluster endpoint host name"),
         port=cfg.port("CLUSTER", "DB_PORT"),
-        dbname=cfg.matching("CLUSTER", "DB_NAME", _IDENTIFIER, "a lower-case database name"),
-        user=cfg.matching("CLUSTER", "DB_USER", _IDENTIFIER, "a lower-case user name"),
+        dbname=cfg.matching("CLUSTER", "DB_NAME", IDENTIFIER_PATTERN, "a lower-case database name"),
+        user=cfg.matching("CLUSTER", "DB_USER", IDENTIFIER_PATTERN, "a lower-case user name"),
         password=password,
         sslmode=_ssl_mode(cfg),
         connect_timeout=cfg.integer("CLUSTER", "CONNECT_TIMEOUT", minimum=1, maximum=300, default=10),
@@ -217,7 +225,7 @@ def _redshift_settings(cfg: ConfigReader, path: Path) -> Settings:
         song_manifest=_optional(
             cfg, "S3", "SONG_MANIFEST", lambda: cfg.matching("S3", "SONG_MANIFEST", _S3_URI, s3_uri)
         ),
-        region=cfg.matching("S3", "REGION", _REGION, "an AWS region such as us-west-2"),
+        region=cfg.matching("S3", "REGION", REGION_PATTERN, "an AWS region such as us-west-2"),
         iam_role=cfg.matching("IAM_ROLE", "ARN", _IAM_ROLE_ARN, "arn:aws:iam::<12-digit account>:role/<name>"),
         **_load_options(cfg),
     )
@@ -252,15 +260,16 @@ def _server_settings(cfg: ConfigReader, base: Path) -> ServerSettings:
         raise cfg.fail(
             "LOCAL",
             "HOST",
-            f"must be a loopback address ({', '.join(LOOPBACK_HOSTS)}): the local warehouse is never exposed to the network, got {host!r}",
+            f"must be a loopback address ({', '.join(LOOPBACK_HOSTS)}): "
+            f"the local warehouse is never exposed to the network, got {host!r}",
         )
     data_dir = cfg.required("LOCAL", "DATA_DIR")
     return ServerSettings(
         data_dir=(base / data_dir).resolve(),
         host=host,
         port=cfg.port("LOCAL", "PORT"),
-        user=cfg.matching("LOCAL", "DB_USER", _IDENTIFIER, "a lower-case user name"),
-        dbname=cfg.matching("LOCAL", "DB_NAME", _IDENTIFIER, "a lower-case database name"),
+        user=cfg.matching("LOCAL", "DB_USER", IDENTIFIER_PATTERN, "a lower-case user name"),
+        dbname=cfg.matching("LOCAL", "DB_NAME", IDENTIFIER_PATTERN, "a lower-case database name"),
     )
 
 
@@ -274,7 +283,9 @@ def _local_settings(cfg: ConfigReader, path: Path) -> Settings:
         log_jsonpath=_local_source(cfg, "LOG_JSONPATH", base),
         song_data=_local_source(cfg, "SONG_DATA", base),
         song_manifest=_optional(cfg, "LOCAL", "SONG_MANIFEST", lambda: _local_source(cfg, "SONG_MANIFEST", base)),
-        region=cfg.matching("S3", "REGION", _REGION, "an AWS region such as us-west-2", region) if region else None,
+        region=cfg.matching("S3", "REGION", REGION_PATTERN, "an AWS region such as us-west-2", region)
+        if region
+        else None,
         s3_endpoint_url=cfg.matching("LOCAL", "S3_ENDPOINT_URL", _ENDPOINT_URL, "http(s)://host:port", endpoint)
         if endpoint
         else None,

@@ -1,22 +1,36 @@
-"""Connections and ordered statement runs shared by create_tables.py and etl.py."""
+"""The warehouse interface, how a script opens the configured warehouse, and ordered statement runs.
+
+A warehouse owns its driver connection: code outside the warehouse classes runs SQL through
+execute(), query(), cursor() and transaction(), never through the connection itself.
+"""
 
 from __future__ import annotations
 
+import importlib
 import logging
 import re
 import time
-from contextlib import contextmanager
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, cast
 
-import psycopg2
-
-import sql_queries
-from dwh.errors import LoadError, LoadFailed, NoSourceFiles, WarehouseError
+from dwh.config import Settings
+from dwh.errors import LoadError
 
 log = logging.getLogger("dwh")
 
-CONNECT_TIMEOUT = 10
+#: [WAREHOUSE] TARGET -> the class that implements it, as "module:Class". The class is imported
+#: only when a warehouse of that kind is opened, so the core never imports dwh.local (see
+#: docs/architecture.md, "Choosing the warehouse").
+WAREHOUSE_CLASSES = {
+    "redshift": "dwh.redshift:RedshiftWarehouse",
+    "local": "dwh.local.warehouse:LocalWarehouse",
+}
+
 _STATEMENT = re.compile(
-    r"\s*(DROP TABLE IF EXISTS|CREATE TABLE IF NOT EXISTS|CREATE TABLE|COPY|INSERT INTO|DELETE FROM|TRUNCATE|MERGE INTO)\s+(\w+)",
+    r"\s*(DROP TABLE IF EXISTS|CREATE TABLE IF NOT EXISTS|CREATE TABLE|COPY|INSERT INTO|DELETE FROM|TRUNCATE"
+    r"|MERGE INTO)\s+(\w+)",
     re.IGNORECASE,
 )
 _VERBS = {
@@ -29,123 +43,73 @@ _VERBS = {
 }
 
 
-CONNECT_ATTEMPTS = 3
-_NOT_TRANSIENT = ("password authentication failed", "does not exist", "no pg_hba.conf entry", "SSL")
-_MISSING_PREFIX = re.compile(r"S3 prefix .* does not exist", re.IGNORECASE)
-_COPY_TABLE = re.compile(r"\s*COPY\s+(\w+)", re.IGNORECASE)
+class Warehouse(ABC):
+    """What both warehouses offer: statements that return counts, queries that return rows, transactions.
 
-
-def connect_with_retry(description: str, sleep=time.sleep, **params):
-    """psycopg2.connect, retried with backoff (1 s, 2 s) when the failure may be transient.
-
-    A refused password or a missing database is not retried; each attempt is bounded
-    by connect_timeout, so a wrong host fails within seconds, not minutes.
+    Subclasses open the psycopg2 connection and pass it here; execute() is theirs, since each
+    warehouse runs COPY its own way.
     """
-    for attempt in range(1, CONNECT_ATTEMPTS + 1):
-        try:
-            return psycopg2.connect(**params)
-        except psycopg2.OperationalError as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "no answer"
-            transient = not any(marker in reason for marker in _NOT_TRANSIENT)
-            if transient and attempt < CONNECT_ATTEMPTS:
-                log.warning("cannot connect to %s (%s); retrying in %d s", description, reason, attempt)
-                sleep(attempt)
-                continue
-            hint = (
-                "Check DB_USER and DB_PASSWORD in dwh.cfg (or SPARKIFY_DB_PASSWORD)."
-                if "password" in reason
-                else "Check that the cluster is available (python iac_setup.py status), that HOST and "
-                "DB_PORT are right, and that its security group admits your address."
-            )
-            raise WarehouseError(f"cannot connect to {description}: {reason}. {hint}") from None
 
+    def __init__(self, conn: Any, description: str):
+        self._conn = conn
+        self.description = description
+        #: The rows the last COPY skipped under MAXERROR.
+        self.last_load_errors: list[LoadError] = []
 
-class Warehouse:
-    """What both warehouses share: a psycopg2 connection and statements that return counts."""
-
-    description = ""
-
-    def close(self) -> None:
-        self.conn.close()
-
-    def scalar(self, statement: str):
-        with self.conn.cursor() as cur:
-            cur.execute(statement)
-            return cur.fetchone()[0]
-
-
-class RedshiftWarehouse(Warehouse):
-    """A psycopg2 connection to a Redshift cluster or Serverless workgroup (TLS by default)."""
-
-    kind = "redshift"
-
-    def __init__(self, settings, conn=None):
-        c = settings.redshift
-        self.description = f"Redshift at {c.host}:{c.port}/{c.dbname}"
-        self.conn = conn or connect_with_retry(
-            self.description,
-            host=c.host,
-            port=c.port,
-            dbname=c.dbname,
-            user=c.user,
-            password=c.password,
-            connect_timeout=c.connect_timeout,
-            sslmode=c.sslmode,
-        )
-        self.last_load_errors = []
-
+    @abstractmethod
     def execute(self, statement: str) -> int:
         """Run one statement; return the rows it loaded or changed (-1 when not applicable)."""
-        copy = _COPY_TABLE.match(statement)
-        with self.conn.cursor() as cur:
-            try:
-                cur.execute(statement)
-            except psycopg2.Error as exc:
-                if not copy:
-                    raise
-                reason = (exc.pgerror or str(exc)).strip().splitlines()[0]
-                self.conn.rollback()
-                errors = self.load_errors()
-                shown = "".join(f"\n  {error}" for error in errors)
-                failure = NoSourceFiles if _MISSING_PREFIX.search(reason) else LoadFailed
-                raise failure(f"COPY {copy.group(1)} failed: {reason}{shown}", errors) from None
-            if not copy:
-                return cur.rowcount
-            cur.execute(sql_queries.last_copy_count)
-            rows = cur.fetchone()[0]
-        self.last_load_errors = []
-        if any("could not be loaded" in notice for notice in self.conn.notices[-3:]):
-            self.last_load_errors = self.load_errors()
-            for error in self.last_load_errors:
-                log.warning("COPY %s skipped a row (MAXERROR): %s", copy.group(1), error)
-        return rows
 
-    def load_errors(self) -> list:
-        """The rejected rows of this session's last COPY: sys_load_error_detail, else stl_load_errors."""
-        with self.conn.cursor() as cur:
-            for query in (sql_queries.sys_load_errors, sql_queries.stl_load_errors):
-                try:
-                    cur.execute(query)
-                    rows = cur.fetchall()
-                except psycopg2.Error:
-                    self.conn.rollback()
-                    continue
-                if rows:
-                    return [LoadError(*row) for row in rows]
-        return []
+    @contextmanager
+    def cursor(self) -> Iterator[Any]:
+        """A driver cursor in the warehouse's open transaction, closed after the block."""
+        with self._conn.cursor() as cur:
+            yield cur
+
+    def query(self, statement: str) -> list[tuple]:
+        """Run one SELECT; return every row it fetched."""
+        with self.cursor() as cur:
+            cur.execute(statement)
+            return [tuple(row) for row in cur.fetchall()]
+
+    def scalar(self, statement: str) -> Any:
+        """Run a SELECT of one value; return that value."""
+        return self.query(statement)[0][0]
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Commit what the block ran, or roll all of it back."""
+        try:
+            yield
+        except BaseException:
+            self._conn.rollback()
+            raise
+        self._conn.commit()
+
+    def rollback(self) -> None:
+        """End the open transaction without keeping anything it did (e.g. after read-only queries)."""
+        self._conn.rollback()
+
+    def close(self) -> None:
+        self._conn.close()
 
 
-def open_warehouse(settings):
+def warehouse_class(target: str) -> Callable[[Settings], Warehouse]:
+    """The class that implements a [WAREHOUSE] TARGET (constructed with the settings), imported now."""
+    module_name, class_name = WAREHOUSE_CLASSES[target].split(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    if not (isinstance(cls, type) and issubclass(cls, Warehouse)):
+        raise TypeError(f"{WAREHOUSE_CLASSES[target]} is not a Warehouse")
+    return cast(Callable[[Settings], Warehouse], cls)
+
+
+def open_warehouse(settings: Settings) -> Warehouse:
     """The warehouse dwh.cfg's [WAREHOUSE] TARGET names, connected."""
-    if settings.target == "local":
-        from dwh.local.warehouse import LocalWarehouse
-
-        return LocalWarehouse(settings)
-    return RedshiftWarehouse(settings)
+    return warehouse_class(settings.target)(settings)
 
 
 @contextmanager
-def connect(settings):
+def connect(settings: Settings) -> Iterator[Warehouse]:
     warehouse = open_warehouse(settings)
     try:
         yield warehouse
@@ -153,15 +117,9 @@ def connect(settings):
         warehouse.close()
 
 
-@contextmanager
-def transaction(warehouse):
-    """Commit what the block ran, or roll all of it back."""
-    try:
-        yield
-    except BaseException:
-        warehouse.conn.rollback()
-        raise
-    warehouse.conn.commit()
+def transaction(warehouse: Warehouse) -> AbstractContextManager[None]:
+    """Commit what the block ran, or roll all of it back: warehouse.transaction()."""
+    return warehouse.transaction()
 
 
 def describe(statement: str) -> str:
@@ -173,7 +131,7 @@ def describe(statement: str) -> str:
     return f"{_VERBS.get(verb, verb)} {match.group(2).lower()}"
 
 
-def run_statements(warehouse, statements) -> list[tuple[str, int, float]]:
+def run_statements(warehouse: Warehouse, statements: Iterable[str]) -> list[tuple[str, int, float]]:
     """Run statements in order, logging each one's rows and seconds."""
     results = []
     for statement in statements:

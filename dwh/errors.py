@@ -1,5 +1,6 @@
 """Errors the scripts report as one clear message and a non-zero exit."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -10,7 +11,7 @@ class WarehouseError(Exception):
 class LoadFailed(WarehouseError):
     """A COPY that loaded nothing; `errors` holds the rejected rows (stl_load_errors fields)."""
 
-    def __init__(self, message: str, errors=()):
+    def __init__(self, message: str, errors: Iterable["LoadError"] = ()):
         super().__init__(message)
         self.errors = list(errors)
 

@@ -1,14 +1,37 @@
-"""Run the data-quality checks declared in sql_queries.py and report them as a table."""
+"""Data-quality checks: what a check is, running them, and reporting them as a table.
+
+The checks themselves are SQL and live with the rest of the warehouse's SQL in sql_queries.py.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
+from dwh.db import Warehouse
 from dwh.errors import WarehouseError
 
 log = logging.getLogger("dwh")
+
+
+@dataclass(frozen=True)
+class Check:
+    """A query returning one number, and what that number must be."""
+
+    name: str
+    sql: str
+    op: str | None = None  # "==" or ">="; None only reports the value
+    expected: float = 0
+
+    def passes(self, value) -> bool | None:
+        if self.op is None:
+            return None
+        if value is None:
+            return False
+        return value == self.expected if self.op == "==" else value >= self.expected
 
 
 class ChecksFailed(WarehouseError):
@@ -17,8 +40,8 @@ class ChecksFailed(WarehouseError):
 
 @dataclass(frozen=True)
 class CheckResult:
-    check: object
-    value: object
+    check: Check
+    value: Any
     passed: bool | None
 
     @property
@@ -34,7 +57,7 @@ def _number(value):
     return float(value) if isinstance(value, Decimal) else value
 
 
-def run_checks(warehouse, checks) -> list[CheckResult]:
+def run_checks(warehouse: Warehouse, checks: Iterable[Check]) -> list[CheckResult]:
     results = []
     for check in checks:
         value = _number(warehouse.scalar(check.sql))

@@ -12,6 +12,9 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from dwh.analytic_queries import AnalyticsQuery
+from dwh.db import Warehouse
+
 # Charts: a fixed size in inches at a fixed dpi, so every PNG is CHART_PIXELS in size.
 CHART_SIZE_INCHES = (8.0, 4.5)
 CHART_DPI = 100
@@ -22,16 +25,16 @@ NULL = "NULL"
 
 @dataclass(frozen=True)
 class Result:
-    """One query's answer: the query (an sql_queries.AnalyticsQuery), column names, rows."""
+    """One query's answer: the query, column names, rows."""
 
-    query: object
+    query: AnalyticsQuery
     columns: list[str]
     rows: list[tuple]
 
 
-def run_query(warehouse, query) -> Result:
-    """Run one SELECT on the warehouse's connection and fetch every row."""
-    with warehouse.conn.cursor() as cur:
+def run_query(warehouse: Warehouse, query: AnalyticsQuery) -> Result:
+    """Run one SELECT on the warehouse and fetch every row, with the column names."""
+    with warehouse.cursor() as cur:
         cur.execute(query.sql)
         columns = [column.name for column in cur.description]
         rows = [tuple(row) for row in cur.fetchall()]
@@ -74,7 +77,7 @@ def text_table(result: Result) -> str:
     widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(result.columns)]
 
     def line(values):
-        padded = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)]
+        padded = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric, strict=True)]
         return "  ".join(padded).rstrip()
 
     lines = [line(result.columns), "  ".join("-" * w for w in widths)]
@@ -121,7 +124,7 @@ def markdown_report(results: list[Result], charts: dict[str, str] | None = None)
     parts = [
         "# Sparkify analytics",
         "",
-        "Results of the analytic queries in `sql_queries.py` (`analytics_queries`), "
+        "Results of the analytic queries in `dwh/analytic_queries.py` (`analytics_queries`), "
         "written by `python analytics.py --out DIR`.",
         "",
         "Contents: " + ", ".join(f"[{r.query.title}](#{r.query.name})" for r in results) + ".",

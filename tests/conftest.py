@@ -59,7 +59,7 @@ def warehouse(settings):
     """A LocalWarehouse connection; whatever a test leaves uncommitted is rolled back."""
     wh = LocalWarehouse(settings)
     yield wh
-    wh.conn.rollback()
+    wh.rollback()
     wh.close()
 
 

@@ -100,3 +100,35 @@ def parses_as_redshift(statement: str) -> bool:
     except APIParsingError:
         return False
     return True
+
+
+def project_sql() -> dict[str, str]:
+    """Every SQL statement the project runs, by a name for test ids: scripts, checks, analytics, system views."""
+    from datetime import date
+
+    import sql_queries
+    from dwh import redshift
+    from dwh.analytic_queries import analytics_queries
+
+    local = Sources(log_data="/data/log_data", log_jsonpath="/data/paths.json", song_data="/data/song_data")
+    with_options = Sources(**{**REDSHIFT_SOURCES.__dict__, "max_error": 5, "accept_inv_chars": "?"})
+    manifest = Sources(**{**REDSHIFT_SOURCES.__dict__, "song_manifest": "s3://bucket/songs.manifest"})
+    groups = {
+        "drop": sql_queries.drop_table_queries,
+        "create": sql_queries.create_table_queries,
+        "truncate": sql_queries.truncate_staging_queries,
+        "copy": sql_queries.copy_table_queries(REDSHIFT_SOURCES),
+        "copy one day": sql_queries.copy_table_queries(REDSHIFT_SOURCES, date(2018, 11, 15)),
+        "local copy": sql_queries.copy_table_queries(local),
+        "copy with load options": sql_queries.copy_table_queries(with_options),
+        "copy with a manifest": sql_queries.copy_table_queries(manifest),
+        "clear": sql_queries.clear_table_queries,
+        "insert": sql_queries.insert_table_queries,
+        "daily": sql_queries.daily_event_queries(date(2018, 11, 15)),
+        "song upsert": sql_queries.song_upsert_queries,
+        "system view": redshift.SYSTEM_VIEW_QUERIES,
+    }
+    statements = {f"{group} {i}": sql for group, queries in groups.items() for i, sql in enumerate(queries)}
+    statements.update({f"check {check.name}": check.sql for check in sql_queries.data_quality_checks})
+    statements.update({f"analytics {query.name}": query.sql for query in analytics_queries})
+    return statements

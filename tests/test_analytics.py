@@ -10,20 +10,19 @@ import decimal
 import json
 import re
 import struct
-import types
 from pathlib import Path
 
-import psycopg2
 import pytest
 import sqlfluff
 from helpers import ROOT, SAMPLE, run_script
 from sqlfluff.api.simple import APIParsingError
 
-import sql_queries
 from dwh import report
-from dwh.local import server
+from dwh.analytic_queries import analytics_queries
+from dwh.config import load_settings
+from dwh.db import connect
 
-QUERIES = {q.name: q for q in sql_queries.analytics_queries}
+QUERIES = {q.name: q for q in analytics_queries}
 SINGLE_ROW = {"session_length", "matched_share"}
 CHART_NAMES = ["plays_by_hour", "plays_by_weekday"]
 DOCS = ROOT / "docs"
@@ -133,11 +132,8 @@ def sample_config(loaded_sample):
 @pytest.fixture(scope="module")
 def results(sample_config, local_server) -> dict[str, report.Result]:
     """Every analytic query's result on the sample, fetched once."""
-    warehouse = types.SimpleNamespace(conn=psycopg2.connect(**server.connect_params(local_server)))
-    try:
-        return {q.name: report.run_query(warehouse, q) for q in sql_queries.analytics_queries}
-    finally:
-        warehouse.conn.close()
+    with connect(load_settings(sample_config)) as warehouse:
+        return {q.name: report.run_query(warehouse, q) for q in analytics_queries}
 
 
 def rows_of(result: report.Result) -> list[tuple]:

@@ -13,13 +13,14 @@ import pytest
 from helpers import ROOT, SAMPLE, load_with_scripts, run_script
 
 from dwh.local import server
+from sql_queries import STAR_KEYS
 
 ATOMIC_DB = "atomic_loads"
-STAR = ("songplays", "users", "songs", "artists", "time")
+STAR = tuple(STAR_KEYS)
 APP_NAME = "etl-under-kill-test"
 
 
-KEYS = dict(zip(STAR, ("songplay_id", "user_id", "song_id", "artist_id", "start_time")))
+KEYS = STAR_KEYS
 
 
 def star(query, tables=STAR) -> dict:

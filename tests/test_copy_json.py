@@ -27,7 +27,7 @@ def load(warehouse, tmp_path):
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
         loaded = warehouse.execute(f"COPY t FROM '{root / source}' IAM_ROLE default {options};")
-        with warehouse.conn.cursor() as cur:
+        with warehouse.cursor() as cur:
             cur.execute(f"SELECT * FROM t ORDER BY {order}")
             return loaded, cur.fetchall()
 
@@ -131,8 +131,8 @@ def test_bad_row_fails_the_whole_copy_naming_file_line_and_column(load, warehous
     message = str(error)
     assert "2.json, line 2, column n (integer): Invalid digit [code 1207], value 'two'" in message
     assert [(e.line_number, e.colname, e.err_code) for e in error.errors] == [(2, "n", 1207)]
-    warehouse.conn.rollback()
-    with warehouse.conn.cursor() as cur:
+    warehouse.rollback()
+    with warehouse.cursor() as cur:
         cur.execute("SELECT to_regclass('t')")
         assert cur.fetchone() == (None,)
 

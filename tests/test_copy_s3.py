@@ -29,7 +29,7 @@ def s3(monkeypatch):
 def copy(warehouse, source, options="FORMAT AS JSON 'auto'"):
     warehouse.execute("CREATE TABLE t (v INT, s VARCHAR(10));")
     loaded = warehouse.execute(f"COPY t FROM '{source}' IAM_ROLE default {options} REGION 'us-west-2';")
-    with warehouse.conn.cursor() as cur:
+    with warehouse.cursor() as cur:
         cur.execute("SELECT v, s FROM t ORDER BY v")
         return loaded, cur.fetchall()
 
@@ -56,6 +56,6 @@ def test_s3_jsonpaths_file_is_read_from_s3(s3, warehouse):
 def test_s3_missing_prefix_and_bucket_are_clear_errors(s3, warehouse):
     with pytest.raises(LoadFailed, match="matches no file"):
         copy(warehouse, f"s3://{BUCKET}/nothing")
-    warehouse.conn.rollback()
+    warehouse.rollback()
     with pytest.raises(LoadFailed, match="NoSuchBucket"):
         copy(warehouse, "s3://no-such-bucket-here/x")

@@ -8,17 +8,12 @@ import pytest
 from helpers import SAMPLE, run_script
 
 import etl
+from sql_queries import STAR_KEYS
 
 DAILY_DB = "daily_loads"
 FULL_DB = "daily_loads_reference"
 DAYS = [date(2018, 11, 1) + timedelta(days=n) for n in range(30)]
-STAR_ORDER = {
-    "songplays": "songplay_id",
-    "users": "user_id",
-    "songs": "song_id",
-    "artists": "artist_id",
-    "time": "start_time",
-}
+STAR_ORDER = STAR_KEYS
 
 
 def star(query, db=None) -> dict:

@@ -53,3 +53,13 @@ def test_every_top_level_script_is_listed():
 def test_readme_figures_are_the_tested_counts():
     for table, rows in EXPECTED_ROWS.items():
         assert f"{table} {rows:,}" in README.replace("\n", " ")
+
+
+def test_every_core_module_is_listed_in_the_readme_and_the_architecture():
+    architecture = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    listed = set(re.findall(r"^\| `([^`]+)` \|", README, re.M))
+    for path in sorted((ROOT / "dwh").glob("*.py")):
+        if path.name != "__init__.py":
+            module = f"dwh/{path.name}"
+            assert module in listed, f"README's Files table lacks {module}"
+            assert path.stem in architecture, f"docs/architecture.md does not place {module}"

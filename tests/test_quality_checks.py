@@ -27,7 +27,7 @@ def damaged(quality_config):
     """A connection to the loaded database; what a test damages is rolled back after it."""
     warehouse = LocalWarehouse(load_settings(quality_config))
     yield warehouse
-    warehouse.conn.rollback()
+    warehouse.rollback()
     warehouse.close()
 
 
@@ -50,12 +50,9 @@ def test_every_table_key_and_reference_has_a_check():
     names = {c.name for c in sql_queries.data_quality_checks}
     for table, key in sql_queries.STAR_KEYS.items():
         assert {f"{table} has rows", f"{table}.{key} not null", f"{table}.{key} unique"} <= names
-    for key, dimension in (
-        ("user_id", "users"),
-        ("song_id", "songs"),
-        ("artist_id", "artists"),
-        ("start_time", "time"),
-    ):
+    assert list(sql_queries.DIMENSION_KEYS) == ["users", "songs", "artists", "time"]
+    for dimension, key in sql_queries.DIMENSION_KEYS.items():
+        assert key == sql_queries.STAR_KEYS[dimension]
         assert f"songplays.{key} in {dimension}" in names
 
 
@@ -76,7 +73,8 @@ def test_every_table_key_and_reference_has_a_check():
         ),
         (
             [
-                "DELETE FROM artists WHERE artist_id IN (SELECT artist_id FROM songplays WHERE artist_id IS NOT NULL LIMIT 1)"
+                "DELETE FROM artists WHERE artist_id IN "
+                "(SELECT artist_id FROM songplays WHERE artist_id IS NOT NULL LIMIT 1)"
             ],
             {"songplays.artist_id in artists": None},
         ),

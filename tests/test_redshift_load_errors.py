@@ -13,8 +13,9 @@ from helpers import REDSHIFT
 
 import etl
 import sql_queries
-from dwh.db import RedshiftWarehouse
+from dwh import redshift
 from dwh.errors import LoadFailed
+from dwh.redshift import RedshiftWarehouse
 
 REDSHIFT_COPY_ERROR = "Load into table 'staging_events' failed. Check 'sys_load_error_detail' system table for details."
 SYS_ROWS = [
@@ -84,14 +85,14 @@ class _Cursor:
                 conn.aborted = True
                 raise psycopg2.errors.InternalError_(REDSHIFT_COPY_ERROR)
             return
-        if statement is sql_queries.last_copy_count:
+        if statement is redshift.last_copy_count:
             self.rows = [(8055,)]
-        elif statement is sql_queries.sys_load_errors:
+        elif statement is redshift.sys_load_errors:
             if not conn.sys_view:
                 conn.aborted = True
                 raise psycopg2.errors.UndefinedTable('relation "sys_load_error_detail" does not exist')
             self.rows = SYS_ROWS
-        elif statement is sql_queries.stl_load_errors:
+        elif statement is redshift.stl_load_errors:
             self.rows = STL_ROWS
 
     def fetchall(self):
@@ -116,11 +117,11 @@ def test_failed_copy_reports_rows_from_sys_load_error_detail(redshift_settings):
     message = str(caught.value)
     assert REDSHIFT_COPY_ERROR in message
     assert (
-        "2018-11-30-events.json, line 3, column session_id (int4): Invalid digit, Value 'a', Pos 0, Type: Integer [code 1207]"
-        in message
+        "2018-11-30-events.json, line 3, column session_id (int4): "
+        "Invalid digit, Value 'a', Pos 0, Type: Integer [code 1207]" in message
     )
-    assert conn.rollbacks == 1 and conn.statements.index(sql_queries.sys_load_errors) > 0
-    assert sql_queries.stl_load_errors not in conn.statements
+    assert conn.rollbacks == 1 and conn.statements.index(redshift.sys_load_errors) > 0
+    assert redshift.stl_load_errors not in conn.statements
 
 
 def test_without_the_sys_view_stl_load_errors_gives_the_value(redshift_settings):

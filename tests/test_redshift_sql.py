@@ -1,34 +1,16 @@
 """Every SQL string is valid Redshift SQL, checked offline with sqlfluff's redshift dialect."""
 
 import pytest
-from helpers import REDSHIFT_SOURCES, parses_as_redshift
+from helpers import REDSHIFT_SOURCES, parses_as_redshift, project_sql
 
 import sql_queries
 from dwh.config import Sources
 
 LOCAL_SOURCES = Sources(log_data="/data/log_data", log_jsonpath="/data/paths.json", song_data="/data/song_data")
 
-STATEMENTS = {
-    **{f"drop {i}": q for i, q in enumerate(sql_queries.drop_table_queries)},
-    **{f"create {i}": q for i, q in enumerate(sql_queries.create_table_queries)},
-    **{f"truncate {i}": q for i, q in enumerate(sql_queries.truncate_staging_queries)},
-    **{f"copy {i}": q for i, q in enumerate(sql_queries.copy_table_queries(REDSHIFT_SOURCES))},
-    **{f"local copy {i}": q for i, q in enumerate(sql_queries.copy_table_queries(LOCAL_SOURCES))},
-    **{f"clear {i}": q for i, q in enumerate(sql_queries.clear_table_queries)},
-    **{f"insert {i}": q for i, q in enumerate(sql_queries.insert_table_queries)},
-    **{f"check {c.name}": c.sql for c in sql_queries.data_quality_checks},
-    "sys_load_errors": sql_queries.sys_load_errors,
-    "stl_load_errors": sql_queries.stl_load_errors,
-    "last_copy_count": sql_queries.last_copy_count,
-    **{
-        f"copy with load options {i}": q
-        for i, q in enumerate(
-            sql_queries.copy_table_queries(
-                Sources(**{**REDSHIFT_SOURCES.__dict__, "max_error": 5, "accept_inv_chars": "?"})
-            )
-        )
-    },
-}
+# Every statement the project runs: DDL, COPY (every option), loads, daily loads, checks,
+# analytics and the Redshift system-view queries.
+STATEMENTS = project_sql()
 
 
 @pytest.mark.parametrize("name", STATEMENTS)
@@ -58,7 +40,7 @@ def test_copy_carries_the_configured_role_region_and_paths():
 
 def test_local_copy_uses_the_default_role_and_no_region():
     events, _ = sql_queries.copy_table_queries(LOCAL_SOURCES)
-    assert "IAM_ROLE default" in events and "REGION" not in events
+    assert "IAM_ROLE DEFAULT" in events and "REGION" not in events
 
 
 def test_every_table_is_dropped_and_created():

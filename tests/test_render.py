@@ -69,7 +69,7 @@ def test_queries_pass_through_unchanged():
 def test_every_create_statement_runs_on_postgres(warehouse):
     for statement in sql_queries.drop_table_queries + sql_queries.create_table_queries:
         warehouse.execute(statement)
-    with warehouse.conn.cursor() as cur:
+    with warehouse.cursor() as cur:
         cur.execute(
             "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema()"
             " AND table_name IN ('staging_events', 'staging_songs', 'songplays', 'users', 'songs', 'artists', 'time')"

@@ -6,14 +6,10 @@ import shutil
 import pytest
 from helpers import SAMPLE, load_with_scripts, run_script
 
+from sql_queries import STAR_KEYS
+
 DUPES_DB = "duplicated_input"
-KEYS = {
-    "songplays": "songplay_id",
-    "users": "user_id",
-    "songs": "song_id",
-    "artists": "artist_id",
-    "time": "start_time",
-}
+KEYS = STAR_KEYS
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,11 @@ import botocore.exceptions
 import botocore.session
 from botocore.exceptions import BotoCoreError, ClientError
 
-from dwh.config import EXIT_CONFIG_ERROR, ConfigError
+from dwh.cli import EXIT_FAILURE, EXIT_USAGE
+from dwh.config import ConfigError
 
-EXIT_FAILURE = 1
-EXIT_INTERRUPTED = 130
+#: What dwh.cli.exit_code prints on Ctrl-C (exit 130).
+INTERRUPTED = "interrupted; run the same command again to finish (it is idempotent)"
 
 
 class UsageError(Exception):
@@ -22,9 +23,6 @@ class UsageError(Exception):
 class IacError(Exception):
     """AWS state is in the way: a foreign resource, a failed cluster, a timeout (exit code 1)."""
 
-
-#: What main() reports as one line and an exit code; anything else is a bug and keeps its traceback.
-HANDLED = (ConfigError, UsageError, IacError, ClientError, BotoCoreError, KeyboardInterrupt)
 
 ACCESS_DENIED_CODES = frozenset(
     {
@@ -124,20 +122,19 @@ def describe_client_error(exc: ClientError, aws) -> str:
     return f"AWS refused {operation} ({code}): {message}"
 
 
-def report(exc: BaseException, console, aws, profile: str | None) -> int:
-    """Print ``exc`` (one of HANDLED) as one line on stderr, secrets masked; return the exit code.
+def explain(exc: BaseException, aws, profile: str | None) -> tuple[int, str] | None:
+    """The exit code and one line for what iac_setup.py raises; None for anything else (a bug).
 
     ``aws`` (the session's clients, if made yet) names the IAM action an AccessDenied needs;
-    ``profile`` (--profile) goes into the `aws sso login` hint.
+    ``profile`` (--profile) goes into the `aws sso login` hint. The caller masks secrets.
     """
     if isinstance(exc, (ConfigError, UsageError)):
-        console.error(str(exc))
-        return EXIT_CONFIG_ERROR
+        return EXIT_USAGE, str(exc)
     if isinstance(exc, IacError):
-        console.error(str(exc))
-    elif isinstance(exc, ClientError):
-        console.error(describe_client_error(exc, aws))
-    elif isinstance(
+        return EXIT_FAILURE, str(exc)
+    if isinstance(exc, ClientError):
+        return EXIT_FAILURE, describe_client_error(exc, aws)
+    if isinstance(
         exc,
         (
             botocore.exceptions.NoCredentialsError,
@@ -145,27 +142,23 @@ def report(exc: BaseException, console, aws, profile: str | None) -> int:
             botocore.exceptions.CredentialRetrievalError,
         ),
     ):
-        console.error(
+        return (
+            EXIT_FAILURE,
             "no usable AWS credentials: run `aws configure` or `aws sso login`, pass "
             "--profile or set [AWS] PROFILE, or export AWS_ACCESS_KEY_ID and "
-            "AWS_SECRET_ACCESS_KEY"
+            "AWS_SECRET_ACCESS_KEY",
         )
-    elif isinstance(exc, (botocore.exceptions.SSOError, botocore.exceptions.TokenRetrievalError)):
-        console.error(
+    if isinstance(exc, (botocore.exceptions.SSOError, botocore.exceptions.TokenRetrievalError)):
+        return (
+            EXIT_FAILURE,
             "your AWS SSO session is missing or expired: run `aws sso login"
             + (f" --profile {profile}" if profile else "")
-            + "` and retry"
+            + "` and retry",
         )
-    elif isinstance(exc, (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError)):
-        console.error(f"cannot reach AWS ({exc}); check your network and [AWS] REGION")
-    elif isinstance(exc, botocore.exceptions.ProfileNotFound):
-        console.error(str(profile_error(exc.kwargs.get("profile"))))
-        return EXIT_CONFIG_ERROR
-    elif isinstance(exc, BotoCoreError):
-        console.error(f"AWS SDK error: {exc}")
-    elif isinstance(exc, KeyboardInterrupt):
-        console.error("interrupted; run the same command again to finish (it is idempotent)")
-        return EXIT_INTERRUPTED
-    else:
-        raise exc
-    return EXIT_FAILURE
+    if isinstance(exc, (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError)):
+        return EXIT_FAILURE, f"cannot reach AWS ({exc}); check your network and [AWS] REGION"
+    if isinstance(exc, botocore.exceptions.ProfileNotFound):
+        return EXIT_USAGE, str(profile_error(exc.kwargs.get("profile")))
+    if isinstance(exc, BotoCoreError):
+        return EXIT_FAILURE, f"AWS SDK error: {exc}"
+    return None

@@ -12,15 +12,15 @@ import dataclasses
 import ipaddress
 import re
 
-from dwh.config import _IDENTIFIER, _REGION, ConfigError, ConfigReader, db_password
+from dwh.config import IDENTIFIER_PATTERN, REGION_PATTERN, ConfigError, ConfigReader, db_password
 
 _ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}")
 _CLUSTER_IDENTIFIER = re.compile(r"[a-z](?!.*--)[a-z0-9-]{0,62}(?<!-)")
 _NODE_TYPE = re.compile(r"[a-z0-9]+\.[a-z0-9]+")
 _SERVERLESS_NAME = re.compile(r"[a-z0-9-]{3,64}")
-#: What Redshift accepts and dwh/config.py accepts too: an _IDENTIFIER that starts with a letter;
+#: What Redshift accepts and dwh/config.py accepts too: an IDENTIFIER_PATTERN match that starts with a letter;
 #: the admin user may not be called 'public'.
-_DB_NAME = re.compile(r"(?=[a-z])" + _IDENTIFIER.pattern)
+_DB_NAME = re.compile(r"(?=[a-z])" + IDENTIFIER_PATTERN.pattern)
 _DB_USER = re.compile(r"(?!public\Z)" + _DB_NAME.pattern)
 _DB_NAME_RULE = "1-63 lowercase letters, digits, _ or $, starting with a letter"
 
@@ -62,7 +62,7 @@ class IacConfig(ConfigReader):
     """dwh.cfg with typed getters for the sections iac_setup.py reads."""
 
     def aws(self) -> AwsSettings:
-        region = self.matching("AWS", "REGION", _REGION, "an AWS region such as us-west-2", must="be")
+        region = self.matching("AWS", "REGION", REGION_PATTERN, "an AWS region such as us-west-2", must="be")
         profile = self.get("AWS", "PROFILE", default="") or None
         key = self.get("AWS", "KEY", default="") or None
         secret = self.get("AWS", "SECRET", default="") or None

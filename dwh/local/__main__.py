@@ -3,7 +3,7 @@
 Reads only the server's keys of [LOCAL] (HOST, PORT, DB_NAME, DB_USER, DATA_DIR), validated
 by dwh.config; a relative DATA_DIR is resolved against the config file's folder. Prints one
 line; on error prints one line naming the fix to stderr and exits 2 for configuration, 1 for
-the server. Never prints the password.
+the server, 130 when interrupted (dwh.cli.exit_code). Never prints the password.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import os
 import sys
 from pathlib import Path
 
-from dwh.config import EXIT_CONFIG_ERROR, ConfigError, load_server_settings
-from dwh.local.server import ServerError, ServerSettings, ensure_running, psql_command, status, stop
+from dwh import cli
+from dwh.config import ServerSettings, load_server_settings
+from dwh.local.server import ensure_running, psql_command, status, stop
 
 
 def _settings(config: str, explicit: bool) -> ServerSettings:
@@ -36,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--config", help="config file (default: dwh.cfg, else dwh.cfg.example)")
     args = parser.parse_args(argv)
-    try:
+
+    def body() -> None:
         settings = _settings(args.config or "dwh.cfg", explicit=args.config is not None)
         if args.command == "start":
             ensure_running(settings)
@@ -52,13 +54,8 @@ def main(argv: list[str] | None = None) -> int:
             os.execve(command[0], command, environment)
         else:
             print(status(settings))
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG_ERROR
-    except ServerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+
+    return cli.exit_code(body)
 
 
 if __name__ == "__main__":

@@ -47,6 +47,9 @@ from pathlib import Path
 import psycopg2
 from psycopg2 import sql
 
+from dwh.config import ServerSettings
+from dwh.errors import WarehouseError
+
 __all__ = [
     "ServerError",
     "ServerSettings",
@@ -87,16 +90,7 @@ SERVER_OPTIONS = {
 }
 
 
-@dataclass(frozen=True)
-class ServerSettings:
-    data_dir: Path
-    host: str = "127.0.0.1"
-    port: int = 54329
-    user: str = "sparkify"
-    dbname: str = "sparkify"
-
-
-class ServerError(Exception):
+class ServerError(WarehouseError):
     """The local warehouse server cannot be used; str(error) is one line that names the fix."""
 
 

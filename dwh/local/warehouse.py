@@ -134,15 +134,13 @@ class _ChunkReader:
 class LocalWarehouse(Warehouse):
     """A psycopg2 connection to the embedded server that speaks the project's Redshift SQL."""
 
-    kind = "local"
-
     def __init__(self, settings):
-        self.settings = settings
+        assert settings.local is not None, "open_warehouse() makes a LocalWarehouse only for TARGET = local"
         params = server.ensure_running(settings.local)
-        self.description = f"local PostgreSQL at {params['host']}:{params['port']}/{params['dbname']}"
-        self.conn = psycopg2.connect(**params)
+        super().__init__(
+            psycopg2.connect(**params), f"local PostgreSQL at {params['host']}:{params['port']}/{params['dbname']}"
+        )
         self.endpoint_url = settings.sources.s3_endpoint_url
-        self.last_load_errors = []
 
     def execute(self, statement: str) -> int:
         """Run one statement; return the rows it loaded or changed (-1 when not applicable)."""
@@ -152,12 +150,12 @@ class LocalWarehouse(Warehouse):
             except CopySyntaxError as exc:
                 raise LoadFailed(str(exc)) from None
             return self.copy(stmt)
-        with self.conn.cursor() as cur:
+        with self.cursor() as cur:
             cur.execute(render_for_postgres(statement))
             return cur.rowcount
 
     def _columns(self, stmt: CopyStatement) -> list[Column]:
-        with self.conn.cursor() as cur:
+        with self.cursor() as cur:
             cur.execute(_COLUMNS, (stmt.table,))
             rows = cur.fetchall()
         if not rows:
@@ -222,9 +220,9 @@ class LocalWarehouse(Warehouse):
             pgsql.Identifier(stmt.table), pgsql.SQL(", ").join(pgsql.Identifier(c.name) for c in columns)
         )
         reader = _ChunkReader(chunks())
-        with self.conn.cursor() as cur:
+        with self.cursor() as cur:
             try:
-                cur.copy_expert(target.as_string(self.conn), reader, size=_READ_SIZE)
+                cur.copy_expert(target.as_string(self._conn), reader, size=_READ_SIZE)
             except psycopg2.Error:
                 if isinstance(reader.failure, LoadFailed):
                     raise reader.failure from None
@@ -236,7 +234,7 @@ class LocalWarehouse(Warehouse):
                         f"set {WORKERS_ENV}=0 to convert in this process"
                     ) from None
                 if reader.failure is not None:
-                    raise reader.failure
+                    raise reader.failure from None
                 raise
             # PostgreSQL's planner needs statistics that Redshift keeps for itself.
             cur.execute(pgsql.SQL("ANALYZE {}").format(pgsql.Identifier(stmt.table)))
