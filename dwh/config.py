@@ -13,8 +13,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dwh.local.server import ServerSettings
-
 EXIT_CONFIG_ERROR = 2
 PASSWORD_ENV = "SPARKIFY_DB_PASSWORD"
 TARGETS = ("local", "redshift")
@@ -33,6 +31,15 @@ _ENDPOINT_URL = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+(/[A-Za-z0-9._~/\-]*)?
 
 class ConfigError(Exception):
     """A missing or malformed configuration value; the message names file, section and key."""
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 54329
+    user: str = "sparkify"
+    dbname: str = "sparkify"
 
 
 @dataclass(frozen=True)
