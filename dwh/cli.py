@@ -12,7 +12,6 @@ import psycopg2.errors
 
 from dwh.config import EXIT_CONFIG_ERROR, ConfigError
 from dwh.errors import WarehouseError
-from dwh.local.server import ServerError
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "dwh.cfg"
 EXIT_FAILURE = 1
@@ -37,7 +36,7 @@ def run(body, args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
-    except (WarehouseError, ServerError) as exc:
+    except WarehouseError as exc:  # ServerError, from the local server, is one too
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     except psycopg2.Error as exc:
