@@ -38,9 +38,10 @@ def venv_python(venv: Path, platform: str = sys.platform) -> Path:
 PYTHON = venv_python(VENV)
 
 
-def python_too_old(version: tuple[int, ...] = tuple(sys.version_info)) -> str | None:
-    """One line saying what to install when this Python is older than the project needs, else None."""
-    if tuple(version[:2]) >= MINIMUM_PYTHON:
+def python_too_old(version: tuple[int, ...] | None = None) -> str | None:
+    """One line saying what to install when this Python (or version) is too old, else None."""
+    version = tuple(version or sys.version_info)
+    if version[:2] >= MINIMUM_PYTHON:
         return None
     wanted = ".".join(map(str, MINIMUM_PYTHON))
     have = ".".join(map(str, version[:3]))

@@ -38,12 +38,12 @@ def lock_file(s: ServerSettings) -> Path:
     return data_dir(s) / ".lock"
 
 
-def executable(bin_dir: Path, name: str, platform: str = sys.platform) -> Path:
+def executable(bin_dir: Path, name: str, platform: str | None = None) -> Path:
     """A PostgreSQL program in bin_dir, with the platform's suffix (pg_ctl.exe on Windows)."""
-    return bin_dir / (name + ".exe" if platform == "win32" else name)
+    return bin_dir / (name + ".exe" if (platform or sys.platform) == "win32" else name)
 
 
-def process_name(platform: str = sys.platform) -> str:
+def process_name(platform: str | None = None) -> str:
     """The name the operating system reports for the server process."""
     return executable(Path(), "postgres", platform).name
 

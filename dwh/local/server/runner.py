@@ -26,9 +26,9 @@ def running_as_root() -> bool:
     return sys.platform != "win32" and os.geteuid() == 0
 
 
-def detach_options(platform: str = sys.platform) -> dict[str, Any]:
+def detach_options(platform: str | None = None) -> dict[str, Any]:
     """subprocess options that keep a started server apart from our terminal and our exit."""
-    if platform == "win32":
+    if (platform or sys.platform) == "win32":
         return {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0x200)}
     return {"start_new_session": True}
 
