@@ -113,7 +113,7 @@ def test_tasks_names_what_to_install_on_an_old_python(version):
 def test_tasks_accepts_python_3_11_and_newer():
     assert tasks.python_too_old((3, 11, 0)) is None
     assert tasks.python_too_old((3, 13, 1)) is None
-    assert tasks.python_too_old(tuple(sys.version_info)) is None
+    assert tasks.python_too_old(sys.version_info[:3]) is None
 
 
 def old_pythons() -> list[str]:
@@ -140,12 +140,18 @@ def test_tasks_on_an_old_python_prints_one_line_and_touches_nothing(tmp_path):
 
 
 def test_lint_task_runs_ruff_and_mypy_in_the_venv(monkeypatch):
-    ran = []
-    monkeypatch.setattr(tasks, "run", lambda *args: ran.append(args) or (1 if "mypy" in args else 0))
+    ran: list[tuple[str, ...]] = []
+    failing = {"mypy"}
+
+    def run(*args: str) -> int:
+        ran.append(args)
+        return 1 if failing & set(args) else 0
+
+    monkeypatch.setattr(tasks, "run", run)
     assert tasks.lint() == 1  # mypy failed; every command still ran
     assert ran == [("-m", "ruff", "check", "."), ("-m", "ruff", "format", "--check", "."), ("-m", "mypy")]
     ran.clear()
-    monkeypatch.setattr(tasks, "run", lambda *args: ran.append(args) or 0)
+    failing.clear()
     assert tasks.lint() == 0 and len(ran) == 3
 
 
