@@ -10,6 +10,7 @@ the README's commands run as an ordinary user.
 from __future__ import annotations
 
 import ast
+import glob
 import hashlib
 import os
 import shutil
@@ -120,7 +121,7 @@ def old_pythons() -> list[str]:
     """Interpreters older than 3.11 on this machine (PATH, or pyenv's), for the real check."""
     found = [shutil.which(f"python3.{minor}") for minor in (8, 9, 10)]
     pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
-    found += [str(p) for p in sorted(pyenv.glob("3.[89]*/bin/python")) + sorted(pyenv.glob("3.10*/bin/python"))]
+    found += glob.glob(str(pyenv / "3.[89].*" / "bin" / "python")) + glob.glob(str(pyenv / "3.10.*" / "bin" / "python"))
     return sorted({p for p in found if p and "shims" not in Path(p).parts})
 
 
