@@ -40,7 +40,7 @@ PYTHON = venv_python(VENV)
 
 def python_too_old(version: tuple[int, ...] | None = None) -> str | None:
     """One line saying what to install when this Python (or version) is too old, else None."""
-    version = version or (sys.version_info.major, sys.version_info.minor, sys.version_info.micro)
+    version = version or tuple(sys.version_info[:3])
     if version[:2] >= MINIMUM_PYTHON:
         return None
     wanted = ".".join(map(str, MINIMUM_PYTHON))

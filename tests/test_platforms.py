@@ -16,7 +16,6 @@ import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import textwrap
 import time
@@ -391,7 +390,8 @@ def project_copy_with_venv(folder: Path, port: int) -> None:
     subprocess.run([base or sys.executable, "-m", "venv", "--without-pip", str(folder / ".venv")], check=True)
     venv_python = str(tasks.venv_python(folder / ".venv"))
     site = subprocess.check_output([venv_python, "-c", "import site; print(site.getsitepackages()[0])"], text=True)
-    (Path(site.strip()) / "project-packages.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    packages = [path for path in sys.path if path.endswith("site-packages")]  # ours, and any a .pth adds
+    (Path(site.strip()) / "project-packages.pth").write_text("\n".join(packages) + "\n")
     (folder / ".venv" / ".requirements.sha256").write_text(
         hashlib.sha256((folder / "requirements.txt").read_bytes()).hexdigest()
     )
