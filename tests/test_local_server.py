@@ -1,4 +1,4 @@
-"""Tests for dwh/local/server.py, the launcher of the local warehouse (embedded PostgreSQL).
+"""Tests for dwh/local/server/, the launcher of the local warehouse (embedded PostgreSQL).
 
 Each test uses its own data dir and a free port and stops its servers on teardown.
 Tests that exercise the root-only paths (unshare, nobody) are skipped when not run as root;
