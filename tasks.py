@@ -1,10 +1,13 @@
-"""One command for the common jobs; needs nothing but Python 3.11.
+"""One command for the common jobs; needs nothing but Python 3.11 (on Windows, `py` for `python3`).
 
 python3 tasks.py run     create .venv, install requirements, load the sample into the local warehouse
 python3 tasks.py test    create .venv, install requirements, run the test suite
+python3 tasks.py lint    ruff (lint and format check) and mypy, as CI runs them
 python3 tasks.py stop    stop the local warehouse server
 """
 
+# This file must run, far enough to say what to install, on the oldest Python a user may have
+# (Apple's command-line tools ship 3.9): no syntax or library newer than Python 3.8 here.
 from __future__ import annotations
 
 import hashlib
@@ -13,11 +16,40 @@ import subprocess
 import sys
 from pathlib import Path
 
+MINIMUM_PYTHON = (3, 11)
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
-PYTHON = VENV / "bin" / "python"
 REQUIREMENTS = ROOT / "requirements.txt"
 STAMP = VENV / ".requirements.sha256"
+LINT_COMMANDS = (
+    ("ruff", "check", "."),
+    ("ruff", "format", "--check", "."),
+    ("mypy",),
+)
+
+
+def venv_python(venv: Path, platform: str = sys.platform) -> Path:
+    """The interpreter of a virtual environment: Scripts\\python.exe on Windows, bin/python elsewhere."""
+    if platform == "win32":
+        return venv / "Scripts" / "python.exe"
+    return venv / "bin" / "python"
+
+
+PYTHON = venv_python(VENV)
+
+
+def python_too_old(version: tuple[int, ...] | None = None) -> str | None:
+    """One line saying what to install when this Python (or version) is too old, else None."""
+    version = version or tuple(sys.version_info[:3])
+    if version[:2] >= MINIMUM_PYTHON:
+        return None
+    wanted = ".".join(map(str, MINIMUM_PYTHON))
+    have = ".".join(map(str, version[:3]))
+    return (
+        f"error: this project needs Python {wanted} or newer, this is Python {have} ({sys.executable}); "
+        f"install Python {wanted}+ from https://www.python.org/downloads/ (or your package manager) "
+        f"and run tasks.py with it"
+    )
 
 
 def ensure_venv() -> None:
@@ -47,7 +79,24 @@ def run(*args: str) -> int:
     return subprocess.run([str(PYTHON), *args], cwd=ROOT).returncode
 
 
+def lint() -> int:
+    """Run every lint command (all of them, even after a failure); non-zero if any failed."""
+    failed = []
+    for command in LINT_COMMANDS:
+        print(f"$ {' '.join(command)}", flush=True)
+        if run("-m", *command) != 0:
+            failed.append(command[0] + (" " + command[1] if len(command) > 1 else ""))
+    if failed:
+        print(f"lint failed: {', '.join(failed)}", flush=True)
+        return 1
+    return 0
+
+
 def main(argv: list[str]) -> int:
+    problem = python_too_old()
+    if problem:
+        print(problem, file=sys.stderr)
+        return 1
     task = argv[0] if argv else "help"
     if task == "run":
         ensure_venv()
@@ -56,6 +105,9 @@ def main(argv: list[str]) -> int:
     if task == "test":
         ensure_venv()
         return run("-m", "pytest", *argv[1:])
+    if task == "lint":
+        ensure_venv()
+        return lint()
     if task == "stop":
         ensure_venv()
         return run("-m", "dwh.local", "stop")

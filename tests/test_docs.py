@@ -36,7 +36,7 @@ def test_ci_runs_exactly_the_readme_test_command():
     ci_commands = [
         line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line and not line.startswith("#")
     ]
-    assert ci_commands[-1] == test_command
+    assert ci_commands[-2:] == [test_command, "python3 tasks.py lint"]
 
 
 @pytest.mark.parametrize("path", re.findall(r"^\| `([^`]+)` \|", README, re.M))

