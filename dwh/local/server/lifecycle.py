@@ -25,7 +25,8 @@ from dwh.local.server.errors import ServerError
 from dwh.local.server.layout import bin_dir, data_dir, executable, log_file, password_file, pgdata, postgres_version
 from dwh.local.server.liveness import live_server, remove_if_stale
 from dwh.local.server.locking import DataDirLock, make_data_dir, write_private
-from dwh.local.server.runner import Runner, prepare_ownership, runner_for_existing, runner_for_start
+from dwh.local.server.privileges import prepare_ownership, runner_for_existing, runner_for_start
+from dwh.local.server.runner import Runner
 
 # Server settings, written to pgdata/sparkify.conf before every start (so a new version of this
 # file applies to old clusters) and included from postgresql.conf. Durability defaults are kept

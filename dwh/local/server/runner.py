@@ -13,12 +13,10 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-from dwh.config import ServerSettings
 from dwh.local.server.errors import INSTALL_FIX, ServerError
-from dwh.local.server.layout import bin_dir, clean_env, executable
+from dwh.local.server.layout import clean_env, executable
 
 
 def running_as_root() -> bool:
@@ -79,32 +77,3 @@ class Runner:
         """Give a file we wrote to the user the server runs as (only when that is not us)."""
         if self.owner is not None:
             os.chown(path, *self.owner)
-
-
-def runner_for_start(s: ServerSettings) -> Runner:
-    """The runner for init/start; as root also prepares what the chosen method needs."""
-    if not running_as_root():
-        return Runner("self", bin_dir())
-    return _linux_root().runner_for_start(s)
-
-
-def runner_for_existing(s: ServerSettings) -> Runner:
-    """The runner for a cluster that exists: the one that can signal its server (its owner)."""
-    if not running_as_root():
-        return Runner("self", bin_dir())
-    return _linux_root().runner_for_existing(s)
-
-
-def prepare_ownership(s: ServerSettings, runner: Runner) -> None:
-    """As root, give DATA_DIR to the user the server runs as; nothing to do otherwise."""
-    if running_as_root():
-        _linux_root().prepare_ownership(s, runner)
-
-
-def _linux_root() -> ModuleType:
-    """The root machinery, imported only when needed: it uses Linux's user namespaces and pwd."""
-    if sys.platform != "linux":
-        raise ServerError("PostgreSQL refuses to run as root; run as a normal user")
-    from dwh.local.server import linux_root
-
-    return linux_root
