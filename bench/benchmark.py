@@ -275,7 +275,7 @@ def phase_floor_songs(args) -> dict:
 
 def phase_read_songs(args) -> dict:
     """List and read every song file with the emulation's reader (threads, in order), no parsing."""
-    from dwh.local.sources import LocalFiles, read_in_order
+    from dwh.sources import LocalFiles, read_in_order
 
     settings = _settings(args.config)
     store = LocalFiles()

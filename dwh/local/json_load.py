@@ -22,6 +22,7 @@ from operator import itemgetter
 import orjson
 
 from dwh.errors import LoadError
+from dwh.json_documents import documents_in
 
 NULL = "\\N"
 _EPOCH = datetime(1970, 1, 1)
@@ -354,41 +355,6 @@ class Plan:
     def __setstate__(self, state):
         self.__dict__.update(state)
         self.__post_init__()
-
-
-def _reject_constant(name):
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def documents_in(data: bytes, filename: str, errors: list[LoadError], first_line: int = 1):
-    """Every JSON value in data, however separated; a parse error is recorded and the
-    decoder resumes at the next line."""
-    text = data.decode("utf-8", "surrogateescape")
-    decoder = json.JSONDecoder(parse_constant=_reject_constant)
-    pos, line, end = 0, first_line, len(text)
-    while True:
-        start = pos
-        while pos < end and text[pos] in " \t\r\n\f\v":
-            pos += 1
-        line += text.count("\n", start, pos)
-        if pos >= end:
-            return
-        try:
-            document, after = decoder.raw_decode(text, pos)
-        except ValueError as exc:
-            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
-            bad_line = line + text.count("\n", pos, getattr(exc, "pos", pos))
-            snippet = text[pos : pos + 60].split("\n", 1)[0]
-            errors.append(LoadError(filename, bad_line, "", "", snippet, 1216, f"Invalid JSON: {reason}"))
-            resume = text.find("\n", getattr(exc, "pos", pos))
-            if resume < 0:
-                return
-            line = bad_line + 1
-            pos = resume + 1
-            continue
-        yield line, document
-        line += text.count("\n", pos, after)
-        pos = after
 
 
 # COPY text format escapes these; a column whose strings hold none skips the check per value.

@@ -24,7 +24,7 @@ from dwh.local import server
 from dwh.local.copy_statement import CopyStatement, CopySyntaxError, is_copy, parse_copy
 from dwh.local.json_load import Column, Options, Plan, convert_files, parse_jsonpaths
 from dwh.local.render import render_for_postgres
-from dwh.local.sources import SourceError, manifest_objects, open_store, read_in_order, read_one
+from dwh.sources import SourceError, manifest_objects, open_store, read_in_order, read_one
 
 log = logging.getLogger("dwh.local")
 
