@@ -241,9 +241,9 @@ def test_worker_processes_give_the_same_rows_and_errors(load, monkeypatch):
 
 @pytest.mark.parametrize("slice_size", [1, 2, 3, 1000])
 def test_files_are_converted_in_slices_with_the_same_rows_and_line_numbers(load, monkeypatch, slice_size):
-    from dwh.local import json_load
+    from dwh.local import json_batches
 
-    monkeypatch.setattr(json_load, "SLICE_DOCUMENTS", slice_size)
+    monkeypatch.setattr(json_batches, "SLICE_DOCUMENTS", slice_size)
     files = {
         "src/a.json": "\n".join(json.dumps({"n": n}) for n in range(7)),
         "src/b.json": '{"n": 7}\n{"n": 8}\n{\n  "n": 9\n}\n{"n": 10} {"n": 11}',
