@@ -79,7 +79,6 @@ def convert_in_order(
     workers: int,
     *,
     platform: str = sys.platform,
-    batch_files: int = BATCH_FILES,
 ) -> Iterator[FileResult]:
     """Yield a FileResult per batch of files, in order, converting in `workers` processes when > 0.
 
@@ -87,14 +86,14 @@ def convert_in_order(
     there are; reading stays in this process's threads.
     """
     if workers <= 0:
-        for batch in batches(files, max_files=batch_files):
+        for batch in batches(files, BATCH_BYTES, BATCH_FILES):
             yield convert_files(batch, plan)
         return
     with ProcessPoolExecutor(max_workers=workers, mp_context=worker_context(platform)) as pool:
         pool.submit(int).result()  # start the workers before the reader threads exist
         pending: deque[Future[FileResult]] = deque()
         try:
-            for batch in batches(files, max_files=batch_files):
+            for batch in batches(files, BATCH_BYTES, BATCH_FILES):
                 pending.append(pool.submit(convert_files, batch, plan))
                 if len(pending) > workers:
                     yield pending.popleft().result()
