@@ -12,6 +12,7 @@ other value here; the constants below are the rules both share.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -99,7 +100,11 @@ def json_text(value) -> str:
         return "false"
     if isinstance(value, (int, float)):
         return repr(value)
-    return orjson.dumps(value).decode()
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        # orjson refuses integers beyond 64 bits and lone surrogates (invalid UTF-8 in the file)
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _utf8_len(text: str) -> int:
