@@ -194,7 +194,7 @@ FLOOR_TABLES = {"floor_events": "staging_events", "floor_songs": "staging_songs"
 
 def read_songs(args: PhaseArgs) -> Result:
     """List and read every song file with the emulation's reader (threads, in order), no parsing."""
-    from dwh.local.sources import LocalFiles, read_in_order
+    from dwh.sources import LocalFiles, read_in_order
 
     settings = load_settings(args.config)
     store = LocalFiles()

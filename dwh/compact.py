@@ -12,10 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 
-from dwh.local.json_load import documents_in
-from dwh.local.sources import SourceError, open_store, read_in_order
+from dwh.json_documents import documents_in
+from dwh.sources import SourceError, open_store, read_in_order
 
 
 def _objects(data: bytes, name: str):
@@ -35,16 +36,15 @@ def compact(prefix: str, destination: Path, files: int, region: str | None = Non
     if not sources:
         raise SourceError(f"{prefix} matches no file")
     destination.mkdir(parents=True, exist_ok=True)
-    outputs = [open(destination / f"part-{n:04d}.json", "w", encoding="utf-8") for n in range(files)]
     count = 0
-    try:
+    with ExitStack() as stack:
+        outputs = [
+            stack.enter_context(open(destination / f"part-{n:04d}.json", "w", encoding="utf-8")) for n in range(files)
+        ]
         for obj, data in read_in_order(store, sources):
             for line in _objects(data, obj.name):
                 outputs[count % files].write(line + "\n")
                 count += 1
-    finally:
-        for handle in outputs:
-            handle.close()
     return len(sources), count
 
 

@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 
-from dwh.local.sources import SourceError, open_store
+from dwh.sources import SourceError, open_store
 
 
 def manifest_for(prefix: str, region: str | None = None, endpoint_url: str | None = None) -> dict:

@@ -15,12 +15,6 @@ import pytest
 from helpers import ROOT
 
 SCRIPTS = sorted(path.stem for path in ROOT.glob("*.py"))
-# Modules that still reach into dwh.local, and why; each entry must be a real violation (the
-# test below fails when one is fixed, so the entry is deleted then, not forgotten).
-PENDING = {
-    "dwh.compact": "reads source files through dwh.local.sources until the copy-emulation work moves them",
-    "dwh.manifest": "reads source files through dwh.local.sources until the copy-emulation work moves them",
-}
 
 
 def module_name(path) -> str:
@@ -71,16 +65,10 @@ def violations(module: str) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("module", sorted(set(MODULES) - set(PENDING)))
+@pytest.mark.parametrize("module", sorted(MODULES))
 def test_module_imports_only_what_its_layer_may(module):
     assert violations(module) == []
 
-
-@pytest.mark.parametrize("module", sorted(PENDING))
-def test_pending_exception_is_still_needed(module):
-    found = violations(module)
-    assert found, f"{module} follows the rule now: delete it from PENDING"
-    assert all(layer(line.split(" imports ")[1].split()[0]) == "local" for line in found), found
 
 
 def test_the_rule_is_checked_on_every_package():

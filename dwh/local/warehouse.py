@@ -8,11 +8,6 @@ PostgreSQL's native COPY). Everything else runs unchanged.
 from __future__ import annotations
 
 import logging
-import multiprocessing
-import os
-import threading
-from collections import deque
-from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 import psycopg2
@@ -21,10 +16,13 @@ from psycopg2 import sql as pgsql
 from dwh.db import Warehouse
 from dwh.errors import LoadFailed, NoSourceFiles
 from dwh.local import server
+from dwh.local.columnar import Plan
+from dwh.local.converters import Column, Options
 from dwh.local.copy_statement import CopyStatement, CopySyntaxError, is_copy, parse_copy
-from dwh.local.json_load import Column, Options, Plan, convert_files, parse_jsonpaths
+from dwh.local.jsonpaths import parse_jsonpaths
+from dwh.local.pipeline import WORKERS_ENV, ChunkReader, conversion_workers, convert_in_order
 from dwh.local.render import render_for_postgres
-from dwh.local.sources import SourceError, manifest_objects, open_store, read_in_order, read_one
+from dwh.sources import SourceError, manifest_objects, open_store, read_in_order, read_one
 
 log = logging.getLogger("dwh.local")
 
@@ -36,99 +34,6 @@ WHERE table_schema = current_schema() AND table_name = %s
 ORDER BY ordinal_position
 """
 _READ_SIZE = 1 << 20
-# Below this much input, converting in this process beats starting worker processes.
-PARALLEL_MIN_BYTES = 8 << 20
-WORKERS_ENV = "SPARKIFY_COPY_WORKERS"
-
-
-def conversion_workers(total_bytes: int) -> int:
-    """How many processes convert JSON: one per core for large loads, none for small ones."""
-    configured = os.environ.get(WORKERS_ENV, "")
-    if configured.isdigit():
-        return int(configured)
-    if total_bytes < PARALLEL_MIN_BYTES:
-        return 0
-    return min(os.cpu_count() or 1, 8)
-
-
-def _worker_context():
-    """fork while this process has one thread (fast, nothing re-imported); else forkserver.
-
-    convert_in_order starts its workers before the reader threads, so fork is the usual
-    case. forkserver workers import __main__ as __mp_main__, so a script that starts a
-    load from the forkserver path keeps its work under `if __name__ == "__main__":`.
-    """
-    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("fork")
-    context = multiprocessing.get_context(
-        "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    )
-    if context.get_start_method() == "forkserver":
-        context.set_forkserver_preload(["dwh.local.json_load"])
-    return context
-
-
-# Small files are converted together: up to this many bytes or files per batch.
-BATCH_BYTES = 1 << 20
-BATCH_FILES = 2000
-
-
-def batches(files, max_bytes: int = BATCH_BYTES, max_files: int = BATCH_FILES):
-    """Group consecutive (object, content) pairs into lists of (name, content)."""
-    batch, size = [], 0
-    for obj, data in files:
-        if batch and (size + len(data) > max_bytes or len(batch) >= max_files):
-            yield batch
-            batch, size = [], 0
-        batch.append((obj.name, data))
-        size += len(data)
-    if batch:
-        yield batch
-
-
-def convert_in_order(files, plan: Plan, workers: int):
-    """Yield a FileResult per batch of files, in order, converting in `workers` processes when > 0.
-
-    At most one batch per worker (and one more) is in flight, so memory stays flat however many files
-    there are; reading stays in this process's threads.
-    """
-    if workers <= 0:
-        for batch in batches(files):
-            yield convert_files(batch, plan)
-        return
-    with ProcessPoolExecutor(max_workers=workers, mp_context=_worker_context()) as pool:
-        pool.submit(int).result()  # start the workers before the reader threads exist
-        pending: deque = deque()
-        try:
-            for batch in batches(files):
-                pending.append(pool.submit(convert_files, batch, plan))
-                if len(pending) > workers:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-        finally:
-            for future in pending:
-                future.cancel()
-
-
-class _ChunkReader:
-    """A file-like view of an iterator of byte chunks, for cursor.copy_expert.
-
-    Each read() returns the next whole chunk (psycopg2 sends whatever length read()
-    returns), so no bytes are copied here. psycopg2 replaces an exception raised inside
-    read() by QueryCanceled, so the original is kept and re-raised by the caller.
-    """
-
-    def __init__(self, chunks):
-        self.chunks = iter(chunks)
-        self.failure: BaseException | None = None
-
-    def read(self, size: int = -1) -> bytes:
-        try:
-            return next(self.chunks, b"")
-        except BaseException as exc:
-            self.failure = exc
-            raise
 
 
 class LocalWarehouse(Warehouse):
@@ -219,7 +124,7 @@ class LocalWarehouse(Warehouse):
         target = pgsql.SQL("COPY {} ({}) FROM STDIN").format(
             pgsql.Identifier(stmt.table), pgsql.SQL(", ").join(pgsql.Identifier(c.name) for c in columns)
         )
-        reader = _ChunkReader(chunks())
+        reader = ChunkReader(chunks())
         with self.cursor() as cur:
             try:
                 cur.copy_expert(target.as_string(self._conn), reader, size=_READ_SIZE)

@@ -1,4 +1,7 @@
-"""List and read COPY sources for the local warehouse: s3:// prefixes and local folders.
+"""List and read COPY sources: s3:// prefixes and local folders.
+
+The local warehouse's COPY emulation reads through this module, and so do the Redshift-side
+tools (dwh.compact, dwh.manifest), which is why it lives in the core.
 
 COPY's FROM is a key prefix: every object whose key starts with it is loaded, so
 's3://b/song_data' also matches 's3://b/song_data_extra/x.json', as on Redshift.
@@ -32,6 +35,15 @@ class LocalFiles:
     workers = 4
     group = 64
 
+    def _walk(self, folder: str) -> list[SourceObject]:
+        found = []
+        for root, dirs, files in os.walk(folder):
+            dirs.sort()
+            for name in sorted(files):
+                path = os.path.join(root, name)
+                found.append(SourceObject(path, os.path.getsize(path)))
+        return found
+
     def list(self, prefix: str) -> list[SourceObject]:
         parent, stem = os.path.split(prefix)
         parent = parent or "."
@@ -41,7 +53,7 @@ class LocalFiles:
             return []
         except OSError as exc:
             raise SourceError(f"cannot list {parent}: {exc.strerror}") from None
-        found = []
+        found: list[SourceObject] = []
         for entry in entries:
             if not entry.name.startswith(stem):
                 continue
@@ -49,15 +61,6 @@ class LocalFiles:
                 found.extend(self._walk(entry.path))
             elif entry.is_file():
                 found.append(SourceObject(entry.path, entry.stat().st_size))
-        return found
-
-    def _walk(self, folder: str) -> list[SourceObject]:
-        found = []
-        for root, dirs, files in os.walk(folder):
-            dirs.sort()
-            for name in sorted(files):
-                path = os.path.join(root, name)
-                found.append(SourceObject(path, os.path.getsize(path)))
         return found
 
     def exists(self, name: str) -> SourceObject | None:
@@ -195,7 +198,7 @@ def read_in_order(
             nonlocal pending_bytes
             done, future = pending.popleft()
             pending_bytes -= sum(obj.size for obj in done)
-            return zip(done, future.result())
+            return zip(done, future.result(), strict=True)
 
         for obj in objects:
             group.append(obj)

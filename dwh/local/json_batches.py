@@ -1,0 +1,115 @@
+"""Turn source files into COPY text rows a batch at a time: the unit of work of a conversion worker.
+
+Many small files are converted together (one pass per column for all of them); a large file
+is converted in slices, so a worker holds one slice as Python objects, not the whole file.
+Lines are parsed with orjson, one document per line; what is not newline-delimited goes
+through the general decoder (dwh.json_documents), which also records parse errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from dwh.errors import LoadError
+from dwh.json_documents import documents_in
+from dwh.local.columnar import Plan, convert_documents
+
+
+@dataclass
+class FileResult:
+    data: bytes
+    rows: int
+    errors: list[LoadError] = field(default_factory=list)
+
+
+# Documents are converted this many at a time, so a worker holds one slice of a large
+# file as Python objects (about ten times its bytes), not the whole file.
+SLICE_DOCUMENTS = 20_000
+# orjson reads an integer beyond 64 bits as a float (20000000000000000000 becomes 2e+19); the
+# general decoder keeps it exact. A file with a run of this many digits anywhere (a cheap,
+# conservative test: two C passes) is read by the general decoder.
+_LONG_NUMBER = b"9" * 19
+_DIGITS_AS_NINES = bytes(b"9"[0] if chr(byte).isdigit() and byte < 128 else b" "[0] for byte in range(256))
+
+
+class _Batch:
+    """Documents from one or more files waiting to be converted together."""
+
+    def __init__(self, plan: Plan):
+        self.plan, self.decoded_slowly = plan, False
+        self.documents: list[Any] = []
+        self.where: list[tuple[str, int]] = []
+        self.parts: list[bytes] = []
+        self.rows = 0
+        self.errors: list[LoadError] = []
+
+    def add(self, filename: str, numbered_documents, decoded_slowly: bool = False) -> None:
+        for line, document in numbered_documents:
+            self.documents.append(document)
+            self.where.append((filename, line))
+        self.decoded_slowly |= decoded_slowly
+        if len(self.documents) >= SLICE_DOCUMENTS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.documents:
+            return
+        lines = convert_documents(self.documents, self.where, self.plan, self.decoded_slowly, self.errors)
+        if lines:
+            lines.append("")
+            self.parts.append("\n".join(lines).encode("utf-8", "surrogateescape"))
+            self.rows += len(lines) - 1
+        self.documents, self.where, self.decoded_slowly = [], [], False
+
+    def result(self) -> FileResult:
+        self.flush()
+        self.errors.sort(key=lambda e: (e.filename, e.line_number))
+        return FileResult(b"".join(self.parts), self.rows, self.errors)
+
+
+def _add_file(batch: _Batch, filename: str, data: bytes) -> None:
+    """Parse a file into the batch a slice of lines at a time.
+
+    The fast path reads one document per line with orjson. At the first slice that is not
+    newline-delimited (pretty-printed, several per line) or has a bad line, the rest of
+    the file goes through the general decoder, which records parse errors and resumes at
+    the next line. Every earlier slice held only complete documents, so the rest starts
+    at a document boundary.
+    """
+    if data.translate(_DIGITS_AS_NINES).find(_LONG_NUMBER) >= 0:
+        batch.add(filename, list(documents_in(data, filename, batch.errors)), True)
+        return
+    lines = data.split(b"\n")
+    loads = orjson.loads
+    for start in range(0, len(lines), SLICE_DOCUMENTS):
+        chunk = lines[start : start + SLICE_DOCUMENTS]
+        try:
+            numbered: Iterable[tuple[int, Any]]
+            if all(chunk):
+                documents = [loads(line) for line in chunk]
+                numbered = zip(range(start + 1, start + len(chunk) + 1), documents, strict=True)
+            else:
+                numbered = [
+                    (start + n, loads(line)) for n, line in enumerate(chunk, start=1) if line and not line.isspace()
+                ]
+        except orjson.JSONDecodeError:
+            rest = b"\n".join(lines[start:])
+            batch.add(filename, list(documents_in(rest, filename, batch.errors, first_line=start + 1)), True)
+            return
+        batch.add(filename, numbered)
+
+
+def convert_files(files, plan: Plan) -> FileResult:
+    """Convert files (name, content) into COPY text rows and the errors of their rejected rows.
+
+    Many small files are converted together (one pass per column for all of them); a
+    large file is converted in slices.
+    """
+    batch = _Batch(plan)
+    for filename, data in files:
+        _add_file(batch, filename, data)
+    return batch.result()

@@ -1,0 +1,124 @@
+"""The COPY emulation's pipeline: files grouped into batches, converted in worker processes, in order.
+
+Reading stays in the calling process's threads (dwh.sources.read_in_order); converting is CPU
+work, so large loads spread it over one worker process per core. ChunkReader hands the
+converted text to psycopg2's copy_expert.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import threading
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from multiprocessing.context import BaseContext
+
+from dwh.local.columnar import Plan
+from dwh.local.json_batches import FileResult, convert_files
+from dwh.sources import SourceObject
+
+# Below this much input, converting in this process beats starting worker processes.
+PARALLEL_MIN_BYTES = 8 << 20
+WORKERS_ENV = "SPARKIFY_COPY_WORKERS"
+# Small files are converted together: up to this many bytes or files per batch.
+BATCH_BYTES = 1 << 20
+BATCH_FILES = 2000
+
+
+def conversion_workers(total_bytes: int) -> int:
+    """How many processes convert JSON: one per core for large loads, none for small ones."""
+    configured = os.environ.get(WORKERS_ENV, "")
+    if configured.isdigit():
+        return int(configured)
+    if total_bytes < PARALLEL_MIN_BYTES:
+        return 0
+    return min(os.cpu_count() or 1, 8)
+
+
+def worker_context(platform: str = sys.platform) -> BaseContext:
+    """How worker processes start, in the way each platform supports safely.
+
+    Linux: fork while this process has one thread (fast, nothing re-imported); convert_in_order
+    starts its workers before the reader threads, so that is the usual case. With threads
+    running, fork could copy a lock held by another thread, so a fork server starts them.
+    macOS and Windows: spawn (CPython calls fork unsafe on macOS; Windows has only spawn).
+    Spawned and fork-server workers import __main__ as __mp_main__, so a script that starts a
+    load keeps its work under `if __name__ == "__main__":`.
+    """
+    if not platform.startswith("linux"):
+        return multiprocessing.get_context("spawn")
+    if threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["dwh.local.json_batches"])
+    return context
+
+
+def batches(
+    files: Iterable[tuple[SourceObject, bytes]], max_bytes: int = BATCH_BYTES, max_files: int = BATCH_FILES
+) -> Iterator[list[tuple[str, bytes]]]:
+    """Group consecutive (object, content) pairs into lists of (name, content)."""
+    batch: list[tuple[str, bytes]] = []
+    size = 0
+    for obj, data in files:
+        if batch and (size + len(data) > max_bytes or len(batch) >= max_files):
+            yield batch
+            batch, size = [], 0
+        batch.append((obj.name, data))
+        size += len(data)
+    if batch:
+        yield batch
+
+
+def convert_in_order(
+    files: Iterable[tuple[SourceObject, bytes]],
+    plan: Plan,
+    workers: int,
+    *,
+    platform: str = sys.platform,
+) -> Iterator[FileResult]:
+    """Yield a FileResult per batch of files, in order, converting in `workers` processes when > 0.
+
+    At most one batch per worker (and one more) is in flight, so memory stays flat however many files
+    there are; reading stays in this process's threads.
+    """
+    if workers <= 0:
+        for batch in batches(files, BATCH_BYTES, BATCH_FILES):
+            yield convert_files(batch, plan)
+        return
+    with ProcessPoolExecutor(max_workers=workers, mp_context=worker_context(platform)) as pool:
+        pool.submit(int).result()  # start the workers before the reader threads exist
+        pending: deque[Future[FileResult]] = deque()
+        try:
+            for batch in batches(files, BATCH_BYTES, BATCH_FILES):
+                pending.append(pool.submit(convert_files, batch, plan))
+                if len(pending) > workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+class ChunkReader:
+    """A file-like view of an iterator of byte chunks, for cursor.copy_expert.
+
+    Each read() returns the next whole chunk (psycopg2 sends whatever length read()
+    returns), so no bytes are copied here. psycopg2 replaces an exception raised inside
+    read() by QueryCanceled, so the original is kept and re-raised by the caller.
+    """
+
+    def __init__(self, chunks: Iterable[bytes]):
+        self.chunks = iter(chunks)
+        self.failure: BaseException | None = None
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return next(self.chunks, b"")
+        except BaseException as exc:
+            self.failure = exc
+            raise

@@ -1,0 +1,105 @@
+"""The conversion pipeline with real worker processes: order, content, and each platform's start method."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+
+import pytest
+from helpers import ROOT
+
+from dwh.local import pipeline
+from dwh.local.columnar import Plan
+from dwh.local.converters import Column, Options
+from dwh.local.json_batches import convert_files
+from dwh.local.pipeline import convert_in_order, worker_context
+from dwh.sources import SourceObject
+
+PLAN = Plan([Column("n", "integer"), Column("s", "character varying", 8)], Options(), "auto")
+
+
+def source_files(count: int, big_first: bool = False) -> list[tuple[SourceObject, bytes]]:
+    """`count` files of a few rows each (one bad row in the middle file); the first much larger if asked."""
+    files = []
+    for i in range(count):
+        rows = 20_000 if big_first and i == 0 else 3
+        lines = [json.dumps({"n": i * 100_000 + j, "s": f"f{i}r{j}"[:8]}) for j in range(rows)]
+        if i == count // 2:
+            lines.append('{"n": "bad", "s": "x"}')
+        data = "\n".join(lines).encode()
+        files.append((SourceObject(f"src/{i:02}.json", len(data)), data))
+    return files
+
+
+@pytest.fixture
+def batch_files(monkeypatch):
+    """Set how many files make a batch."""
+    return lambda count: monkeypatch.setattr(pipeline, "BATCH_FILES", count)
+
+
+def test_batches_in_flight_come_back_in_order_with_their_content(batch_files):
+    batch_files(1)
+    files = source_files(8, big_first=True)
+    consumed = 0
+
+    def reading():
+        nonlocal consumed
+        for item in files:
+            consumed += 1
+            yield item
+
+    results, consumed_at_first = [], None
+    for result in convert_in_order(reading(), PLAN, 2):
+        if consumed_at_first is None:
+            consumed_at_first = consumed
+        results.append(result)
+    # Two workers: three batches (one file each) were handed out before the first result was taken;
+    # the first, twenty thousand rows, is the slowest, so order comes from the queue, not from completion.
+    assert consumed_at_first is not None and consumed_at_first >= 3
+    assert results == list(convert_in_order(files, PLAN, 0))
+    assert [r.rows for r in results] == [20_000, 3, 3, 3, 3, 3, 3, 3]
+    assert results[1].data.startswith(b"100000\tf1r0\n")
+    assert [(e.filename, e.line_number, e.err_code) for r in results for e in r.errors] == [("src/04.json", 4, 1207)]
+
+
+def test_spawned_workers_convert_like_this_process(batch_files):
+    batch_files(2)
+    files = source_files(6)
+    spawned = list(convert_in_order(files, PLAN, 2, platform="darwin"))
+    assert len(spawned) == 3
+    assert spawned == list(convert_in_order(files, PLAN, 0))
+    assert sum(r.rows for r in spawned) == 18
+
+
+@pytest.mark.parametrize("platform", ["darwin", "win32"])
+def test_macos_and_windows_workers_are_spawned(platform):
+    assert worker_context(platform).get_start_method() == "spawn"
+
+
+def test_linux_forks_before_threads_start_and_uses_a_fork_server_after():
+    single_threaded = subprocess.run(
+        [sys.executable, "-c", "import dwh.local.pipeline as p; print(p.worker_context('linux').get_start_method())"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    assert single_threaded.stdout.strip() == "fork"
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert worker_context("linux").get_start_method() == "forkserver"
+    finally:
+        stop.set()
+        thread.join()
+
+
+def test_files_convert_the_same_alone_or_batched():
+    files = source_files(5)
+    alone = [convert_files([(obj.name, data)], PLAN) for obj, data in files]
+    together = convert_files([(obj.name, data) for obj, data in files], PLAN)
+    assert together.data == b"".join(r.data for r in alone)
+    assert together.errors == [e for r in alone for e in r.errors]
