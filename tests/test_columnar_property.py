@@ -216,7 +216,7 @@ def per_value_load(files: list[tuple[str, bytes]], columns: list[Column], mode: 
 
 def table_rows(warehouse, table: str) -> list[str]:
     """The table's rows as text, sorted (NaN equals NaN in text)."""
-    with warehouse.conn.cursor() as cur:
+    with warehouse.cursor() as cur:
         cur.execute(f"SELECT * FROM {table}")
         return sorted(map(repr, cur.fetchall()))
 
@@ -295,21 +295,21 @@ def test_columnar_path_loads_what_the_per_value_path_loads(warehouse, load):
                 if len(reference_errors) > max_error:
                     return "too many errors", sorted(reference_errors, key=repr)
                 text = "".join(line + "\n" for line in reference_lines).encode("utf-8", "surrogateescape")
-                with warehouse.conn.cursor() as cur:
+                with warehouse.cursor() as cur:
                     cur.copy_expert("COPY r FROM STDIN", io.BytesIO(text))
                 return len(reference_lines), table_rows(warehouse, "r"), sorted(reference_errors, key=repr)
 
             fast_outcome = outcome(fast)
-            warehouse.conn.rollback()
+            warehouse.rollback()
             warehouse.execute(f"CREATE TABLE r ({ddl});")
             assert fast_outcome == outcome(reference)
         finally:
-            warehouse.conn.rollback()
+            warehouse.rollback()
 
 
 def copy_into(warehouse, table: str, lines: list[str]) -> list[tuple]:
     text = "".join(line + "\n" for line in lines).encode("utf-8", "surrogateescape")
-    with warehouse.conn.cursor() as cur:
+    with warehouse.cursor() as cur:
         cur.copy_expert(f"COPY {table} FROM STDIN", io.BytesIO(text))
     return table_rows(warehouse, table)
 
@@ -350,8 +350,8 @@ def test_columnar_conversion_equals_per_value_conversion_for_any_documents(wareh
     try:
         warehouse.execute(f"CREATE TABLE t ({ddl});")
         fast_outcome = outcome(lambda: copy_into(warehouse, "t", fast))
-        warehouse.conn.rollback()
+        warehouse.rollback()
         warehouse.execute(f"CREATE TABLE t ({ddl});")
         assert fast_outcome == outcome(lambda: copy_into(warehouse, "t", exact))
     finally:
-        warehouse.conn.rollback()
+        warehouse.rollback()
