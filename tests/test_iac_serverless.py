@@ -4,23 +4,8 @@ botocore Stubber (every expected call listed in order); IAM and EC2 are moto."""
 from __future__ import annotations
 
 import pytest
+from aws_helpers import ACCOUNT, MY_IP, PASSWORD, REGION, ROLE_ARN, read_cfg, session, set_cfg
 from botocore.stub import Stubber
-from iac_fixtures import (  # noqa: F401  (fixtures are used by name)
-    ACCOUNT,
-    MY_IP,
-    PASSWORD,
-    REGION,
-    ROLE_ARN,
-    ROLE_NAME,
-    aws_env,
-    cfg_path,
-    fake_sleep,
-    moto_aws,
-    read_cfg,
-    run,
-    session,
-    set_cfg,
-)
 
 from dwh.iac.serverless import SERVERLESS_POLL_SECONDS
 from dwh.iac.session import Aws

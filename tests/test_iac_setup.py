@@ -8,30 +8,25 @@ import subprocess
 import sys
 
 import pytest
-from botocore.stub import Stubber
-from iac_fixtures import (  # noqa: F401  (fixtures are used by name)  (fixtures are used by name)
+from aws_helpers import (
     ACCOUNT,
     CLUSTER_ID,
     MY_IP,
-    PASSWORD,
-    PASSWORD_ENV,
     REGION,
     ROLE_ARN,
     ROLE_NAME,
-    ROOT,
     S3_READ_ARN,
-    aws_env,
-    cfg_path,
-    fake_sleep,
-    iac_setup,
-    moto_aws,
     read_cfg,
-    run,
+    redshift_backend,
     session,
     set_cfg,
     set_cluster_status,
 )
+from botocore.stub import Stubber
+from helpers import ROOT
 
+import iac_setup
+from dwh.config import PASSWORD_ENV
 from dwh.iac.cfgfile import update_cfg_text, write_cfg_values
 from dwh.iac.cluster import CLUSTER_POLL_SECONDS
 from dwh.iac.role import TRUST_POLICY, TRUSTED_SERVICES
@@ -179,8 +174,6 @@ def test_create_rerun_finishes_an_interrupted_run(moto_aws, run, cfg_path):
     modified = []
 
     def record(params, **_):
-        from iac_fixtures import redshift_backend
-
         modified.append(dict(params))
         redshift_backend().clusters[params["ClusterIdentifier"]].iam_roles_arn += params["AddIamRoles"]
 
@@ -650,8 +643,6 @@ def test_config_is_read_like_dwh_config_reads_it(moto_aws, run, cfg_path, monkey
     # inline comments, quotes and '%' mean what they mean to create_tables.py / etl.py (one
     # shared reader, no interpolation: '%' and '%%' are taken as written), so the cluster gets
     # the very password those scripts will connect with
-    from iac_fixtures import redshift_backend
-
     monkeypatch.delenv(PASSWORD_ENV)
     set_cfg(cfg_path, "CLUSTER", "DB_PASSWORD", '"Pct%%Passw0rd"   ; quoted, with a comment')
     set_cfg(cfg_path, "DWH", "NUM_NODES", "1  # one node")
@@ -669,8 +660,6 @@ def test_config_is_read_like_dwh_config_reads_it(moto_aws, run, cfg_path, monkey
 
 def test_a_lone_percent_is_taken_verbatim_and_never_shown(moto_aws, run, cfg_path, monkeypatch):
     # It used to be a config error (configparser's '%' interpolation); now it is just a character.
-    from iac_fixtures import redshift_backend
-
     monkeypatch.delenv(PASSWORD_ENV)
     set_cfg(cfg_path, "CLUSTER", "DB_PASSWORD", "Lone%Passw0rd")
     code, out, err = run("create")
