@@ -19,7 +19,7 @@ STAR = ("songplays", "users", "songs", "artists", "time")
 APP_NAME = "etl-under-kill-test"
 
 
-KEYS = dict(zip(STAR, ("songplay_id", "user_id", "song_id", "artist_id", "start_time")))
+KEYS = dict(zip(STAR, ("songplay_id", "user_id", "song_id", "artist_id", "start_time"), strict=True))
 
 
 def star(query, tables=STAR) -> dict:

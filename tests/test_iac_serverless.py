@@ -227,7 +227,7 @@ def test_serverless_workgroup_wait_times_out(stubbed, run, cfg_path, fake_sleep)
     stub.add_response("create_workgroup", workgroup(group_id, "CREATING"))
     for _ in range(3):  # 0.5 min at 15 s: checks at 0, 15 and 30 s
         stub.add_response("get_workgroup", workgroup(group_id, "CREATING"))
-    code, out, err = run("create", "--serverless", "--timeout", "0.5", aws=aws)
+    code, _, err = run("create", "--serverless", "--timeout", "0.5", aws=aws)
     assert code == 1
     assert "timed out after 0.5 min waiting for workgroup sparkify (still CREATING)" in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

@@ -324,7 +324,7 @@ def test_missing_binaries(servers, tmp_path, monkeypatch):
 
 def test_not_initialised(tmp_path):
     s = ServerSettings(data_dir=tmp_path / "wh")
-    with pytest.raises(ServerError, match="python -m dwh.local start"):
+    with pytest.raises(ServerError, match=r"python -m dwh\.local start"):
         connect_params(s)
     assert not is_running(s)
     assert stop(s) is False

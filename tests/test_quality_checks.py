@@ -76,7 +76,8 @@ def test_every_table_key_and_reference_has_a_check():
         ),
         (
             [
-                "DELETE FROM artists WHERE artist_id IN (SELECT artist_id FROM songplays WHERE artist_id IS NOT NULL LIMIT 1)"
+                "DELETE FROM artists WHERE artist_id IN "
+                "(SELECT artist_id FROM songplays WHERE artist_id IS NOT NULL LIMIT 1)"
             ],
             {"songplays.artist_id in artists": None},
         ),

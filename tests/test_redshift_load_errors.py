@@ -116,8 +116,8 @@ def test_failed_copy_reports_rows_from_sys_load_error_detail(redshift_settings):
     message = str(caught.value)
     assert REDSHIFT_COPY_ERROR in message
     assert (
-        "2018-11-30-events.json, line 3, column session_id (int4): Invalid digit, Value 'a', Pos 0, Type: Integer [code 1207]"
-        in message
+        "2018-11-30-events.json, line 3, column session_id (int4): "
+        "Invalid digit, Value 'a', Pos 0, Type: Integer [code 1207]" in message
     )
     assert conn.rollbacks == 1 and conn.statements.index(sql_queries.sys_load_errors) > 0
     assert sql_queries.stl_load_errors not in conn.statements
