@@ -20,6 +20,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
+from helpers import wait_until
 
 import dwh.local.server as srv
 from dwh.local.server import (
@@ -214,8 +215,7 @@ def test_recovers_after_kill_9(servers, tmp_path):
     old_pid = postmaster_pid(s)
 
     os.kill(old_pid, signal.SIGKILL)
-    while srv._is_postgres(old_pid):  # until it is gone (or an unreaped zombie)
-        pass
+    wait_until(lambda: not srv._is_postgres(old_pid), "the killed postmaster is neither gone nor a zombie")
     assert (s.data_dir / "pgdata" / "postmaster.pid").exists()  # stale
     assert not is_running(s)
 
