@@ -10,6 +10,8 @@ import os
 import socket
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import sqlfluff
@@ -52,6 +54,15 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def wait_until(condition: Callable[[], object], failure: str, timeout: float = 30, interval: float = 0.05) -> None:
+    """Poll condition() until it is true; fail with the message if it is not within timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{failure} (waited {timeout:g} s)")
+        time.sleep(interval)
 
 
 def write_config(path: Path, values: dict[tuple[str, str], str]) -> Path:

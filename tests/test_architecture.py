@@ -70,7 +70,6 @@ def test_module_imports_only_what_its_layer_may(module):
     assert violations(module) == []
 
 
-
 def test_the_rule_is_checked_on_every_package():
     layers = {layer(module) for module in MODULES}
     assert layers == {"core", "local", "iac"}

@@ -6,11 +6,12 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import psycopg2
 import pytest
-from helpers import ROOT, SAMPLE, load_with_scripts, run_script
+from helpers import ROOT, SAMPLE, load_with_scripts, run_script, wait_until, write_config
 
 from dwh.local import server
 from sql_queries import STAR_KEYS
@@ -38,8 +39,6 @@ def star(query, tables=STAR) -> dict:
 @pytest.fixture(scope="module")
 def versions(tmp_path_factory, base_config):
     """Two configs: 'old' (the sample without its last ten days) and 'new' (all of it)."""
-    from helpers import write_config
-
     root = tmp_path_factory.mktemp("atomic")
     shutil.copytree(SAMPLE / "log_data", root / "old_logs")
     for path in sorted((root / "old_logs").rglob("*.json"))[-10:]:
@@ -70,20 +69,37 @@ def start_etl(config) -> subprocess.Popen:
 
 
 def wait_for_line(process, text: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    for line in process.stdout:
-        if text in line:
-            return
-        assert time.monotonic() < deadline, f"no line with {text!r}"
-    raise AssertionError(f"etl.py ended before printing {text!r}")
+    """Read etl.py's output up to a line containing text; a silent or hung etl.py is killed at the deadline."""
+    watchdog = threading.Timer(timeout, process.kill)
+    watchdog.start()
+    try:
+        for line in process.stdout:
+            if text in line:
+                return
+    finally:
+        watchdog.cancel()
+    raise AssertionError(f"etl.py ended (exit {process.wait()}) without a line with {text!r} within {timeout:g} s")
 
 
-def wait_until_backend_gone(query, timeout: float = 30) -> None:
+def wait_until_blocked_on(query, table: str) -> None:
+    """etl.py's session waits for the lock on table: its next statement has reached the server."""
+    wait_until(
+        lambda: query(
+            "SELECT COUNT(*) FROM pg_locks JOIN pg_stat_activity USING (pid) "
+            "WHERE application_name = %s AND NOT granted AND relation = to_regclass(%s)",
+            (APP_NAME, table),
+            db=ATOMIC_DB,
+        )[0][0],
+        f"etl.py never waited for the lock on {table}",
+    )
+
+
+def wait_until_backend_gone(query) -> None:
     """The killed client's server session ends (and rolls back) once it notices the client is gone."""
-    deadline = time.monotonic() + timeout
-    while query("SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = %s", (APP_NAME,))[0][0]:
-        assert time.monotonic() < deadline, "the killed load's session is still there"
-        time.sleep(0.05)
+    wait_until(
+        lambda: not query("SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = %s", (APP_NAME,))[0][0],
+        "the killed load's session is still there",
+    )
 
 
 @pytest.mark.parametrize(
@@ -102,7 +118,7 @@ def test_kill_9_mid_load_keeps_the_old_star_and_a_rerun_completes(
         blocker.cursor().execute(f"LOCK TABLE {blocked_table} IN ACCESS EXCLUSIVE MODE")
         etl = start_etl(versions["new"])
         wait_for_line(etl, last_line)
-        time.sleep(0.2)
+        wait_until_blocked_on(query, blocked_table)
         os.kill(etl.pid, signal.SIGKILL)
         assert etl.wait(timeout=30) == -signal.SIGKILL
         readable = [t for t in STAR if t != blocked_table]

@@ -1,6 +1,7 @@
 """Bad input: a clear message naming what and where, a non-zero exit, and the previous data intact."""
 
 import json
+import logging
 import shutil
 import socket
 import threading
@@ -8,6 +9,10 @@ import time
 
 import pytest
 from helpers import REDSHIFT, SAMPLE, load_with_scripts, row_counts, run_script
+
+from dwh.errors import WarehouseError
+from dwh.local import server
+from dwh.redshift import connect_with_retry
 
 OTHER_DB = "bad_input_loaded"
 
@@ -200,23 +205,50 @@ def silent_endpoint():
     listener.close()
 
 
-def test_unreachable_host_fails_within_seconds_with_a_hint(make_config, silent_endpoint):
+def test_unreachable_host_is_retried_with_backoff_then_explained(silent_endpoint, caplog):
+    """Each attempt ends at connect_timeout; the waits between them are 1 s then 2 s (injected, not slept)."""
+    delays = []
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="dwh"), pytest.raises(WarehouseError) as caught:
+        connect_with_retry(
+            "Redshift at 127.0.0.1",
+            sleep=delays.append,
+            host="127.0.0.1",
+            port=silent_endpoint,
+            dbname="dev",
+            user="awsuser",
+            password=REDSHIFT[("CLUSTER", "DB_PASSWORD")],
+            connect_timeout=1,
+        )
+    elapsed = time.monotonic() - started
+    assert delays == [1, 2]
+    message = str(caught.value)
+    assert "cannot connect to Redshift at 127.0.0.1" in message
+    assert "python iac_setup.py status" in message and "security group" in message
+    assert REDSHIFT[("CLUSTER", "DB_PASSWORD")] not in message + caplog.text
+    assert [record.getMessage().count("retrying") for record in caplog.records] == [1, 1]
+    assert elapsed < 30
+
+
+def test_missing_database_is_not_retried_and_the_script_says_what_to_check(make_config, local_server):
     config = make_config(
         {
             **REDSHIFT,
             ("CLUSTER", "HOST"): "127.0.0.1",
-            ("CLUSTER", "DB_PORT"): str(silent_endpoint),
-            ("CLUSTER", "CONNECT_TIMEOUT"): "1",
+            ("CLUSTER", "DB_PORT"): str(local_server.port),
+            ("CLUSTER", "DB_USER"): local_server.user,
+            ("CLUSTER", "DB_NAME"): "no_such_database",
+            ("CLUSTER", "SSLMODE"): "disable",
+            ("CLUSTER", "DB_PASSWORD"): server.connect_params(local_server)["password"],
         }
     )
-    started = time.monotonic()
     result = run_script("etl.py", config)
-    elapsed = time.monotonic() - started
     assert result.returncode == 1
-    assert "cannot connect to Redshift at 127.0.0.1" in result.stderr
+    assert f"cannot connect to Redshift at 127.0.0.1:{local_server.port}/no_such_database" in result.stderr
+    assert 'database "no_such_database" does not exist' in result.stderr
     assert "python iac_setup.py status" in result.stderr and "security group" in result.stderr
-    assert result.stderr.count("retrying") == 2 or result.stdout.count("retrying") == 2
-    assert elapsed < 30
+    assert "retrying" not in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_wrong_password_is_not_retried_and_not_shown(make_config, local_server):

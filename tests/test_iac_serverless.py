@@ -4,23 +4,8 @@ botocore Stubber (every expected call listed in order); IAM and EC2 are moto."""
 from __future__ import annotations
 
 import pytest
+from aws_helpers import ACCOUNT, MY_IP, PASSWORD, REGION, ROLE_ARN, read_cfg, session, set_cfg
 from botocore.stub import Stubber
-from iac_fixtures import (  # noqa: F401  (fixtures are used by name)
-    ACCOUNT,
-    MY_IP,
-    PASSWORD,
-    REGION,
-    ROLE_ARN,
-    ROLE_NAME,
-    aws_env,
-    cfg_path,
-    fake_sleep,
-    moto_aws,
-    read_cfg,
-    run,
-    session,
-    set_cfg,
-)
 
 from dwh.iac.serverless import SERVERLESS_POLL_SECONDS
 from dwh.iac.session import Aws
@@ -242,7 +227,7 @@ def test_serverless_workgroup_wait_times_out(stubbed, run, cfg_path, fake_sleep)
     stub.add_response("create_workgroup", workgroup(group_id, "CREATING"))
     for _ in range(3):  # 0.5 min at 15 s: checks at 0, 15 and 30 s
         stub.add_response("get_workgroup", workgroup(group_id, "CREATING"))
-    code, out, err = run("create", "--serverless", "--timeout", "0.5", aws=aws)
+    code, _, err = run("create", "--serverless", "--timeout", "0.5", aws=aws)
     assert code == 1
     assert "timed out after 0.5 min waiting for workgroup sparkify (still CREATING)" in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

@@ -8,30 +8,25 @@ import subprocess
 import sys
 
 import pytest
-from botocore.stub import Stubber
-from iac_fixtures import (  # noqa: F401  (fixtures are used by name)  (fixtures are used by name)
+from aws_helpers import (
     ACCOUNT,
     CLUSTER_ID,
     MY_IP,
-    PASSWORD,
-    PASSWORD_ENV,
     REGION,
     ROLE_ARN,
     ROLE_NAME,
-    ROOT,
     S3_READ_ARN,
-    aws_env,
-    cfg_path,
-    fake_sleep,
-    iac_setup,
-    moto_aws,
     read_cfg,
-    run,
+    redshift_backend,
     session,
     set_cfg,
     set_cluster_status,
 )
+from botocore.stub import Stubber
+from helpers import ROOT
 
+import iac_setup
+from dwh.config import PASSWORD_ENV
 from dwh.iac.cfgfile import update_cfg_text, write_cfg_values
 from dwh.iac.cluster import CLUSTER_POLL_SECONDS
 from dwh.iac.role import TRUST_POLICY, TRUSTED_SERVICES
@@ -179,8 +174,6 @@ def test_create_rerun_finishes_an_interrupted_run(moto_aws, run, cfg_path):
     modified = []
 
     def record(params, **_):
-        from iac_fixtures import redshift_backend
-
         modified.append(dict(params))
         redshift_backend().clusters[params["ClusterIdentifier"]].iam_roles_arn += params["AddIamRoles"]
 
@@ -239,7 +232,7 @@ def test_write_back_keeps_every_other_line(moto_aws, run, cfg_path):
     assert run("create")[0] == 0
     after = cfg_path.read_text().splitlines()
     assert len(after) == len(before)
-    changed = [(b, a) for b, a in zip(before, after) if b != a]
+    changed = [(b, a) for b, a in zip(before, after, strict=True) if b != a]
     assert [b for b, _ in changed] == ["HOST =", "ARN ="]
     assert changed[0][1].startswith(f"HOST = {CLUSTER_ID}.")
     assert changed[1][1] == f"ARN = {ROLE_ARN}"
@@ -285,7 +278,7 @@ def test_delete_removes_a_leftover_rule_even_without_a_cluster(moto_aws, run):
     _, redshift, ec2 = clients()
     assert run("create")[0] == 0
     redshift.delete_cluster(ClusterIdentifier=CLUSTER_ID, SkipFinalClusterSnapshot=True)
-    code, out, err = run("delete", "--yes")
+    code, _, err = run("delete", "--yes")
     assert code == 0, err
     assert port_rules(ec2) == [] and role_or_none(clients()[0]) is None
 
@@ -293,7 +286,7 @@ def test_delete_removes_a_leftover_rule_even_without_a_cluster(moto_aws, run):
 def test_delete_refuses_without_yes_when_stdin_is_not_a_tty(moto_aws, run, monkeypatch):
     assert run("create")[0] == 0
     monkeypatch.setattr(sys, "stdin", io.StringIO("yes\n"))
-    code, out, err = run("delete")
+    code, _, err = run("delete")
     assert code == 2
     assert_one_clean_error_line(err, "--yes", "not a terminal")
     assert cluster_or_none(clients()[1]) is not None
@@ -355,7 +348,7 @@ def _after_create_cluster_set_status(status):
 
 def test_cluster_that_fails_while_creating_is_reported_not_waited_on(moto_aws, run, fake_sleep):
     aws = _after_create_cluster_set_status("incompatible-network")
-    code, out, err = run("create", aws=aws)
+    code, _, err = run("create", aws=aws)
     assert code == 1
     assert_one_clean_error_line(err, "failed state 'incompatible-network'")
     assert fake_sleep.calls == []
@@ -434,7 +427,7 @@ def test_delete_still_removes_the_cluster_when_the_role_turned_foreign(moto_aws,
             }
         ),
     )
-    code, out, err = run("delete", "--yes")
+    code, _, err = run("delete", "--yes")
     assert code == 1
     assert_one_clean_error_line(err, "Refusing to delete", ROLE_NAME)
     assert cluster_or_none(redshift) is None and port_rules(ec2) == []
@@ -533,7 +526,7 @@ def test_quota_exceeded_is_one_clear_line(moto_aws, run, code_name):
 def test_no_credentials_is_one_clear_line(aws_env, run, monkeypatch):
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
-    code, out, err = run("status")
+    code, _, err = run("status")
     assert code == 1
     assert_one_clean_error_line(err, "no usable AWS credentials", "aws sso login")
 
@@ -589,7 +582,7 @@ BAD_CONFIG = [
 )
 def test_bad_config_is_one_line_and_exit_2_before_touching_aws(moto_aws, run, cfg_path, section, key, value, message):
     set_cfg(cfg_path, section, key, value)
-    code, out, err = run("create")
+    code, _, err = run("create")
     assert code == 2
     assert_one_clean_error_line(err, message)
     iam, redshift, _ = clients()
@@ -650,8 +643,6 @@ def test_config_is_read_like_dwh_config_reads_it(moto_aws, run, cfg_path, monkey
     # inline comments, quotes and '%' mean what they mean to create_tables.py / etl.py (one
     # shared reader, no interpolation: '%' and '%%' are taken as written), so the cluster gets
     # the very password those scripts will connect with
-    from iac_fixtures import redshift_backend
-
     monkeypatch.delenv(PASSWORD_ENV)
     set_cfg(cfg_path, "CLUSTER", "DB_PASSWORD", '"Pct%%Passw0rd"   ; quoted, with a comment')
     set_cfg(cfg_path, "DWH", "NUM_NODES", "1  # one node")
@@ -669,8 +660,6 @@ def test_config_is_read_like_dwh_config_reads_it(moto_aws, run, cfg_path, monkey
 
 def test_a_lone_percent_is_taken_verbatim_and_never_shown(moto_aws, run, cfg_path, monkeypatch):
     # It used to be a config error (configparser's '%' interpolation); now it is just a character.
-    from iac_fixtures import redshift_backend
-
     monkeypatch.delenv(PASSWORD_ENV)
     set_cfg(cfg_path, "CLUSTER", "DB_PASSWORD", "Lone%Passw0rd")
     code, out, err = run("create")

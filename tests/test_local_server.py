@@ -17,11 +17,11 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
 import psycopg2
 import pytest
+from helpers import wait_until
 
 from dwh.local.server import (
     ServerError,
@@ -44,15 +44,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def wait_until(condition, what: str, timeout: float = 30) -> None:
-    """Poll condition() until it is true; fail naming what was awaited after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 def linux_root():

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from helpers import REDSHIFT, ROOT, SAMPLE, free_port, write_config
+from helpers import REDSHIFT, ROOT, SAMPLE, free_port, wait_until, write_config
 
 import tasks
 from dwh.config import ServerSettings
@@ -69,14 +69,6 @@ def run_blocked(script: str, *args: str) -> subprocess.CompletedProcess:
         timeout=120,
         env={**os.environ, "LC_ALL": "C"},
     )
-
-
-def wait_until(condition, what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 # ---------------------------------------------------------------------------------------------

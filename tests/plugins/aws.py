@@ -1,9 +1,9 @@
-"""Shared fixtures and helpers for the iac_setup.py tests (tests/test_iac_*.py).
+"""AWS fixtures for the iac_setup.py tests: fake credentials, moto, a dwh.cfg, a recording sleep, a runner.
 
-Import what you need by name: ``from iac_fixtures import moto_aws, cfg_path, ...``.
 Nothing here ever reaches the network: credentials are fake, instance metadata is off, the
 public-IP lookup is replaced, and AWS is moto (or a botocore Stubber for Redshift Serverless,
-which moto does not implement).
+which moto does not implement). boto3, moto and iac_setup are imported only when a test asks
+for these fixtures, so runs of the warehouse tests alone do not pay for them.
 """
 
 from __future__ import annotations
@@ -14,22 +14,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from aws_helpers import MY_IP, PASSWORD, REGION, FakeSleep
+from helpers import ROOT
 
-import iac_setup
 from dwh.config import PASSWORD_ENV
-from dwh.iac import ingress
-from dwh.iac.session import _botocore_session
 
-ROOT = Path(__file__).resolve().parents[1]
-
-ACCOUNT = "123456789012"  # moto's default account
-REGION = "us-west-2"
-MY_IP = "203.0.113.7"
-PASSWORD = "Sparkify-Test-Pw1"
-ROLE_NAME = "sparkify-dwh-s3-read"
-ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/{ROLE_NAME}"
-CLUSTER_ID = "sparkify-dwh"
-S3_READ_ARN = "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"
+_SMALL_POLICIES: str | None = None
 
 
 def _small_managed_policies() -> str:
@@ -41,12 +31,11 @@ def _small_managed_policies() -> str:
     return json.dumps({name: full[name] for name in ("AmazonS3ReadOnlyAccess", "AdministratorAccess")})
 
 
-_SMALL_POLICIES: str | None = None
-
-
 @pytest.fixture
 def aws_env(monkeypatch, tmp_path):
     """Fake credentials, no config files, no instance metadata, a fixed public IP."""
+    from dwh.iac import ingress
+
     for var in list(os.environ):
         if var.startswith("AWS_"):
             monkeypatch.delenv(var)
@@ -84,25 +73,6 @@ def cfg_path(tmp_path, monkeypatch) -> Path:
     return path
 
 
-def session(**kwargs):
-    """A boto3 session sharing iac_setup's parsed API models (moto resets boto3's default one,
-    and re-parsing the EC2 model for every test costs seconds)."""
-    import boto3
-
-    kwargs.setdefault("region_name", REGION)
-    return boto3.session.Session(botocore_session=_botocore_session(), **kwargs)
-
-
-class FakeSleep:
-    """Records the delays iac_setup asked for instead of sleeping."""
-
-    def __init__(self):
-        self.calls: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.calls.append(seconds)
-
-
 @pytest.fixture
 def fake_sleep() -> FakeSleep:
     return FakeSleep()
@@ -111,6 +81,7 @@ def fake_sleep() -> FakeSleep:
 @pytest.fixture
 def run(cfg_path, fake_sleep, capsys):
     """run('create', '--yes', ...) -> (exit code, stdout, stderr) against cfg_path."""
+    import iac_setup
 
     def _run(*argv: str, aws=None, public_ip=None, config: Path | None = None):
         command, rest = argv[0], list(argv[1:])
@@ -121,37 +92,3 @@ def run(cfg_path, fake_sleep, capsys):
         return code, out, err
 
     return _run
-
-
-def set_cfg(path: Path, section: str, key: str, value: str) -> None:
-    """Set one key of a test dwh.cfg (plain text edit, independent of iac_setup's writer)."""
-    lines = path.read_text(encoding="utf-8").splitlines()
-    current = None
-    for index, line in enumerate(lines):
-        stripped = line.strip()
-        if stripped.startswith("[") and stripped.endswith("]"):
-            current = stripped[1:-1]
-        elif current == section and stripped.split("=")[0].strip().upper() == key.upper():
-            lines[index] = f"{key} = {value}"
-            break
-    else:
-        raise AssertionError(f"[{section}] {key} not in {path}")
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
-def read_cfg(path: Path):
-    import configparser
-
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.read(path, encoding="utf-8")
-    return parser
-
-
-def redshift_backend():
-    from moto.redshift.models import redshift_backends
-
-    return redshift_backends[ACCOUNT][REGION]
-
-
-def set_cluster_status(identifier: str, status: str) -> None:
-    redshift_backend().clusters[identifier].status = status

@@ -1,4 +1,4 @@
-"""Shared fixtures: one real local warehouse server per test session, and config files for it."""
+"""Warehouse fixtures: one real local warehouse server per test session, config files for it, queries on it."""
 
 from __future__ import annotations
 
