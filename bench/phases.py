@@ -234,6 +234,8 @@ def _duckdb(args: PhaseArgs) -> Any:
         import duckdb
     except ImportError:
         return None
+    if args.file is None:
+        raise ValueError("DuckDB's phases need --file: the DuckDB database file")
     return duckdb.connect(args.file)
 
 

@@ -52,7 +52,7 @@ def update_cfg_text(text: str, updates: dict[tuple[str, str], str]) -> str:
             continue
         in_value_of_replaced = False
         match = _KEY_RE.match(line) if (section and stripped and not is_comment) else None
-        if match:
+        if match and section is not None:
             target = (section, match.group("key").strip().lower())
             if target in pending:
                 _, value = pending.pop(target)

@@ -151,20 +151,20 @@ def create_cluster(ctx: Context, role_arn: str, spec: ClusterSpec, db: DbSpec, p
     cluster = find_cluster(redshift, spec.identifier)
     if cluster is None:
         group_id = default_security_group(ctx.aws.client("ec2"), ctx.aws.region)
-        params = dict(
-            ClusterIdentifier=spec.identifier,
-            ClusterType=spec.cluster_type,
-            NodeType=spec.node_type,
-            DBName=db.name,
-            MasterUsername=db.user,
-            MasterUserPassword=password,
-            Port=db.port,
-            IamRoles=[role_arn],
-            VpcSecurityGroupIds=[group_id],
-            PubliclyAccessible=True,
-            Encrypted=True,
-            Tags=our_tags(),
-        )
+        params = {
+            "ClusterIdentifier": spec.identifier,
+            "ClusterType": spec.cluster_type,
+            "NodeType": spec.node_type,
+            "DBName": db.name,
+            "MasterUsername": db.user,
+            "MasterUserPassword": password,
+            "Port": db.port,
+            "IamRoles": [role_arn],
+            "VpcSecurityGroupIds": [group_id],
+            "PubliclyAccessible": True,
+            "Encrypted": True,
+            "Tags": our_tags(),
+        }
         if spec.cluster_type == "multi-node":
             params["NumberOfNodes"] = spec.num_nodes
         redshift.create_cluster(**params)

@@ -100,7 +100,7 @@ def marked_rules(ec2, marker: str) -> list[Rule]:
 
 
 def revoke(ec2, rule: Rule) -> None:
-    permission = {"IpProtocol": rule.protocol, "IpRanges": [{"CidrIp": rule.cidr}]}
+    permission: dict[str, object] = {"IpProtocol": rule.protocol, "IpRanges": [{"CidrIp": rule.cidr}]}
     if rule.protocol != "-1":
         permission.update(FromPort=rule.from_port, ToPort=rule.to_port)
     try:

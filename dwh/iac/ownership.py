@@ -17,10 +17,11 @@ def our_tags(key: str = "Key", value: str = "Value") -> list[dict]:
 
 def tags_dict(tags: list[dict] | None) -> dict[str, str]:
     """Tags as a dict, from Redshift's Key/Value or Serverless' key/value form."""
-    result = {}
+    result: dict[str, str] = {}
     for tag in tags or []:
         key = tag.get("Key", tag.get("key"))
-        result[key] = tag.get("Value", tag.get("value", ""))
+        if key is not None:
+            result[key] = tag.get("Value", tag.get("value", ""))
     return result
 
 
