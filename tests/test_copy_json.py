@@ -137,12 +137,26 @@ def test_bad_row_fails_the_whole_copy_naming_file_line_and_column(load, warehous
         assert cur.fetchone() == (None,)
 
 
-def test_maxerror_lets_bad_rows_through_and_reports_each(load, warehouse):
+def test_maxerror_n_lets_at_most_n_minus_1_bad_rows_through_and_reports_each(load, warehouse):
+    # Redshift: "If the load returns the error_count number of errors or greater, the load fails."
     files = {"src/x.json": '{"n": 1}\n{"n": "x"}\n{"n": 2}\n{"n": 1.5}\n'}
-    assert load("n INT", files, "FORMAT AS JSON 'auto' MAXERROR 2") == (2, [(1,), (2,)])
+    assert load("n INT", files, "FORMAT AS JSON 'auto' MAXERROR 3") == (2, [(1,), (2,)])
     assert [(e.line_number, e.err_code) for e in warehouse.last_load_errors] == [(2, 1207), (4, 1207)]
-    error = failure(load, "n INT", files, "FORMAT AS JSON 'auto' MAXERROR 1")
-    assert len(error.errors) == 2
+    for max_error in (2, 1):
+        error = failure(load, "n INT", files, f"FORMAT AS JSON 'auto' MAXERROR {max_error}")
+        assert len(error.errors) == 2
+        assert f"2 bad row(s), MAXERROR is {max_error} (at most {max_error - 1} skipped)" in str(error)
+        warehouse.rollback()
+
+
+@pytest.mark.parametrize("max_error", [0, 1])
+def test_maxerror_0_and_1_both_fail_at_the_first_bad_row(load, warehouse, max_error):
+    # Redshift: "Set this value to 0 or 1 if you want the load to fail as soon as the first error occurs."
+    files = {"src/x.json": '{"n": 1}\n{"n": "x"}\n{"n": 2}\n'}
+    error = failure(load, "n INT", files, f"FORMAT AS JSON 'auto' MAXERROR {max_error}")
+    assert [(e.line_number, e.err_code) for e in error.errors] == [(2, 1207)]
+    warehouse.rollback()
+    assert load("n INT", {"src/x.json": '{"n": 1}\n{"n": 2}\n'}, f"FORMAT AS JSON 'auto' MAXERROR {max_error}")[0] == 2
 
 
 def test_integer_overflow_is_rejected(load):
@@ -252,7 +266,7 @@ def test_files_are_converted_in_slices_with_the_same_rows_and_line_numbers(load,
         "src/b.json": '{"n": 7}\n{"n": 8}\n{\n  "n": 9\n}\n{"n": 10} {"n": 11}',
         "src/c.json": '{"n": 12}\n\n{"n": "bad"}\n{"n": 13}\n{"n": 14',
     }
-    loaded, rows = load("n INT", files, "FORMAT AS JSON 'auto' MAXERROR 2")
+    loaded, rows = load("n INT", files, "FORMAT AS JSON 'auto' MAXERROR 3")
     assert (loaded, rows) == (14, [(n,) for n in range(14)])
     error = failure(load, "n INT", files)
     assert [(e.filename.rsplit("/", 1)[1], e.line_number, e.err_code) for e in error.errors] == [
