@@ -114,6 +114,20 @@ def test_numbers_load_into_text_and_digit_strings_into_integers(load):
     assert rows == [("112", "27.5", 39, "true")]
 
 
+def test_objects_and_arrays_load_into_text_as_their_json_text(load, tmp_path):
+    # Redshift (COPY from JSON): "If the value ... referenced by a JSONPath expression is an object or an
+    # array, the entire object or array is loaded as a string, including the braces or brackets."
+    paths = tmp_path / "paths.json"
+    paths.write_text(json.dumps({"jsonpaths": ["$.tags", "$.friends[1]", "$.n", "$.yes"]}))
+    document = {"tags": ["nisi", "culpa"], "friends": [{}, {"id": 1, "name": "Renaldo"}], "n": 1.50, "yes": False}
+    files = {"src/x.json": json.dumps(document)}
+    columns = "tags VARCHAR(40), friend VARCHAR(40), n VARCHAR(8), yes VARCHAR(8)"
+    rows = load(columns, files, f"FORMAT AS JSON '{paths}'")[1]
+    assert rows == [('["nisi","culpa"]', '{"id":1,"name":"Renaldo"}', "1.5", "false")]
+    auto = load("tags VARCHAR(40), friends VARCHAR(40)", {"src/x.json": json.dumps(document)})[1]
+    assert auto == [('["nisi","culpa"]', '[{},{"id":1,"name":"Renaldo"}]')]
+
+
 def test_varchar_length_is_counted_in_bytes(load):
     error = failure(load, "s VARCHAR(5)", {"src/x.json": '{"s": "h\u00e9llo"}'})
     assert "6 bytes > 5" in str(error)
