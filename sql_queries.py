@@ -403,22 +403,19 @@ key_checks = [
     )
 ]
 # A play's keys must exist in their dimensions (a guest's NULL user_id and an unmatched
-# song's NULL song_id and artist_id are allowed). Each dimension's keys are made distinct
-# first, so a repeated dimension key (its own check fails) cannot multiply the plays counted.
-_dimension_keys = ",\n\n".join(
-    f"{dimension}_keys AS (SELECT {key} FROM {dimension} GROUP BY {key})" for dimension, key in DIMENSION_KEYS.items()
-)
+# song's NULL song_id and artist_id are allowed): one scan of songplays, joined to each
+# dimension. A LEFT JOIN never drops a play and never invents a missing one, so each count is
+# zero exactly when every reference exists; only a repeated dimension key (which fails its own
+# unique check) could multiply the plays another reference check counts.
 _missing = ",\n       ".join(
     f"COUNT(CASE WHEN p.{key} IS NOT NULL AND d{i}.{key} IS NULL THEN 1 END) AS missing_{key}"
     for i, key in enumerate(DIMENSION_KEYS.values())
 )
 _joins = "\n".join(
-    f"LEFT JOIN {dimension}_keys AS d{i} ON p.{key} = d{i}.{key}"
+    f"LEFT JOIN {dimension} AS d{i} ON p.{key} = d{i}.{key}"
     for i, (dimension, key) in enumerate(DIMENSION_KEYS.items())
 )
-PLAY_REFERENCES = f"""WITH {_dimension_keys}
-
-SELECT {_missing}
+PLAY_REFERENCES = f"""SELECT {_missing}
 FROM songplays AS p
 {_joins};"""
 referential_checks = [
