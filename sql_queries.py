@@ -184,7 +184,8 @@ time_table_clear = "DELETE FROM time;"
 # text) and the text a ROW_NUMBER() orders by. Integer and timestamp keys cannot differ.
 
 # An event's time: the epoch milliseconds as a TIMESTAMP that keeps the milliseconds.
-# `ts / 1000.0` is exact decimal arithmetic on both warehouses (`ts / 1000` would drop them).
+# `ts / 1000.0` divides as a decimal, keeping them (`ts / 1000` is integer division and drops
+# them); tests/test_redshift_fidelity.py checks .000, .100, .800 and .796 ms.
 START_TIME = "TIMESTAMP 'epoch' + {ts} / 1000.0 * INTERVAL '1 second'"
 NEXT_SONG = "RTRIM(e.page) = 'NextSong'"
 

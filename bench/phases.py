@@ -252,7 +252,7 @@ def duckdb_events(args: PhaseArgs) -> Result:
     con.execute(f"""
         INSERT INTO staging_events
         SELECT artist, auth, firstName, gender, itemInSession, lastName, length, level, location, method, page,
-               registration, sessionId, song, status, epoch_ms(ts), userAgent, CAST(NULLIF(userId, '') AS INTEGER)
+               registration, sessionId, song, status, ts, userAgent, CAST(NULLIF(userId, '') AS INTEGER)
         FROM read_json('{settings.sources.log_data}*/**/*.json', format = 'newline_delimited',
                        columns = {EVENT_COLUMNS})
     """)
