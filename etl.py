@@ -17,25 +17,29 @@ from dwh.config import load_settings
 from dwh.db import connect, run_statements, transaction
 from dwh.errors import NoSourceFiles, WarehouseError
 from sql_queries import (
+    clear_staging_queries,
     clear_table_queries,
     copy_table_queries,
     daily_event_queries,
     data_quality_checks,
     insert_table_queries,
     song_upsert_queries,
-    truncate_staging_queries,
 )
 
 log = logging.getLogger("dwh")
 
 
 def load_staging_tables(warehouse, sources, day=None, events=True, songs=True) -> None:
-    """Empty each staging table and COPY its files into it; a failed COPY loads nothing."""
+    """Replace each staging table's rows by its files: DELETE and COPY in one transaction.
+
+    A failed COPY rolls the DELETE back too, so the table keeps its previous rows (later daily
+    loads match plays against staging_songs). Never TRUNCATE: Redshift commits it at once.
+    """
     chosen = (events, songs)
-    for wanted, truncate, copy in zip(chosen, truncate_staging_queries, copy_table_queries(sources, day), strict=True):
+    for wanted, clear, copy in zip(chosen, clear_staging_queries, copy_table_queries(sources, day), strict=True):
         if wanted:
             with transaction(warehouse):
-                run_statements(warehouse, [truncate, copy])
+                run_statements(warehouse, [clear, copy])
 
 
 def publish(warehouse, statements) -> None:

@@ -12,8 +12,8 @@ in a temporary folder on a free port (never the project's .warehouse/), and runs
 of the real pipeline in a fresh child process, as etl.py runs it:
 
     create      create_tables.py's drop + create, in one transaction
-    copy events TRUNCATE + COPY staging_events (the emulation: list, read, convert, COPY, ANALYZE)
-    copy songs  TRUNCATE + COPY staging_songs
+    copy events DELETE + COPY staging_events (the emulation: list, read, convert, COPY, ANALYZE)
+    copy songs  DELETE + COPY staging_songs
     transform   etl.py's star-schema rebuild (DELETE + INSERT ... SELECT) in one transaction
     checks      the data-quality checks etl.py runs before it commits
 

@@ -80,10 +80,10 @@ def create(args: PhaseArgs) -> Result:
 
 def _copy(args: PhaseArgs, which: int) -> Result:
     from dwh.db import connect, run_statements, transaction
-    from sql_queries import copy_table_queries, truncate_staging_queries
+    from sql_queries import clear_staging_queries, copy_table_queries
 
     settings = load_settings(args.config)
-    statements = [truncate_staging_queries[which], copy_table_queries(settings.sources)[which]]
+    statements = [clear_staging_queries[which], copy_table_queries(settings.sources)[which]]
     with connect(settings) as warehouse:
         started = time.perf_counter()
         profiler = None
@@ -102,12 +102,12 @@ def _copy(args: PhaseArgs, which: int) -> Result:
 
 
 def copy_events(args: PhaseArgs) -> Result:
-    """TRUNCATE + COPY staging_events (the emulation: list, read, convert, COPY, ANALYZE)."""
+    """DELETE + COPY staging_events (the emulation: list, read, convert, COPY, ANALYZE)."""
     return _copy(args, 0)
 
 
 def copy_songs(args: PhaseArgs) -> Result:
-    """TRUNCATE + COPY staging_songs."""
+    """DELETE + COPY staging_songs."""
     return _copy(args, 1)
 
 
@@ -254,7 +254,7 @@ def duckdb_events(args: PhaseArgs) -> Result:
     con.execute(f"""
         INSERT INTO staging_events
         SELECT artist, auth, firstName, gender, itemInSession, lastName, length, level, location, method, page,
-               registration, sessionId, song, status, epoch_ms(ts), userAgent, CAST(NULLIF(userId, '') AS INTEGER)
+               registration, sessionId, song, status, ts, userAgent, CAST(NULLIF(userId, '') AS INTEGER)
         FROM read_json('{settings.sources.log_data}*/**/*.json', format = 'newline_delimited',
                        columns = {EVENT_COLUMNS})
     """)

@@ -127,7 +127,7 @@ def project_sql() -> dict[str, str]:
     groups = {
         "drop": sql_queries.drop_table_queries,
         "create": sql_queries.create_table_queries,
-        "truncate": sql_queries.truncate_staging_queries,
+        "clear staging": sql_queries.clear_staging_queries,
         "copy": sql_queries.copy_table_queries(REDSHIFT_SOURCES),
         "copy one day": sql_queries.copy_table_queries(REDSHIFT_SOURCES, date(2018, 11, 15)),
         "local copy": sql_queries.copy_table_queries(local),

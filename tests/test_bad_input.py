@@ -153,6 +153,7 @@ def test_jsonpaths_file_with_the_wrong_number_of_paths(previous, tmp_path, make_
 
 
 def test_maxerror_lets_bad_rows_through_and_reports_each(logs, make_config, query):
+    """MAXERROR n lets at most n - 1 bad rows through, as Redshift's COPY (README, "Trustworthy loads")."""
     folder, last = logs
     replace_line(last, 4, b'"status":200', b'"status":"OK"')
     config = make_config(
@@ -160,8 +161,16 @@ def test_maxerror_lets_bad_rows_through_and_reports_each(logs, make_config, quer
     )
     assert run_script("create_tables.py", config).returncode == 0
     result = run_script("etl.py", config)
+    assert result.returncode == 1
+    assert f"{last}, line 4, column status (integer): Invalid digit [code 1207]" in result.stderr
+    assert "1 bad row(s), MAXERROR is 1 (at most 0 skipped)" in result.stderr
+    assert query("SELECT COUNT(*) FROM staging_events", db=OTHER_DB) == [(0,)]
+    config = make_config(
+        {("LOCAL", "LOG_DATA"): str(folder), ("LOAD", "MAXERROR"): "2", ("LOCAL", "DB_NAME"): OTHER_DB}
+    )
+    result = run_script("etl.py", config)
     assert result.returncode == 0, result.stderr
-    assert f"skipped a row (MAXERROR 1): {last}, line 4, column status" in result.stdout + result.stderr
+    assert f"skipped a row (MAXERROR 2): {last}, line 4, column status" in result.stdout + result.stderr
     assert query("SELECT COUNT(*) FROM staging_events", db=OTHER_DB) == [(8056 - 1,)]
 
 

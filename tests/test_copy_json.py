@@ -114,6 +114,20 @@ def test_numbers_load_into_text_and_digit_strings_into_integers(load):
     assert rows == [("112", "27.5", 39, "true")]
 
 
+def test_objects_and_arrays_load_into_text_as_their_json_text(load, tmp_path):
+    # Redshift (COPY from JSON): "If the value ... referenced by a JSONPath expression is an object or an
+    # array, the entire object or array is loaded as a string, including the braces or brackets."
+    paths = tmp_path / "paths.json"
+    paths.write_text(json.dumps({"jsonpaths": ["$.tags", "$.friends[1]", "$.n", "$.yes"]}))
+    document = {"tags": ["nisi", "culpa"], "friends": [{}, {"id": 1, "name": "Renaldo"}], "n": 1.50, "yes": False}
+    files = {"src/x.json": json.dumps(document)}
+    columns = "tags VARCHAR(40), friend VARCHAR(40), n VARCHAR(8), yes VARCHAR(8)"
+    rows = load(columns, files, f"FORMAT AS JSON '{paths}'")[1]
+    assert rows == [('["nisi","culpa"]', '{"id":1,"name":"Renaldo"}', "1.5", "false")]
+    auto = load("tags VARCHAR(40), friends VARCHAR(40)", {"src/x.json": json.dumps(document)})[1]
+    assert auto == [('["nisi","culpa"]', '[{},{"id":1,"name":"Renaldo"}]')]
+
+
 def test_varchar_length_is_counted_in_bytes(load):
     error = failure(load, "s VARCHAR(5)", {"src/x.json": '{"s": "h\u00e9llo"}'})
     assert "6 bytes > 5" in str(error)
@@ -137,12 +151,26 @@ def test_bad_row_fails_the_whole_copy_naming_file_line_and_column(load, warehous
         assert cur.fetchone() == (None,)
 
 
-def test_maxerror_lets_bad_rows_through_and_reports_each(load, warehouse):
+def test_maxerror_n_lets_at_most_n_minus_1_bad_rows_through_and_reports_each(load, warehouse):
+    # Redshift: "If the load returns the error_count number of errors or greater, the load fails."
     files = {"src/x.json": '{"n": 1}\n{"n": "x"}\n{"n": 2}\n{"n": 1.5}\n'}
-    assert load("n INT", files, "FORMAT AS JSON 'auto' MAXERROR 2") == (2, [(1,), (2,)])
+    assert load("n INT", files, "FORMAT AS JSON 'auto' MAXERROR 3") == (2, [(1,), (2,)])
     assert [(e.line_number, e.err_code) for e in warehouse.last_load_errors] == [(2, 1207), (4, 1207)]
-    error = failure(load, "n INT", files, "FORMAT AS JSON 'auto' MAXERROR 1")
-    assert len(error.errors) == 2
+    for max_error in (2, 1):
+        error = failure(load, "n INT", files, f"FORMAT AS JSON 'auto' MAXERROR {max_error}")
+        assert len(error.errors) == 2
+        assert f"2 bad row(s), MAXERROR is {max_error} (at most {max_error - 1} skipped)" in str(error)
+        warehouse.rollback()
+
+
+@pytest.mark.parametrize("max_error", [0, 1])
+def test_maxerror_0_and_1_both_fail_at_the_first_bad_row(load, warehouse, max_error):
+    # Redshift: "Set this value to 0 or 1 if you want the load to fail as soon as the first error occurs."
+    files = {"src/x.json": '{"n": 1}\n{"n": "x"}\n{"n": 2}\n'}
+    error = failure(load, "n INT", files, f"FORMAT AS JSON 'auto' MAXERROR {max_error}")
+    assert [(e.line_number, e.err_code) for e in error.errors] == [(2, 1207)]
+    warehouse.rollback()
+    assert load("n INT", {"src/x.json": '{"n": 1}\n{"n": 2}\n'}, f"FORMAT AS JSON 'auto' MAXERROR {max_error}")[0] == 2
 
 
 def test_integer_overflow_is_rejected(load):
@@ -252,7 +280,7 @@ def test_files_are_converted_in_slices_with_the_same_rows_and_line_numbers(load,
         "src/b.json": '{"n": 7}\n{"n": 8}\n{\n  "n": 9\n}\n{"n": 10} {"n": 11}',
         "src/c.json": '{"n": 12}\n\n{"n": "bad"}\n{"n": 13}\n{"n": 14',
     }
-    loaded, rows = load("n INT", files, "FORMAT AS JSON 'auto' MAXERROR 2")
+    loaded, rows = load("n INT", files, "FORMAT AS JSON 'auto' MAXERROR 3")
     assert (loaded, rows) == (14, [(n,) for n in range(14)])
     error = failure(load, "n INT", files)
     assert [(e.filename.rsplit("/", 1)[1], e.line_number, e.err_code) for e in error.errors] == [

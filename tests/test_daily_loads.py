@@ -110,6 +110,9 @@ def test_bad_date_arguments_exit_2(daily_config, args, message):
 
 def test_a_day_reads_only_its_own_key(daily_config, query):
     load(daily_config, "--date", "2018-11-15", "--songs")
-    staged = query("SELECT MIN(ts)::date, MAX(ts)::date, COUNT(*) FROM staging_events", db=DAILY_DB)[0]
+    day_of = "(TIMESTAMP 'epoch' + {} * INTERVAL '1 millisecond')::date"
+    staged = query(
+        f"SELECT {day_of.format('MIN(ts)')}, {day_of.format('MAX(ts)')}, COUNT(*) FROM staging_events", db=DAILY_DB
+    )[0]
     lines = (SAMPLE / "log_data" / "2018" / "11" / "2018-11-15-events.json").read_text().splitlines()
     assert staged == (date(2018, 11, 15), date(2018, 11, 15), len(lines))

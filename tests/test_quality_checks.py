@@ -99,6 +99,19 @@ def test_each_kind_of_damage_fails_its_check(damaged, damage, failed):
             assert found[name] == value
 
 
+@pytest.mark.parametrize("table,key", sql_queries.STAR_KEYS.items())
+def test_a_repeated_key_fails_its_unique_check_and_nothing_else(damaged, table, key):
+    """No table declares a key, so the duplicate loads as on Redshift; the GROUP BY count finds it.
+
+    A repeated dimension key must not multiply the plays the referential checks count.
+    """
+    damaged.execute(f"INSERT INTO {table} SELECT * FROM {table} WHERE {key} = (SELECT MIN({key}) FROM {table});")
+    expected = {f"{table}.{key} unique": 1}
+    if table == "songplays":
+        expected["songplays = NextSong events staged"] = 1
+    assert failures(damaged) == expected
+
+
 def test_check_command_names_the_failed_check_and_its_count(quality_config, query):
     assert run_script("etl.py", quality_config, "--check").returncode == 0
     query("INSERT INTO users SELECT * FROM users WHERE user_id IN (2, 3) RETURNING user_id", db=QUALITY_DB)

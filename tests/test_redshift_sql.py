@@ -35,7 +35,9 @@ def test_copy_carries_the_configured_role_region_and_paths():
     assert "IAM_ROLE 'arn:aws:iam::123456789012:role/sparkify-dwh-s3-read'" in events
     assert "FORMAT AS JSON 's3://udacity-dend/log_json_path.json'" in events
     assert "REGION 'us-west-2'" in songs and "FROM 's3://udacity-dend/song_data'" in songs
-    assert "COMPUPDATE OFF STATUPDATE OFF" in events and "COMPUPDATE OFF STATUPDATE OFF" in songs
+    # STATUPDATE ON (issue 11, D8): staging is emptied with DELETE, so it is not "initially empty".
+    assert "COMPUPDATE OFF STATUPDATE ON" in events and "COMPUPDATE OFF STATUPDATE ON" in songs
+    assert "TIMEFORMAT" not in events  # ts loads as the JSON's epoch milliseconds, a BIGINT
 
 
 def test_local_copy_uses_the_default_role_and_no_region():

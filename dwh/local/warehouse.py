@@ -2,12 +2,14 @@
 
 CREATE TABLE goes through the renderer; COPY ... FORMAT AS JSON is emulated client-side
 (list the prefix, read files in parallel, convert with Redshift's rules, stream into
-PostgreSQL's native COPY). Everything else runs unchanged.
+PostgreSQL's native COPY). TRUNCATE commits the open transaction, as on Redshift.
+Everything else runs unchanged.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from concurrent.futures.process import BrokenProcessPool
 
 import psycopg2
@@ -34,6 +36,17 @@ WHERE table_schema = current_schema() AND table_name = %s
 ORDER BY ordinal_position
 """
 _READ_SIZE = 1 << 20
+_TRUNCATE = re.compile(r"\s*TRUNCATE\b", re.IGNORECASE)
+
+
+def max_bad_rows(max_error: int) -> int:
+    """How many bad rows COPY ... MAXERROR n skips: n - 1, and none for 0 or 1.
+
+    Redshift's COPY parameters page: "If the load returns the error_count number of errors or
+    greater, the load fails" and "Set this value to 0 or 1 if you want the load to fail as soon
+    as the first error occurs".
+    """
+    return max(max_error - 1, 0)
 
 
 class LocalWarehouse(Warehouse):
@@ -57,7 +70,11 @@ class LocalWarehouse(Warehouse):
             return self.copy(stmt)
         with self.cursor() as cur:
             cur.execute(render_for_postgres(statement))
-            return cur.rowcount
+            rows = cur.rowcount
+        if _TRUNCATE.match(statement):
+            # Redshift: "TRUNCATE commits the transaction in which it is run" (and so what ran before it).
+            self._conn.commit()
+        return rows
 
     def _columns(self, stmt: CopyStatement) -> list[Column]:
         with self.cursor() as cur:
@@ -115,7 +132,7 @@ class LocalWarehouse(Warehouse):
             nonlocal rows
             for result in convert_in_order(read_in_order(store, objects), plan, workers):
                 errors.extend(result.errors)
-                if len(errors) > stmt.max_error:
+                if len(errors) > max_bad_rows(stmt.max_error):
                     raise LoadFailed(_failure_message(stmt, errors), errors)
                 rows += result.rows
                 if result.data:
@@ -153,6 +170,6 @@ def _failure_message(stmt: CopyStatement, errors) -> str:
     shown = "\n".join(f"  {error}" for error in errors[:10])
     more = f"\n  ... and {len(errors) - 10} more" if len(errors) > 10 else ""
     return (
-        f"COPY {stmt.table} failed: {len(errors)} bad row(s), MAXERROR is {stmt.max_error}; "
-        f"nothing was loaded:\n{shown}{more}"
+        f"COPY {stmt.table} failed: {len(errors)} bad row(s), MAXERROR is {stmt.max_error} "
+        f"(at most {max_bad_rows(stmt.max_error)} skipped); nothing was loaded:\n{shown}{more}"
     )
