@@ -159,8 +159,8 @@ def summary(results: list[Result]) -> list[str]:
     """The headline figures, as Markdown bullets computed from the results (none for a missing one)."""
     rows = _by_name(results)
     lines = []
-    share = rows.get("matched_share", [{}])[0] if rows.get("matched_share") else None
-    if share and share["plays"]:
+    share = (rows.get("matched_share") or [{"plays": 0}])[0]
+    if share["plays"]:
         lines.append(
             f"{_number(share['plays'])} plays; the song catalogue matched {_number(share['matched_plays'])} of them "
             f"({_percent(share['pct_matched'])}). The rankings count every play, by the song title and artist name "
@@ -217,7 +217,7 @@ def document_intro(path: Path) -> str:
     lines = text.splitlines(keepends=True)
     for number, line in enumerate(lines):
         if line.strip() == REPORT_MARKER:
-            return "".join(lines[: number + 1])
+            return "".join(lines[: number + 1]).rstrip("\n") + "\n"
     raise ConfigError(f"--doc {path}: no line {REPORT_MARKER!r} to write the report below")
 
 
