@@ -207,12 +207,12 @@ FROM (
            e.level,
            s.song_id,
            s.artist_id,
-           e.song AS song_title,
-           e.artist AS artist_name,
-           e.length AS song_length,
            e.session_id,
            e.location,
            e.user_agent,
+           e.song AS song_title,
+           e.artist AS artist_name,
+           e.length AS song_length,
            ROW_NUMBER() OVER (
                PARTITION BY e.session_id, e.item_in_session, e.user_id, e.ts
                ORDER BY s.song_id, s.artist_id, e.level, e.location, e.user_agent
