@@ -71,6 +71,8 @@ CREATE TABLE IF NOT EXISTS staging_songs (
 DISTSTYLE KEY;
 """
 
+# song_title, artist_name and song_length are what the event names as played, kept on every
+# play, matched or not: the catalogue lookup (song_id, artist_id) fails for most plays.
 songplay_table_create = """
 CREATE TABLE IF NOT EXISTS songplays (
     songplay_id CHAR(32)      NOT NULL,
@@ -79,6 +81,9 @@ CREATE TABLE IF NOT EXISTS songplays (
     level       VARCHAR(16),
     song_id     VARCHAR(32),
     artist_id   VARCHAR(32),
+    song_title  VARCHAR(1024),
+    artist_name VARCHAR(1024),
+    song_length DOUBLE PRECISION,
     session_id  INTEGER,
     location    VARCHAR(1024),
     user_agent  VARCHAR(1024)
@@ -203,8 +208,12 @@ STAGED_SONGPLAY_IDS = f"SELECT {SONGPLAY_ID} FROM staging_events AS e WHERE {NEX
 # artist and length; when several songs match, the smallest song_id wins. Joining first
 # and ranking after keeps the join an equi-join that both planners hash.
 songplay_table_insert = f"""
-INSERT INTO songplays (songplay_id, start_time, user_id, level, song_id, artist_id, session_id, location, user_agent)
-SELECT songplay_id, start_time, user_id, level, song_id, artist_id, session_id, location, user_agent
+INSERT INTO songplays (
+    songplay_id, start_time, user_id, level, song_id, artist_id, song_title, artist_name, song_length, session_id,
+    location, user_agent
+)
+SELECT songplay_id, start_time, user_id, level, song_id, artist_id, song_title, artist_name, song_length, session_id,
+       location, user_agent
 FROM (
     SELECT {SONGPLAY_ID} AS songplay_id,
            {START_TIME.format(ts="e.ts")} AS start_time,
@@ -215,6 +224,9 @@ FROM (
            e.session_id,
            e.location,
            e.user_agent,
+           e.song AS song_title,
+           e.artist AS artist_name,
+           e.length AS song_length,
            ROW_NUMBER() OVER (
                PARTITION BY e.session_id, e.item_in_session, e.user_id, e.ts
                ORDER BY RTRIM(s.song_id), RTRIM(s.artist_id), e.level, e.location, e.user_agent
@@ -447,6 +459,7 @@ SELECT (SELECT COUNT(*) FROM songplays AS p
     Check(
         "% of plays matched to a song", "SELECT ROUND(100.0 * COUNT(song_id) / NULLIF(COUNT(*), 0), 2) FROM songplays;"
     ),
+    Check("plays without a song title", "SELECT COUNT(*) FROM songplays WHERE song_title IS NULL;"),
 ]
 data_quality_checks = row_count_checks + key_checks + referential_checks + coverage_checks
 

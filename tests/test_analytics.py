@@ -24,8 +24,9 @@ from dwh.db import connect
 
 QUERIES = {q.name: q for q in analytics_queries}
 SINGLE_ROW = {"session_length", "matched_share"}
-CHART_NAMES = ["plays_by_hour", "plays_by_weekday"]
+CHART_NAMES = ["top_artists", "plays_by_day", "plays_by_hour", "plays_by_weekday"]
 DOCS = ROOT / "docs"
+ANALYTICS_DOC = DOCS / "analytics.md"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -82,6 +83,9 @@ class Sample:
         for e in self.plays:
             e["match"] = matches.get((text(e["song"]), text(e["artist"]), e["length"]))
         self.matched = [e for e in self.plays if e["match"]]
+        for e in self.plays:  # what was played, as the rankings group it (RTRIM: trailing blanks only)
+            e["title"] = e["song"].rstrip(" ") if e["song"] is not None else None
+            e["artist_name"] = e["artist"].rstrip(" ") if e["artist"] is not None else None
 
         # artists: per artist_id, a row with a location first, then the first name.
         rows = collections.defaultdict(list)
@@ -100,6 +104,16 @@ class Sample:
                 ),
             )
             self.artist_name[artist_id] = text(best["artist_name"])
+
+        # The catalogue as the star schema holds it: songs (one row per song_id, the first title) by
+        # artists' names, and those names; trailing blanks trimmed, as the rankings compare them.
+        by_id = {}
+        for s in sorted(songs, key=lambda s: (s["song_id"], s["title"], s["artist_id"], s["duration"])):
+            by_id.setdefault(s["song_id"], s)
+        self.known_songs = {
+            (s["title"].rstrip(" "), (self.artist_name[s["artist_id"]] or "").rstrip(" ")) for s in by_id.values()
+        }
+        self.known_artists = {name.rstrip(" ") for name in self.artist_name.values() if name}
 
         # users: the latest event of each user (by ts, then session, then item).
         latest = {}
@@ -146,8 +160,11 @@ def approx_rows(rows: list[tuple]):
 
 @pytest.fixture(scope="module")
 def script_run(sample_config, tmp_path_factory):
-    out = tmp_path_factory.mktemp("analytics") / "out"
-    result = run_script("analytics.py", sample_config, "--out", str(out))
+    """analytics.py --out DIR --doc FILE, with FILE a copy of docs/analytics.md laid out as in docs/."""
+    folder = tmp_path_factory.mktemp("docs")
+    out, doc = folder / "analytics", folder / "analytics.md"
+    doc.write_text(ANALYTICS_DOC.read_text(encoding="utf-8") + "this line is replaced\n", encoding="utf-8")
+    result = run_script("analytics.py", sample_config, "--out", str(out), "--doc", str(doc))
     assert result.returncode == 0, result.stderr
     return result, out
 
@@ -186,45 +203,90 @@ def test_every_query_has_a_unique_name_and_title():
 # --- The results against the JSON files ---------------------------------------------------
 
 
-def test_top_songs(results, sample):
-    plays = collections.defaultdict(list)
-    for e in sample.matched:
-        plays[e["match"]["song_id"]].append(e)
-    expected = sorted(
+def expected_top_songs(sample) -> list[tuple]:
+    groups = collections.defaultdict(list)
+    for e in sample.plays:
+        groups[(e["title"], e["artist_name"])].append(e)
+    rows = [
         (
-            (
-                e[0]["match"]["title"],
-                sample.artist_name[e[0]["match"]["artist_id"]],
-                len(e),
-                len({p["user"] for p in e}),
-                song_id,
-            )
-            for song_id, e in plays.items()
-        ),
-        key=lambda row: (-row[2], row[0], row[4]),
-    )[:10]
-    assert rows_of(results["top_songs"]) == [row[:4] for row in expected]
-    assert results["top_songs"].rows[0][:3] == ("Up Up & Away", "Kid Cudi", 5)
+            title,
+            artist,
+            len(plays),
+            len({p["user"] for p in plays}),
+            sum(1 for p in plays if p["match"]),
+            "yes" if any(p["match"] for p in plays) or (title, artist) in sample.known_songs else "no",
+        )
+        for (title, artist), plays in groups.items()
+    ]
+    return sorted(rows, key=lambda row: (-row[2], row[0], row[1]))[:10]
 
 
-def test_top_artists(results, sample):
-    plays = collections.defaultdict(list)
-    for e in sample.matched:
-        plays[e["match"]["artist_id"]].append(e)
-    expected = sorted(
+def expected_top_artists(sample) -> list[tuple]:
+    groups = collections.defaultdict(list)
+    for e in sample.plays:
+        groups[e["artist_name"]].append(e)
+    rows = [
         (
-            (
-                sample.artist_name[artist_id],
-                len(e),
-                len({p["match"]["song_id"] for p in e}),
-                len({p["user"] for p in e}),
-                artist_id,
-            )
-            for artist_id, e in plays.items()
-        ),
-        key=lambda row: (-row[1], row[0], row[4]),
-    )[:10]
-    assert rows_of(results["top_artists"]) == [row[:4] for row in expected]
+            artist,
+            len(plays),
+            len({p["title"] for p in plays}),
+            len({p["user"] for p in plays}),
+            sum(1 for p in plays if p["match"]),
+            "yes" if any(p["match"] for p in plays) or artist in sample.known_artists else "no",
+        )
+        for artist, plays in groups.items()
+    ]
+    return sorted(rows, key=lambda row: (-row[1], row[0]))[:10]
+
+
+def test_top_songs_count_every_play_by_what_was_played(results, sample):
+    expected = expected_top_songs(sample)
+    assert rows_of(results["top_songs"]) == expected
+    assert expected[0][:3] == ("You're The One", "Dwight Yoakam", 37)
+
+
+def test_top_artists_count_every_play_by_what_was_played(results, sample):
+    expected = expected_top_artists(sample)
+    assert rows_of(results["top_artists"]) == expected
+    assert sum(row[4] for row in expected) <= len(sample.matched) and expected[0][0] == "Coldplay"
+
+
+def test_rankings_tell_known_from_matched(results):
+    """On the sample the catalogue knows some of the most played artists without matching any of their plays."""
+    artists = {row[0]: row[4:] for row in rows_of(results["top_artists"])}
+    assert artists["Kings Of Leon"] == (0, "yes") and artists["Coldplay"] == (0, "no")
+    assert all(row[4:] == (0, "no") for row in rows_of(results["top_songs"]))
+
+
+def test_songplays_keep_what_was_played_on_every_play(sample_config, local_server, sample):
+    """Every play, matched or not, carries its event's song title, artist name and length."""
+    with connect(load_settings(sample_config)) as warehouse:
+        loaded = warehouse.query(
+            "SELECT session_id, user_id, start_time, song_title, artist_name, song_length FROM songplays"
+        )
+    expected = collections.Counter(
+        (e["sessionId"], e["user"], e["time"], text(e["song"]), text(e["artist"]), e["length"]) for e in sample.plays
+    )
+    assert collections.Counter(tuple(row) for row in loaded) == expected
+    assert sum(1 for row in loaded if row[3] is None) == 0
+
+
+def test_plays_per_day_paid_and_free(results, sample):
+    by_date = collections.defaultdict(list)
+    for e in sample.plays:
+        by_date[e["time"].date()].append(e)
+    expected = [
+        (
+            day,
+            len(plays),
+            sum(1 for p in plays if p["level"] == "paid"),
+            sum(1 for p in plays if p["level"] == "free"),
+            len({p["user"] for p in plays}),
+        )
+        for day, plays in sorted(by_date.items())
+    ]
+    assert rows_of(results["plays_by_day"]) == expected
+    assert len(expected) == 30 and sum(row[2] for row in expected) == 5591
 
 
 def test_plays_by_hour_of_day_utc(results, sample):
@@ -363,26 +425,61 @@ def test_charts_are_pngs_of_the_fixed_size(script_run, name):
     assert png_size(out / f"{name}.png") == (800, 450)
 
 
-def test_committed_report_is_the_samples_result(script_run):
-    """docs/analytics/ holds what analytics.py writes for the sample: rerun it when that changes."""
+def test_report_says_what_people_play_and_how_much_the_catalogue_matched(script_run, sample):
+    """The report's summary, computed here from the JSON files: true for whatever data it runs on."""
+    _, out = script_run
+    markdown = (out / "report.md").read_text(encoding="utf-8")
+    plays, matched = len(sample.plays), len(sample.matched)
+    song = expected_top_songs(sample)[0]
+    artist = expected_top_artists(sample)[0]
+    paid = sum(1 for e in sample.plays if e["level"] == "paid")
+    known = {"yes": "in the catalogue", "no": "not in the catalogue"}
+    for line in (
+        f"- {plays:,} plays; the song catalogue matched {matched:,} of them ({100 * matched / plays:.2f} %).",
+        f"- Most played song: “{song[0]}” by {song[1]} ({known[song[5]]}), {song[2]:,} plays.",
+        f"- Most played artist: {artist[0]} ({known[artist[5]]}), {artist[1]:,} plays.",
+        f"- {paid:,} paid plays ({100 * paid / plays:.2f} % of all plays).",
+    ):
+        assert line in markdown
+    assert "- 6,820 plays; the song catalogue matched 39 of them (0.57 %)." in markdown
+    assert "- Most played song: “You're The One” by Dwight Yoakam (not in the catalogue), 37 plays." in markdown
+    assert "- 5,591 paid plays" in markdown
+
+
+def test_committed_docs_are_what_the_script_writes_for_the_sample(script_run):
+    """docs/analytics.md and docs/analytics/ are generated: rerun
+    python analytics.py --out docs/analytics --doc docs/analytics.md when the results change."""
     _, out = script_run
     assert (DOCS / "analytics" / "report.md").read_text(encoding="utf-8") == (out / "report.md").read_text(
         encoding="utf-8"
     )
+    assert ANALYTICS_DOC.read_text(encoding="utf-8") == (out.parent / "analytics.md").read_text(encoding="utf-8")
     for name in CHART_NAMES:
         assert png_size(DOCS / "analytics" / f"{name}.png") == (800, 450)
-
-
-def test_analytics_doc_tables_are_the_samples_results(script_run):
-    _, out = script_run
-    generated = (out / "report.md").read_text(encoding="utf-8")
-    doc = (DOCS / "analytics.md").read_text(encoding="utf-8")
-    tables = [m.group(0).rstrip("\n") for m in re.finditer(r"(?m)(^\|.*\|\n?)+", doc)]
-    assert len(tables) >= len(QUERIES)
-    for table in tables:
-        assert table in generated
-    for image in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", doc):
+    for image in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", ANALYTICS_DOC.read_text(encoding="utf-8")):
         assert (DOCS / image).is_file()
+
+
+def test_doc_keeps_its_hand_written_part_and_carries_the_report(script_run):
+    _, out = script_run
+    doc = (out.parent / "analytics.md").read_text(encoding="utf-8")
+    intro, generated = doc.split(report.REPORT_MARKER + "\n")
+    assert ANALYTICS_DOC.read_text(encoding="utf-8").startswith(intro) and "this line is replaced" not in doc
+    markdown = (out / "report.md").read_text(encoding="utf-8")
+    for name in CHART_NAMES:
+        assert f"](analytics/{name}.png)" in generated and f"]({name}.png)" in markdown
+    assert generated.count("\n### ") == markdown.count("\n## ") == len(QUERIES)
+
+
+def test_doc_without_its_marker_is_refused_and_left_alone(sample_config, tmp_path):
+    doc = tmp_path / "notes.md"
+    doc.write_text("# Notes\n", encoding="utf-8")
+    result = run_script("analytics.py", sample_config, "--out", str(tmp_path / "out"), "--doc", str(doc))
+    assert result.returncode == 2
+    assert f"error: --doc {doc}: no line {report.REPORT_MARKER!r}" in result.stderr
+    assert doc.read_text(encoding="utf-8") == "# Notes\n" and not (tmp_path / "out").exists()
+    result = run_script("analytics.py", sample_config, "--doc", str(doc))
+    assert result.returncode == 2 and "--doc needs --out" in result.stderr
 
 
 # --- The report helpers ----------------------------------------------------------------------
@@ -409,3 +506,34 @@ def test_empty_result_prints_no_rows_and_charts_zeros(tmp_path):
     assert report.text_table(result).endswith("(no rows)")
     assert report.counts_by_position([(3, 5, 1)], 0, 1, 24) == [0, 0, 0, 5] + [0] * 20
     assert png_size(report.plays_by_hour_chart(result, tmp_path / "empty.png")) == report.CHART_PIXELS
+
+
+def test_empty_results_still_draw_every_chart(results, tmp_path):
+    for name, draw in report.CHARTS.items():
+        result = report.Result(QUERIES[name], results[name].columns, [])
+        assert png_size(draw(result, tmp_path / f"{name}.png")) == report.CHART_PIXELS
+
+
+def test_plays_per_day_chart_shows_days_without_plays_as_zero():
+    first, third = datetime.date(2018, 11, 1), datetime.date(2018, 11, 3)
+    rows = [
+        {"play_date": third, "paid_plays": 4, "free_plays": 1},
+        {"play_date": first, "paid_plays": 2, "free_plays": 0},
+    ]
+    assert report.daily_series(rows) == ([first, datetime.date(2018, 11, 2), third], [2, 0, 4], [0, 0, 1])
+    assert report.daily_series([]) == ([], [], [])
+
+
+def test_summary_names_every_leader_of_a_tie_and_skips_what_is_missing():
+    columns = ["song", "artist", "plays", "listeners", "matched_plays", "in_catalogue"]
+    rows = [("B*", "X", 5, 1, 5, "yes"), ("A", "Y", 5, 2, 0, "no"), ("C", "Z", 1, 1, 0, "no")]
+    lines = report.summary([report.Result(QUERIES["top_songs"], columns, rows)])
+    assert lines == [
+        "- Most played songs, tied at 5 plays: “B\\*” by X (in the catalogue); “A” by Y (not in the catalogue)."
+    ]
+    assert report.summary([]) == []
+
+
+def test_chart_labels_are_printable_and_short():
+    assert report.short_label("Bj\x83rk\n ") == "Bjrk"
+    assert report.short_label("x" * 50) == "x" * (report.LABEL_CHARACTERS - 1) + "…"
