@@ -68,6 +68,8 @@ POSTGRESQL_ONLY = [
     ("format", "SELECT FORMAT('%s!', song) FROM compat_plays", "string function"),
     ("width_bucket", "SELECT WIDTH_BUCKET(ts, 0, 10, 5) FROM compat_plays", "mathematical function"),
     ("savepoint", "SAVEPOINT compat_point", "SAVEPOINT"),
+    ("lock mode", "LOCK TABLE compat_plays IN SHARE MODE", "LOCK with a lock mode"),
+    ("lock nowait", "LOCK compat_plays NOWAIT", "LOCK with a lock mode"),
     ("advisory lock", "SELECT PG_TRY_ADVISORY_LOCK(42)", "system information function"),
     ("full text search", "SELECT TO_TSVECTOR(song) @@ TO_TSQUERY('a') FROM compat_plays", "full text search"),
     ("collation", 'SELECT song FROM compat_plays ORDER BY song COLLATE "C"', "a collation"),
@@ -86,6 +88,8 @@ HARMLESS = [
     "SELECT GENERATE_SERIES(1, 3)",
     "SELECT COUNT(*) FROM compat_plays AS p WHERE p.ts BETWEEN 1 AND 3 AND p.level IN ('paid', 'free')",
     "SELECT LISTAGG(song, ',') WITHIN GROUP (ORDER BY song) FROM compat_plays",
+    "LOCK TABLE compat_plays",
+    "LOCK compat_plays, compat_plays",
 ]
 
 

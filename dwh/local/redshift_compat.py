@@ -62,6 +62,11 @@ RULES: list[tuple[str, str, str]] = [
     ("a row constructor ROW(...)", r"\bROW\s*\(", _FEATURES + " (Row constructors)"),
     ("a VALUES list used as a table", r"\b(?:FROM|JOIN)\s*\(\s*VALUES\b", _FEATURES),
     ("SAVEPOINT", r"\bSAVEPOINT\b", _FUNCTIONS + " (ROLLBACK TO SAVEPOINT)"),
+    (
+        "LOCK with a lock mode or NOWAIT",
+        r"^\s*LOCK\b(?:[^;]*\bIN\s+[A-Z ]+\s+MODE\b|[^;]*\bNOWAIT\b)",
+        "Redshift's LOCK takes only table names and always locks ACCESS EXCLUSIVE",
+    ),
     ("an index", r"\bCREATE\s+(?:UNIQUE\s+)?INDEX\b", _FEATURES + " (Indexes)"),
     ("a sequence", r"\bCREATE\s+(?:TEMP(?:ORARY)?\s+)?SEQUENCE\b", _FEATURES + " (Sequences)"),
     ("a trigger", r"\bCREATE\s+(?:OR\s+REPLACE\s+)?(?:CONSTRAINT\s+)?TRIGGER\b", _FEATURES + " (Triggers)"),
