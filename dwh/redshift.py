@@ -6,9 +6,12 @@ import logging
 import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import psycopg2
+from psycopg2.extensions import adapt
 
 from dwh.config import Settings
 from dwh.db import Warehouse
@@ -23,28 +26,30 @@ _COPY_TABLE = re.compile(r"\s*COPY\s+(\w+)", re.IGNORECASE)
 
 # LOAD ERRORS (Redshift system views)
 #
-# After a failed COPY, the rejected rows of this session's last load: sys_load_error_detail
-# works on provisioned clusters and Serverless (it has no raw value); stl_load_errors is
-# the fallback. Columns in the order of dwh.errors.LoadError.
+# A COPY is identified by its session's process id and a time no later than its start, both
+# read on the load's session just before the COPY (SYSDATE: the transaction's start, to the
+# microsecond; GETDATE(): the statement's, perhaps to the second; the later of the two is still
+# before the COPY). Both are in the session time zone, UTC unless someone sets another, as
+# the views' start_time is. The rows are read on a second session, never in the load's
+# transaction: sys_load_error_detail works on provisioned clusters and Serverless (no raw
+# value); stl_load_errors (provisioned only) when the SYS view cannot be read. Never
+# pg_last_copy_id(): a COPY that fails before loading or is rolled back does not update it.
+# Columns in the order of dwh.errors.LoadError.
 
+copy_session = "SELECT PG_BACKEND_PID() AS session_id, SYSDATE AS transaction_start, GETDATE() AS statement_start;"
 last_copy_count = "SELECT PG_LAST_COPY_COUNT();"
 sys_load_errors = """
 SELECT
-    TRIM(d.file_name)   AS filename,
+    TRIM(d.file_name)     AS filename,
     d.line_number,
-    TRIM(d.column_name) AS colname,
-    TRIM(d.column_type) AS type,
-    ''                  AS raw_field_value,
-    d.error_code        AS err_code,
+    TRIM(d.column_name)   AS colname,
+    TRIM(d.column_type)   AS type,
+    ''                    AS raw_field_value,
+    d.error_code          AS err_code,
     TRIM(d.error_message) AS err_reason
 FROM sys_load_error_detail AS d
-WHERE d.query_id = (
-    SELECT latest.query_id FROM sys_load_error_detail AS latest
-    WHERE latest.session_id = PG_BACKEND_PID()
-    ORDER BY latest.start_time DESC
-    LIMIT 1
-)
-ORDER BY d.line_number
+WHERE d.session_id = %(session)s AND d.start_time >= CAST(%(started)s AS TIMESTAMP)
+ORDER BY d.start_time, d.line_number
 LIMIT 20;
 """
 stl_load_errors = """
@@ -57,11 +62,33 @@ SELECT
     err_code,
     TRIM(err_reason)      AS err_reason
 FROM stl_load_errors
-WHERE query = PG_LAST_COPY_ID()
-ORDER BY line_number
+WHERE session = %(session)s AND starttime >= CAST(%(started)s AS TIMESTAMP)
+ORDER BY starttime, line_number
 LIMIT 20;
 """
-SYSTEM_VIEW_QUERIES = [last_copy_count, sys_load_errors, stl_load_errors]
+LOAD_ERROR_QUERIES = (sys_load_errors, stl_load_errors)
+#: The queries as they reach Redshift (parameters bound to example values), for the SQL tests.
+
+
+@dataclass(frozen=True)
+class CopySession:
+    """Where and from when to look for one COPY's rows in the system views."""
+
+    session: int
+    started: datetime
+
+    def parameters(self) -> dict[str, Any]:
+        return {"session": self.session, "started": self.started.isoformat(sep=" ", timespec="microseconds")}
+
+    def bind(self, query: str) -> str:
+        """The query as psycopg2 sends it with these parameters (for the SQL tests)."""
+        return query % {name: adapt(value).getquoted().decode() for name, value in self.parameters().items()}
+
+
+#: Every system-view query as it reaches Redshift, for the SQL tests.
+SYSTEM_VIEW_QUERIES = [copy_session, last_copy_count] + [
+    CopySession(1073, datetime(2018, 11, 30, 12, 0, 0, 1)).bind(query) for query in LOAD_ERROR_QUERIES
+]
 
 
 def connect_with_retry(description: str, sleep: Callable[[float], None] = time.sleep, **params: Any) -> Any:
@@ -93,10 +120,11 @@ def connect_with_retry(description: str, sleep: Callable[[float], None] = time.s
 class RedshiftWarehouse(Warehouse):
     """A psycopg2 connection to a Redshift cluster or Serverless workgroup (TLS by default).
 
-    ``conn`` replaces the connection (tests pass a stand-in that answers like Redshift).
+    ``conn`` replaces the connection and ``session`` what opens the second session load errors are
+    read on (tests pass stand-ins that answer like Redshift).
     """
 
-    def __init__(self, settings: Settings, conn: Any = None):
+    def __init__(self, settings: Settings, conn: Any = None, session: Callable[[], Warehouse] | None = None):
         c = settings.redshift
         if c is None:
             raise WarehouseError(f"{settings.path.name}: [WAREHOUSE] TARGET is not redshift")
@@ -115,43 +143,65 @@ class RedshiftWarehouse(Warehouse):
             ),
             description,
         )
+        self._open_session = session or (lambda: RedshiftWarehouse(settings))
 
     def execute(self, statement: str) -> int:
-        """Run one statement; return the rows it loaded or changed (-1 when not applicable)."""
+        """Run one statement; return the rows it loaded or changed (-1 when not applicable).
+
+        A failed COPY leaves the transaction to the caller (transaction() rolls it back); its
+        rows are read on a second session, as are those a successful COPY skipped under MAXERROR.
+        """
         copy = _COPY_TABLE.match(statement)
         with self.cursor() as cur:
+            if not copy:
+                cur.execute(statement)
+                return cur.rowcount
+            cur.execute(copy_session)
+            pid, transaction_start, statement_start = cur.fetchone()
+            where = CopySession(pid, max(transaction_start, statement_start))
+            del self._conn.notices[:]
             try:
                 cur.execute(statement)
             except psycopg2.Error as exc:
-                if not copy:
-                    raise
                 reason = (exc.pgerror or str(exc)).strip().splitlines()[0]
-                self._conn.rollback()
-                errors = self.load_errors()
-                shown = "".join(f"\n  {error}" for error in errors)
+                errors = self.load_errors(where)
+                shown = (
+                    "".join(f"\n  {error}" for error in errors)
+                    if errors
+                    else "\n  (no rejected row is recorded for this COPY: it failed before loading any row)"
+                )
                 failure = NoSourceFiles if _MISSING_PREFIX.search(reason) else LoadFailed
                 raise failure(f"COPY {copy.group(1)} failed: {reason}{shown}", errors) from None
-            if not copy:
-                return cur.rowcount
             cur.execute(last_copy_count)
             rows = cur.fetchone()[0]
         self.last_load_errors = []
-        if any("could not be loaded" in notice for notice in self._conn.notices[-3:]):
-            self.last_load_errors = self.load_errors()
+        if any("could not be loaded" in notice for notice in self._conn.notices):
+            self.last_load_errors = self.load_errors(where)
             for error in self.last_load_errors:
                 log.warning("COPY %s skipped a row (MAXERROR): %s", copy.group(1), error)
+            if not self.last_load_errors:
+                log.warning("COPY %s skipped rows (MAXERROR); the system views show none of them yet", copy.group(1))
         return rows
 
-    def load_errors(self) -> list[LoadError]:
-        """The rejected rows of this session's last COPY: sys_load_error_detail, else stl_load_errors."""
-        with self.cursor() as cur:
-            for query in (sys_load_errors, stl_load_errors):
-                try:
-                    cur.execute(query)
-                    rows = cur.fetchall()
-                except psycopg2.Error:
-                    self._conn.rollback()
-                    continue
-                if rows:
-                    return [LoadError(*row) for row in rows]
-        return []
+    def load_errors(self, where: CopySession) -> list[LoadError]:
+        """The rejected rows of the COPY at ``where``, read on a second session: SYS view, else STL."""
+        try:
+            session = self._open_session()
+        except WarehouseError as exc:
+            log.warning("cannot open a second session to read the load errors: %s", exc)
+            return []
+        try:
+            with session.cursor() as cur:
+                for query in LOAD_ERROR_QUERIES:
+                    try:
+                        cur.execute(query, where.parameters())
+                        rows = cur.fetchall()
+                    except psycopg2.Error:
+                        session.rollback()
+                        continue
+                    if rows:
+                        return [LoadError(*row) for row in rows]
+            return []
+        finally:
+            session.rollback()
+            session.close()

@@ -25,6 +25,9 @@ _DB_USER = re.compile(r"(?!public\Z)" + _DB_NAME.pattern)
 _DB_NAME_RULE = "1-63 lowercase letters, digits, _ or $, starting with a letter"
 
 CLUSTER_TYPES = ("single-node", "multi-node")
+#: Regions where Serverless base capacity may exceed 512 RPUs (Compute capacity for Amazon Redshift
+#: Serverless, https://docs.aws.amazon.com/redshift/latest/mgmt/serverless-capacity.html).
+EXTENDED_RPU_REGIONS = ("us-east-1", "us-east-2", "us-west-2", "eu-west-1", "eu-central-1")
 DEFAULT_PORT = 5439
 
 
@@ -56,6 +59,25 @@ class DbSpec:
     name: str
     user: str
     port: int
+
+
+def base_capacity_problem(rpu: int, region: str) -> str:
+    """Why AWS would refuse this Serverless base capacity in this region, or '' if it accepts it.
+
+    AWS accepts 4, 8 to 512 in steps of 8, and 512 to 1024 in steps of 32 in EXTENDED_RPU_REGIONS only.
+    """
+    allowed = "4, a multiple of 8 from 8 to 512, or a multiple of 32 from 512 to 1024"
+    extended = ", ".join(EXTENDED_RPU_REGIONS)
+    if rpu == 4 or (8 <= rpu <= 512 and rpu % 8 == 0):
+        return ""
+    if 512 < rpu <= 1024 and rpu % 32 == 0:
+        if region in EXTENDED_RPU_REGIONS:
+            return ""
+        return (
+            f"must be 4 or a multiple of 8 from 8 to 512 in {region}, got {rpu} "
+            f"(above 512 RPUs, in multiples of 32 up to 1024, only in {extended})"
+        )
+    return f"must be {allowed} (above 512 only in {extended}), got {rpu}"
 
 
 class IacConfig(ConfigReader):
@@ -111,6 +133,10 @@ class IacConfig(ConfigReader):
             for key in ("SERVERLESS_NAMESPACE", "SERVERLESS_WORKGROUP")
         )
         rpu = self.integer("DWH", "SERVERLESS_BASE_RPU", minimum=4, maximum=1024, default=8)
+        region = self.matching("AWS", "REGION", REGION_PATTERN, "an AWS region such as us-west-2", must="be")
+        problem = base_capacity_problem(rpu, region)
+        if problem:
+            raise self.fail("DWH", "SERVERLESS_BASE_RPU", problem)
         return ServerlessSpec(namespace, workgroup, rpu)
 
     def db(self, *, serverless: bool, node_type: str = "") -> DbSpec:

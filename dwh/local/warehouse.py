@@ -23,6 +23,7 @@ from dwh.local.converters import Column, Options
 from dwh.local.copy_statement import CopyStatement, CopySyntaxError, is_copy, parse_copy
 from dwh.local.jsonpaths import parse_jsonpaths
 from dwh.local.pipeline import WORKERS_ENV, ChunkReader, conversion_workers, convert_in_order
+from dwh.local.redshift_compat import refuse_what_redshift_rejects
 from dwh.local.render import render_for_postgres
 from dwh.sources import SourceError, manifest_objects, open_store, read_in_order, read_one
 
@@ -62,6 +63,7 @@ class LocalWarehouse(Warehouse):
 
     def execute(self, statement: str) -> int:
         """Run one statement; return the rows it loaded or changed (-1 when not applicable)."""
+        refuse_what_redshift_rejects(statement)
         if is_copy(statement):
             try:
                 stmt = parse_copy(statement)
