@@ -79,7 +79,7 @@ def connect_with_retry(
     """
     for attempt in range(1, CONNECT_ATTEMPTS + 1):
         try:
-            return psycopg2.connect(**params, **(login() if login else {}))
+            return psycopg2.connect(**{**params, **(login() if login else {})})
         except psycopg2.OperationalError as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "no answer"
             transient = not any(marker in reason for marker in _NOT_TRANSIENT)
@@ -114,7 +114,7 @@ class RedshiftWarehouse(Warehouse):
         if c is None:
             raise WarehouseError(f"{settings.path.name}: [WAREHOUSE] TARGET is not redshift")
         description = f"Redshift at {c.host}:{c.port}/{c.dbname}"
-        password = {} if c.iam else {"user": c.user, "password": c.password}
+        password: dict[str, Any] = {} if c.iam else {"user": c.user, "password": c.password}
         super().__init__(
             conn
             or connect_with_retry(
