@@ -71,10 +71,10 @@ class IamCredentials:
 
             try:
                 session = boto3.session.Session(profile_name=self.login.profile, region_name=self.login.region)
-            except botocore.exceptions.ProfileNotFound:
+            except botocore.exceptions.ProfileNotFound as exc:
                 raise ConfigError(
-                    f"[AWS] PROFILE {self.login.profile!r} is not a profile in your AWS config "
-                    "(aws configure list-profiles shows them)"
+                    f"the AWS profile {exc.kwargs.get('profile')!r} ([AWS] PROFILE or AWS_PROFILE) is not in your "
+                    "AWS config (aws configure list-profiles shows them)"
                 ) from None
             self._client = session.client("redshift-serverless" if self.login.serverless else "redshift")
         return self._client
