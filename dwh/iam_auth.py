@@ -43,8 +43,8 @@ class _Issued:
 class IamCredentials:
     """The temporary user and password for one warehouse, asked of AWS again when near expiry.
 
-    Calling it returns psycopg2's ``user`` and ``password`` keywords. ``clock`` is for tests; so
-    is ``client``, which they wrap in botocore's Stubber.
+    Calling it returns psycopg2's ``user`` and ``password`` keywords. ``clock`` is for tests, and
+    so is reaching ``client`` (made on first use), which they wrap in botocore's Stubber.
     """
 
     def __init__(self, login: IamLogin, dbname: str, clock: Callable[[], float] = time.time):
@@ -78,10 +78,6 @@ class IamCredentials:
                 ) from None
             self._client = session.client("redshift-serverless" if self.login.serverless else "redshift")
         return self._client
-
-    @client.setter
-    def client(self, value: Any) -> None:
-        self._client = value
 
     def __call__(self) -> dict[str, str]:
         with self._lock:
@@ -142,7 +138,7 @@ class IamCredentials:
         code = exc.response.get("Error", {}).get("Code", "error")
         what = self.login.what
         if code in _DENIED:
-            resource = "dbuser" if self.login.db_user else "dbname"
+            resource = "workgroup" if self.login.serverless else "dbuser" if self.login.db_user else "dbname"
             return WarehouseError(
                 f"access denied: your AWS identity may not call {self.action} on {what} ({code}); "
                 f"allow it on the {resource} resource in your IAM policy (see docs/iac.md, AUTH = iam)"

@@ -281,3 +281,15 @@ def test_password_path_does_not_import_boto3():
         cwd=ROOT,
     ).stdout
     assert loaded.strip() == "False"
+
+
+def test_serverless_refusal_names_its_action_and_the_workgroup(iam_config):
+    from dwh.errors import WarehouseError
+
+    credentials, stubber = stubbed(iam_config(workgroup=WORKGROUP))
+    stubber.add_client_error("get_credentials", service_error_code="AccessDeniedException", http_status_code=400)
+    with pytest.raises(WarehouseError) as caught:
+        credentials()
+    message = str(caught.value)
+    assert "redshift-serverless:GetCredentials on workgroup sparkify in us-west-2" in message
+    assert "workgroup resource" in message and "\n" not in message
