@@ -114,7 +114,7 @@ class S3Objects:
             if self.anonymous and code in _DENIED:
                 return SourceError(
                     f"cannot read {uri}: access denied to an unsigned request ({code}): the bucket is not public; "
-                    "configure AWS credentials and set S3_ANONYMOUS = false to read it"
+                    "read it signed, with AWS credentials (S3_ANONYMOUS = false, or without --anonymous)"
                 )
             return SourceError(f"cannot read {uri}: {code}")
         if isinstance(exc, NoCredentialsError):
