@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Stand up, inspect and tear down the Sparkify Redshift warehouse, safely.
 
-    python iac_setup.py create  [--serverless] [--open-to-world] [--set-target]
+    python iac_setup.py create  [--serverless] [--open-to-world] [--set-target] [--auth iam]
     python iac_setup.py status  [--serverless]
     python iac_setup.py delete  [--serverless] [--yes] [--final-snapshot] [--keep-role]
 
@@ -28,13 +28,14 @@ from pathlib import Path
 
 from dwh import cli
 from dwh.cli import DEFAULT_CONFIG
-from dwh.iac import cfgfile, errors, ingress
+from dwh.config import AUTH_METHODS
+from dwh.iac import cfgfile, db_login, errors, ingress
 from dwh.iac.cluster import create_cluster, find_cluster_teardown, show_cluster, warn_retired_node_type
 from dwh.iac.console import Console, confirm
 from dwh.iac.context import Context
 from dwh.iac.errors import IacError
 from dwh.iac.role import S3_READ_POLICY, delete_role, ensure_role, foreign_role_error, inspect_role, show_role
-from dwh.iac.serverless import create_serverless, find_serverless_teardown, show_serverless
+from dwh.iac.serverless import create_serverless, find_serverless_teardown, get_workgroup, show_serverless
 from dwh.iac.session import Aws, make_session
 from dwh.iac.settings import IacConfig
 
@@ -70,8 +71,20 @@ def cmd_create(ctx: Context) -> int:
         raise IacError(f"{warehouse.what} has no VPC security group to open port {warehouse.port} on")
     ingress.ensure_ingress(aws.client("ec2"), warehouse.group_ids[0], warehouse.port, cidr, warehouse.marker, console)
 
-    # 5. Write HOST and ARN (and TARGET if asked) back into dwh.cfg, comments and all.
-    cfgfile.record_endpoint(cfg, warehouse.host, role_arn, args.set_target, console)
+    # 5. Write HOST and ARN (and TARGET and AUTH if asked) back into dwh.cfg, comments and all.
+    login = db_login.login_keys(args.auth, args.serverless) if args.auth else None
+    cfgfile.record_endpoint(cfg, warehouse.host, role_arn, args.set_target, console, login)
+    if args.auth == "iam":
+        name = cfg.serverless().workgroup if args.serverless else cfg.cluster_identifier()
+        workgroup = get_workgroup(aws.client("redshift-serverless"), name) if args.serverless else None
+        statement = db_login.login_statement(
+            region=aws.region,
+            account=role_arn.split(":")[4],
+            name=name,
+            db=db,
+            workgroup_arn=workgroup["workgroupArn"] if workgroup else None,
+        )
+        db_login.show_login_statement(console, statement)
 
     # 6. What next, and what it costs.
     console.info("")
@@ -217,6 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="allow connections from 0.0.0.0/0 instead of your own IP (not recommended; prints a warning)",
     )
     create.add_argument("--set-target", action="store_true", help="also set [WAREHOUSE] TARGET = redshift in dwh.cfg")
+    create.add_argument(
+        "--auth",
+        choices=AUTH_METHODS,
+        help="also set [CLUSTER] AUTH in dwh.cfg: iam logs in with temporary credentials AWS issues for your "
+        "IAM identity, no stored password (prints the IAM statement you need; docs/iac.md)",
+    )
 
     status = commands.add_parser(
         "status",

@@ -1,6 +1,6 @@
 """Compact many one-object JSON files into a few newline-delimited files, for COPY.
 
-    python -m dwh.compact s3://udacity-dend/song_data compacted/song_data --files 4
+    python -m dwh.compact s3://udacity-dend/song_data compacted/song_data --files 4 --anonymous
 
 COPY pays a request per file, so a prefix of hundreds of thousands of one-song files loads
 slowly on any cluster. One object per line loads exactly as before (FORMAT AS JSON 'auto'),
@@ -16,7 +16,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from dwh.json_documents import documents_in
-from dwh.sources import SourceError, open_store, read_in_order
+from dwh.sources import ANONYMOUS_HELP, SourceError, open_store, read_in_order
 
 
 def _objects(data: bytes, name: str):
@@ -29,9 +29,11 @@ def _objects(data: bytes, name: str):
         raise SourceError(f"{name}: not JSON ({errors[0]})")
 
 
-def compact(prefix: str, destination: Path, files: int, region: str | None = None) -> tuple[int, int]:
+def compact(
+    prefix: str, destination: Path, files: int, region: str | None = None, anonymous: bool = False
+) -> tuple[int, int]:
     """Write every object under prefix into `files` NDJSON files; return (source files, objects)."""
-    store = open_store(prefix, region)
+    store = open_store(prefix, region, anonymous=anonymous)
     sources = store.list(prefix)
     if not sources:
         raise SourceError(f"{prefix} matches no file")
@@ -54,11 +56,12 @@ def main(argv=None) -> int:
     parser.add_argument("destination", help="a local folder for the compacted files")
     parser.add_argument("--files", type=int, default=4, help="how many files to write (a multiple of the slices)")
     parser.add_argument("--region")
+    parser.add_argument("--anonymous", action="store_true", help=ANONYMOUS_HELP)
     args = parser.parse_args(argv)
     if args.files < 1:
         parser.error("--files must be at least 1")
     try:
-        read, written = compact(args.prefix, Path(args.destination), args.files, args.region)
+        read, written = compact(args.prefix, Path(args.destination), args.files, args.region, args.anonymous)
     except (SourceError, UnicodeDecodeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -26,6 +26,21 @@ _HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.\-]{0,252}[A-Za-z0-9])?")
 IDENTIFIER_PATTERN = re.compile(r"[a-z_][a-z0-9_$]{0,62}")
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 _ENDPOINT_URL = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+(/[A-Za-z0-9._~/\-]*)?")
+AUTH_METHODS = ("password", "iam")
+IAM_LOGINS = ("identity", "db_user")
+BOOLEANS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+_REGION = r"(?P<region>[a-z]{2}(-[a-z]+)+-\d{1,2})"
+#: Endpoint host names as AWS issues them: cluster-id.random.region.redshift.amazonaws.com and
+#: workgroup.account-id.region.redshift-serverless.amazonaws.com (.com.cn in China).
+_CLUSTER_HOST = re.compile(
+    r"(?P<name>[a-z][a-z0-9-]{0,62})\.[a-z0-9]+\." + _REGION + r"\.redshift\.amazonaws\.com(\.cn)?"
+)
+_WORKGROUP_HOST = re.compile(
+    r"(?P<name>[a-z0-9-]{3,64})\.\d{12}\." + _REGION + r"\.redshift-serverless\.amazonaws\.com(\.cn)?"
+)
+CLUSTER_IDENTIFIER_PATTERN = re.compile(r"[a-z](?!.*--)[a-z0-9-]{0,62}(?<!-)")
+WORKGROUP_PATTERN = re.compile(r"[a-z0-9-]{3,64}")
+_PROFILE = re.compile(r"[A-Za-z0-9_.@+=,\-]{1,128}")
 
 
 class ConfigError(Exception):
@@ -45,6 +60,28 @@ class Sources:
     max_error: int = 0
     accept_inv_chars: str | None = None
     song_manifest: str | None = None
+    s3_anonymous: bool = False
+
+
+@dataclass(frozen=True)
+class IamLogin:
+    """Where to ask AWS for temporary database credentials ([CLUSTER] AUTH = iam).
+
+    ``serverless`` picks Redshift Serverless's GetCredentials for workgroup ``name``; otherwise
+    ``name`` is a cluster identifier, and ``db_user`` (IAM_LOGIN = db_user) picks
+    GetClusterCredentials for that user over GetClusterCredentialsWithIAM.
+    """
+
+    serverless: bool
+    name: str
+    region: str
+    db_user: str | None = None
+    auto_create: bool = False
+    profile: str | None = None
+
+    @property
+    def what(self) -> str:
+        return f"{'workgroup' if self.serverless else 'cluster'} {self.name} in {self.region}"
 
 
 @dataclass(frozen=True)
@@ -58,6 +95,8 @@ class Connection:
     password: str = field(repr=False)
     sslmode: str = "require"
     connect_timeout: int = 10
+    #: Set when [CLUSTER] AUTH = iam: user and password then come from AWS at each connection.
+    iam: IamLogin | None = None
 
 
 @dataclass(frozen=True)
@@ -203,16 +242,100 @@ def db_password(cfg: ConfigReader) -> tuple[str, str]:
     return password, f"{PASSWORD_ENV} (because [CLUSTER] DB_PASSWORD is empty)"
 
 
+def boolean(cfg: ConfigReader, section: str, key: str, default: bool = False) -> bool:
+    """true/false (also yes/no, on/off, 1/0); ``default`` when absent or empty."""
+    value = cfg.get(section, key, default="").lower()
+    if not value:
+        return default
+    if value not in BOOLEANS:
+        raise cfg.fail(section, key, f"must be true or false, got {value!r}")
+    return BOOLEANS[value]
+
+
+def auth_method(cfg: ConfigReader) -> str:
+    """[CLUSTER] AUTH: password (the default) or iam."""
+    auth = (cfg.get("CLUSTER", "AUTH", default="") or "password").lower()
+    if auth not in AUTH_METHODS:
+        raise cfg.fail("CLUSTER", "AUTH", f"must be {' or '.join(AUTH_METHODS)}, got {auth!r}")
+    return auth
+
+
+def _iam_login(cfg: ConfigReader, host: str) -> IamLogin:
+    """[CLUSTER] AUTH = iam: the cluster or workgroup to ask, from CLUSTER_IDENTIFIER / WORKGROUP or HOST.
+
+    The endpoint host names the cluster (or workgroup) and its region; a custom domain name does
+    not, so CLUSTER_IDENTIFIER or WORKGROUP (and [AWS] REGION) say it instead.
+    """
+    cluster = cfg.get("CLUSTER", "CLUSTER_IDENTIFIER", default="").lower()
+    workgroup = cfg.get("CLUSTER", "WORKGROUP", default="").lower()
+    if cluster and workgroup:
+        raise cfg.fail("CLUSTER", "WORKGROUP", "and CLUSTER_IDENTIFIER are both set: set the one you connect to")
+    parsed = _CLUSTER_HOST.fullmatch(host.lower()) or _WORKGROUP_HOST.fullmatch(host.lower())
+    if cluster:
+        serverless = False
+        name = cfg.matching(
+            "CLUSTER", "CLUSTER_IDENTIFIER", CLUSTER_IDENTIFIER_PATTERN, "a cluster identifier", cluster, must="be"
+        )
+    elif workgroup:
+        serverless = True
+        name = cfg.matching(
+            "CLUSTER", "WORKGROUP", WORKGROUP_PATTERN, "3-64 lowercase letters, digits or hyphens", workgroup, must="be"
+        )
+    elif parsed:
+        serverless, name = parsed.re is _WORKGROUP_HOST, parsed.group("name")
+    else:
+        raise cfg.fail(
+            "CLUSTER",
+            "HOST",
+            f"{host!r} is not a Redshift endpoint name, so AUTH = iam cannot tell which cluster to ask: "
+            "set [CLUSTER] CLUSTER_IDENTIFIER (or WORKGROUP for Serverless)",
+        )
+    if parsed:
+        region = parsed.group("region")
+    else:
+        region = cfg.matching("AWS", "REGION", REGION_PATTERN, "an AWS region such as us-west-2 (HOST names none)")
+    login = (cfg.get("CLUSTER", "IAM_LOGIN", default="") or "identity").lower()
+    if login not in IAM_LOGINS:
+        raise cfg.fail("CLUSTER", "IAM_LOGIN", f"must be {' or '.join(IAM_LOGINS)}, got {login!r}")
+    if login == "db_user" and serverless:
+        raise cfg.fail(
+            "CLUSTER",
+            "IAM_LOGIN",
+            "= db_user needs a provisioned cluster: Redshift Serverless issues credentials only for your "
+            "IAM identity (set IAM_LOGIN = identity)",
+        )
+    auto_create = boolean(cfg, "CLUSTER", "IAM_AUTO_CREATE")
+    if auto_create and login != "db_user":
+        raise cfg.fail("CLUSTER", "IAM_AUTO_CREATE", "applies only with IAM_LOGIN = db_user")
+    profile = cfg.get("AWS", "PROFILE", default="")
+    return IamLogin(
+        serverless=serverless,
+        name=name,
+        region=region,
+        db_user=cfg.matching("CLUSTER", "DB_USER", IDENTIFIER_PATTERN, "a lower-case user name")
+        if login == "db_user"
+        else None,
+        auto_create=auto_create,
+        profile=cfg.matching("AWS", "PROFILE", _PROFILE, "a profile name", profile) if profile else None,
+    )
+
+
 def _redshift_settings(cfg: ConfigReader, path: Path) -> Settings:
-    password, _ = db_password(cfg)
+    host = cfg.matching("CLUSTER", "HOST", _HOSTNAME, "a cluster endpoint host name")
+    iam = _iam_login(cfg, host) if auth_method(cfg) == "iam" else None
+    password = "" if iam else db_password(cfg)[0]
     connection = Connection(
-        host=cfg.matching("CLUSTER", "HOST", _HOSTNAME, "a cluster endpoint host name"),
+        host=host,
         port=cfg.port("CLUSTER", "DB_PORT"),
         dbname=cfg.matching("CLUSTER", "DB_NAME", IDENTIFIER_PATTERN, "a lower-case database name"),
-        user=cfg.matching("CLUSTER", "DB_USER", IDENTIFIER_PATTERN, "a lower-case user name"),
+        # With AUTH = iam the user comes from AWS with the password (IAM:name, or DB_USER for db_user).
+        user=(iam.db_user or "")
+        if iam
+        else cfg.matching("CLUSTER", "DB_USER", IDENTIFIER_PATTERN, "a lower-case user name"),
         password=password,
         sslmode=_ssl_mode(cfg),
         connect_timeout=cfg.integer("CLUSTER", "CONNECT_TIMEOUT", minimum=1, maximum=300, default=10),
+        iam=iam,
     )
     s3_uri = "s3://bucket/prefix"
     jsonpath = cfg.required("S3", "LOG_JSONPATH")
@@ -289,6 +412,7 @@ def _local_settings(cfg: ConfigReader, path: Path) -> Settings:
         s3_endpoint_url=cfg.matching("LOCAL", "S3_ENDPOINT_URL", _ENDPOINT_URL, "http(s)://host:port", endpoint)
         if endpoint
         else None,
+        s3_anonymous=boolean(cfg, "LOCAL", "S3_ANONYMOUS"),
         **_load_options(cfg),
     )
     return Settings(path=path, target="local", sources=sources, local=server)

@@ -1,6 +1,6 @@
 """Write a Redshift COPY manifest listing every file under a prefix.
 
-    python -m dwh.manifest s3://udacity-dend/song_data song_data.manifest
+    python -m dwh.manifest s3://udacity-dend/song_data song_data.manifest --anonymous
     python -m dwh.manifest data/udacity-dend/song_data song_data.manifest
 
 A manifest makes a load exact and repeatable: COPY reads the listed files, fails if a
@@ -12,11 +12,13 @@ import argparse
 import json
 import sys
 
-from dwh.sources import SourceError, open_store
+from dwh.sources import ANONYMOUS_HELP, SourceError, open_store
 
 
-def manifest_for(prefix: str, region: str | None = None, endpoint_url: str | None = None) -> dict:
-    objects = open_store(prefix, region, endpoint_url).list(prefix)
+def manifest_for(
+    prefix: str, region: str | None = None, endpoint_url: str | None = None, anonymous: bool = False
+) -> dict:
+    objects = open_store(prefix, region, endpoint_url, anonymous).list(prefix)
     if not objects:
         raise SourceError(f"{prefix} matches no file")
     return {"entries": [{"url": obj.name, "mandatory": True, "meta": {"content_length": obj.size}} for obj in objects]}
@@ -27,9 +29,10 @@ def main(argv=None) -> int:
     parser.add_argument("prefix", help="an s3:// prefix or a local folder prefix")
     parser.add_argument("output", help="where to write the manifest (a local file; upload it for Redshift)")
     parser.add_argument("--region")
+    parser.add_argument("--anonymous", action="store_true", help=ANONYMOUS_HELP)
     args = parser.parse_args(argv)
     try:
-        manifest = manifest_for(args.prefix, args.region)
+        manifest = manifest_for(args.prefix, args.region, anonymous=args.anonymous)
     except SourceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -16,6 +16,7 @@ from psycopg2.extensions import adapt
 from dwh.config import Settings
 from dwh.db import Warehouse
 from dwh.errors import LoadError, LoadFailed, NoSourceFiles, WarehouseError
+from dwh.iam_auth import credentials_for
 
 log = logging.getLogger("dwh")
 
@@ -91,15 +92,21 @@ SYSTEM_VIEW_QUERIES = [copy_session, last_copy_count] + [
 ]
 
 
-def connect_with_retry(description: str, sleep: Callable[[float], None] = time.sleep, **params: Any) -> Any:
+def connect_with_retry(
+    description: str,
+    sleep: Callable[[float], None] = time.sleep,
+    login: Callable[[], dict[str, str]] | None = None,
+    **params: Any,
+) -> Any:
     """psycopg2.connect, retried with backoff (1 s, 2 s) when the failure may be transient.
 
     A refused password or a missing database is not retried; each attempt is bounded
-    by connect_timeout, so a wrong host fails within seconds, not minutes.
+    by connect_timeout, so a wrong host fails within seconds, not minutes. ``login``, when
+    given, supplies user and password for each attempt (AUTH = iam: dwh.iam_auth).
     """
     for attempt in range(1, CONNECT_ATTEMPTS + 1):
         try:
-            return psycopg2.connect(**params)
+            return psycopg2.connect(**{**params, **(login() if login else {})})
         except psycopg2.OperationalError as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "no answer"
             transient = not any(marker in reason for marker in _NOT_TRANSIENT)
@@ -107,8 +114,14 @@ def connect_with_retry(description: str, sleep: Callable[[float], None] = time.s
                 log.warning("cannot connect to %s (%s); retrying in %d s", description, reason, attempt)
                 sleep(attempt)
                 continue
+            password_hint = (
+                "The database refused the credentials AWS issued (AUTH = iam): check that the cluster "
+                "allows your IAM identity (IAM_LOGIN, DB_USER) and that DB_NAME exists."
+                if login
+                else "Check DB_USER and DB_PASSWORD in dwh.cfg (or SPARKIFY_DB_PASSWORD)."
+            )
             hint = (
-                "Check DB_USER and DB_PASSWORD in dwh.cfg (or SPARKIFY_DB_PASSWORD)."
+                password_hint
                 if "password" in reason
                 else "Check that the cluster is available (python iac_setup.py status), that HOST and "
                 "DB_PORT are right, and that its security group admits your address."
@@ -129,17 +142,18 @@ class RedshiftWarehouse(Warehouse):
         if c is None:
             raise WarehouseError(f"{settings.path.name}: [WAREHOUSE] TARGET is not redshift")
         description = f"Redshift at {c.host}:{c.port}/{c.dbname}"
+        password: dict[str, Any] = {} if c.iam else {"user": c.user, "password": c.password}
         super().__init__(
             conn
             or connect_with_retry(
                 description,
+                login=credentials_for(c) if c.iam else None,
                 host=c.host,
                 port=c.port,
                 dbname=c.dbname,
-                user=c.user,
-                password=c.password,
                 connect_timeout=c.connect_timeout,
                 sslmode=c.sslmode,
+                **password,
             ),
             description,
         )

@@ -74,21 +74,32 @@ class LocalFiles:
             raise SourceError(f"cannot read {obj.name}: {exc.strerror}") from None
 
 
+#: How to read a public bucket without an AWS account, for error messages.
+ANONYMOUS_HINT = "set [LOCAL] S3_ANONYMOUS = true (or --anonymous for dwh.compact and dwh.manifest)"
+ANONYMOUS_HELP = "read a public bucket with unsigned requests, without AWS credentials"
+_DENIED = ("AccessDenied", "403", "Forbidden", "AllAccessDisabled")
+
+
 class S3Objects:
-    """Objects in S3 (or an S3-compatible endpoint), through boto3's default credentials."""
+    """Objects in S3 (or an S3-compatible endpoint), through boto3's default credentials.
+
+    ``anonymous`` sends unsigned requests from this client only (botocore.UNSIGNED, the
+    AWS CLI's --no-sign-request): a public bucket such as s3://udacity-dend reads without any
+    AWS account, and no credentials are looked up at all.
+    """
 
     workers = 32
 
-    def __init__(self, region: str | None = None, endpoint_url: str | None = None):
+    def __init__(self, region: str | None = None, endpoint_url: str | None = None, anonymous: bool = False):
         import boto3
+        from botocore import UNSIGNED
         from botocore.config import Config
 
-        self.client = boto3.client(
-            "s3",
-            region_name=region,
-            endpoint_url=endpoint_url,
-            config=Config(max_pool_connections=self.workers, retries={"mode": "standard"}),
-        )
+        self.anonymous = anonymous
+        config = Config(max_pool_connections=self.workers, retries={"mode": "standard"})
+        if anonymous:
+            config = config.merge(Config(signature_version=UNSIGNED))
+        self.client = boto3.client("s3", region_name=region, endpoint_url=endpoint_url, config=config)
 
     @staticmethod
     def split(uri: str) -> tuple[str, str]:
@@ -96,11 +107,21 @@ class S3Objects:
         return bucket, key
 
     def _error(self, uri: str, exc: Exception) -> SourceError:
-        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
         if isinstance(exc, ClientError):
             code = exc.response.get("Error", {}).get("Code", "error")
+            if self.anonymous and code in _DENIED:
+                return SourceError(
+                    f"cannot read {uri}: access denied to an unsigned request ({code}): the bucket is not public; "
+                    "read it signed, with AWS credentials (S3_ANONYMOUS = false, or without --anonymous)"
+                )
             return SourceError(f"cannot read {uri}: {code}")
+        if isinstance(exc, NoCredentialsError):
+            return SourceError(
+                f"cannot read {uri}: no AWS credentials found: configure them (aws configure, aws sso login, "
+                f"AWS_PROFILE), or for a public bucket {ANONYMOUS_HINT}"
+            )
         if isinstance(exc, BotoCoreError):
             return SourceError(f"cannot read {uri}: {exc.__class__.__name__}")
         raise exc
@@ -137,15 +158,18 @@ class S3Objects:
             raise self._error(obj.name, exc) from None
 
 
-def open_store(location: str, region: str | None = None, endpoint_url: str | None = None):
+def open_store(location: str, region: str | None = None, endpoint_url: str | None = None, anonymous: bool = False):
+    """The store for a location: S3Objects for s3:// (unsigned when ``anonymous``), else LocalFiles."""
     if location.startswith("s3://"):
-        return S3Objects(region, endpoint_url)
+        return S3Objects(region, endpoint_url, anonymous)
     return LocalFiles()
 
 
-def read_one(location: str, region: str | None = None, endpoint_url: str | None = None) -> bytes:
+def read_one(
+    location: str, region: str | None = None, endpoint_url: str | None = None, anonymous: bool = False
+) -> bytes:
     """Read a single named object or file (a JSONPaths file, a manifest)."""
-    store = open_store(location, region, endpoint_url)
+    store = open_store(location, region, endpoint_url, anonymous)
     obj = store.exists(location)
     if obj is None:
         raise SourceError(f"{location} does not exist")

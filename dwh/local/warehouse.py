@@ -60,6 +60,7 @@ class LocalWarehouse(Warehouse):
             psycopg2.connect(**params), f"local PostgreSQL at {params['host']}:{params['port']}/{params['dbname']}"
         )
         self.endpoint_url = settings.sources.s3_endpoint_url
+        self.anonymous = settings.sources.s3_anonymous
 
     def execute(self, statement: str) -> int:
         """Run one statement; return the rows it loaded or changed (-1 when not applicable)."""
@@ -102,7 +103,7 @@ class LocalWarehouse(Warehouse):
         )
         if stmt.json_auto:
             return Plan(columns, options, "ignorecase" if stmt.ignore_case else "auto")
-        paths = parse_jsonpaths(read_one(stmt.json, stmt.region, self.endpoint_url), stmt.json)
+        paths = parse_jsonpaths(read_one(stmt.json, stmt.region, self.endpoint_url, self.anonymous), stmt.json)
         if len(paths) != len(columns):
             raise LoadFailed(
                 f"COPY {stmt.table}: the JSONPaths file {stmt.json} has {len(paths)} paths "
@@ -115,9 +116,11 @@ class LocalWarehouse(Warehouse):
         try:
             columns = self._columns(stmt)
             plan = self._plan(stmt, columns)
-            store = open_store(stmt.source, stmt.region, self.endpoint_url)
+            store = open_store(stmt.source, stmt.region, self.endpoint_url, self.anonymous)
             if stmt.manifest:
-                objects = manifest_objects(store, read_one(stmt.source, stmt.region, self.endpoint_url), stmt.source)
+                objects = manifest_objects(
+                    store, read_one(stmt.source, stmt.region, self.endpoint_url, self.anonymous), stmt.source
+                )
             else:
                 objects = store.list(stmt.source)
             if not objects:
