@@ -22,6 +22,7 @@ from dwh.local.copy_statement import CopyStatement, CopySyntaxError, is_copy, pa
 from dwh.local.jsonpaths import parse_jsonpaths
 from dwh.local.pipeline import WORKERS_ENV, ChunkReader, conversion_workers, convert_in_order
 from dwh.local.render import render_for_postgres
+from dwh.progress import CopyProgress, ProgressFactory
 from dwh.sources import SourceError, manifest_objects, open_store, read_in_order, read_one
 
 log = logging.getLogger("dwh.local")
@@ -46,6 +47,8 @@ class LocalWarehouse(Warehouse):
             psycopg2.connect(**params), f"local PostgreSQL at {params['host']}:{params['port']}/{params['dbname']}"
         )
         self.endpoint_url = settings.sources.s3_endpoint_url
+        #: Told of each COPY's files, bytes and rows as they are read (etl.py shows it as progress).
+        self.copy_progress: ProgressFactory = CopyProgress
 
     def execute(self, statement: str) -> int:
         """Run one statement; return the rows it loaded or changed (-1 when not applicable)."""
@@ -109,15 +112,23 @@ class LocalWarehouse(Warehouse):
             raise LoadFailed(f"COPY {stmt.table}: {exc}") from None
 
         errors, rows = [], 0
-        workers = conversion_workers(sum(obj.size for obj in objects))
+        total_bytes = sum(obj.size for obj in objects)
+        workers = conversion_workers(total_bytes)
+        progress = self.copy_progress(stmt.table, len(objects), total_bytes)
+
+        def counted(files):
+            for obj, data in files:
+                progress.file_read(len(data))
+                yield obj, data
 
         def chunks():
             nonlocal rows
-            for result in convert_in_order(read_in_order(store, objects), plan, workers):
+            for result in convert_in_order(counted(read_in_order(store, objects)), plan, workers):
                 errors.extend(result.errors)
                 if len(errors) > stmt.max_error:
                     raise LoadFailed(_failure_message(stmt, errors), errors)
                 rows += result.rows
+                progress.rows_converted(rows)
                 if result.data:
                     yield result.data
 
@@ -125,7 +136,7 @@ class LocalWarehouse(Warehouse):
             pgsql.Identifier(stmt.table), pgsql.SQL(", ").join(pgsql.Identifier(c.name) for c in columns)
         )
         reader = ChunkReader(chunks())
-        with self.cursor() as cur:
+        with progress, self.cursor() as cur:
             try:
                 cur.copy_expert(target.as_string(self._conn), reader, size=_READ_SIZE)
             except psycopg2.Error:
