@@ -29,12 +29,19 @@ _ERROR_CHARS = 4000
 
 run_insert = """
 INSERT INTO etl_runs (run_id, command, host, pid, started_at, status)
-VALUES ({run_id}, {command}, {host}, {pid}, {started_at}, {status});
+VALUES (
+    {run_id},
+    {command},
+    {host},
+    {pid},
+    {started_at},
+    {status}
+);
 """
 runs_abandon = """
 UPDATE etl_runs
 SET status = 'abandoned', finished_at = {now}
-WHERE status = 'running' AND run_id <> {run_id};
+WHERE status = 'running' AND run_id != {run_id};
 """
 run_finish = """
 UPDATE etl_runs
@@ -147,19 +154,7 @@ class History:
         self._write(runs_abandon.format(now=timestamp_literal(now()), run_id=sql_literal(run.run_id)))
 
     def finish(self, run: RunRecord, status: str, tally: Tally | None = None, error: str | None = None) -> None:
-        tally = tally or Tally(None)
-        self._write(
-            run_finish.format(
-                status=sql_literal(status),
-                now=timestamp_literal(now()),
-                rows_copied=counts_literal(tally.copied),
-                rows_published=counts_literal(tally.published),
-                files_read="NULL" if tally.files_read is None else str(int(tally.files_read)),
-                bytes_read="NULL" if tally.bytes_read is None else str(int(tally.bytes_read)),
-                error="NULL" if error is None else text_literal(error, _ERROR_CHARS),
-                run_id=sql_literal(run.run_id),
-            )
-        )
+        self._write(_finish_statement(run, status, tally or Tally(None), error))
 
     def refused(self, run: RunRecord, error: str) -> None:
         """Record a run that never got the lock: failed, having changed nothing."""
@@ -176,6 +171,19 @@ class History:
         rows = self.warehouse.query(recent_runs.format(limit=int(limit)))
         self.warehouse.rollback()
         return rows
+
+
+def _finish_statement(run: RunRecord, status: str, tally: Tally, error: str | None) -> str:
+    return run_finish.format(
+        status=sql_literal(status),
+        now=timestamp_literal(now()),
+        rows_copied=counts_literal(tally.copied),
+        rows_published=counts_literal(tally.published),
+        files_read="NULL" if tally.files_read is None else str(int(tally.files_read)),
+        bytes_read="NULL" if tally.bytes_read is None else str(int(tally.bytes_read)),
+        error="NULL" if error is None else text_literal(error, _ERROR_CHARS),
+        run_id=sql_literal(run.run_id),
+    )
 
 
 class Tally:
@@ -225,6 +233,21 @@ class Tally:
         """Count files and bytes a COPY read (known on the local warehouse only)."""
         self.files_read = (self.files_read or 0) + count
         self.bytes_read = (self.bytes_read or 0) + size
+
+
+def example_statements() -> list[str]:
+    """Every history statement, filled as a run fills it (for the SQL style and dialect tests)."""
+    run = RunRecord("etl.py --date 2018-11-15 --config C:\\sparkify\\it's.cfg")
+    tally = Tally(None)
+    tally.copied["staging_events"], tally.published["songplays"] = 533, 479
+    tally.files(1, 224_000)
+    return [
+        run_insert.format(**run.values(), status=sql_literal(RUNNING)),
+        runs_abandon.format(now=timestamp_literal(now()), run_id=sql_literal(run.run_id)),
+        _finish_statement(run, FAILED, tally, "COPY staging_events failed: 'x'\n  line 2"),
+        lock_holder,
+        recent_runs.format(limit=20),
+    ]
 
 
 def format_runs(rows: list[tuple], holder_alive: bool) -> str:
