@@ -60,10 +60,9 @@ def command_line(script: str, argv: list[str] | None) -> str:
 class Timestamped(logging.Formatter):
     """Every line of a record begins with its UTC time in ISO 8601: log files from cron read in order."""
 
-    converter = time.gmtime
-
     def __init__(self) -> None:
         super().__init__("%(message)s")
+        self.converter = time.gmtime
 
     def format(self, record: logging.LogRecord) -> str:
         stamp = f"{self.formatTime(record, '%Y-%m-%dT%H:%M:%S')}.{int(record.msecs):03d}Z"

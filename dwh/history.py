@@ -153,8 +153,8 @@ class History:
         self._write(run_insert.format(**run.values(), status=sql_literal(RUNNING)))
         self._write(runs_abandon.format(now=timestamp_literal(now()), run_id=sql_literal(run.run_id)))
 
-    def finish(self, run: RunRecord, status: str, tally: Tally | None = None, error: str | None = None) -> None:
-        self._write(_finish_statement(run, status, tally or Tally(None), error))
+    def finish(self, run: RunRecord, status: str, counts: Counts | None = None, error: str | None = None) -> None:
+        self._write(_finish_statement(run, status, counts or Counts(), error))
 
     def refused(self, run: RunRecord, error: str) -> None:
         """Record a run that never got the lock: failed, having changed nothing."""
@@ -173,61 +173,27 @@ class History:
         return rows
 
 
-def _finish_statement(run: RunRecord, status: str, tally: Tally, error: str | None) -> str:
+def _finish_statement(run: RunRecord, status: str, counts: Counts, error: str | None) -> str:
     return run_finish.format(
         status=sql_literal(status),
         now=timestamp_literal(now()),
-        rows_copied=counts_literal(tally.copied),
-        rows_published=counts_literal(tally.published),
-        files_read="NULL" if tally.files_read is None else str(int(tally.files_read)),
-        bytes_read="NULL" if tally.bytes_read is None else str(int(tally.bytes_read)),
+        rows_copied=counts_literal(counts.copied),
+        rows_published=counts_literal(counts.published),
+        files_read="NULL" if counts.files_read is None else str(int(counts.files_read)),
+        bytes_read="NULL" if counts.bytes_read is None else str(int(counts.bytes_read)),
         error="NULL" if error is None else text_literal(error, _ERROR_CHARS),
         run_id=sql_literal(run.run_id),
     )
 
 
-class Tally:
-    """The load's warehouse, counting what each committed COPY and INSERT wrote, for the history.
+@dataclass
+class Counts:
+    """What a run wrote and read: rows per table that each committed COPY and INSERT wrote, files and bytes read."""
 
-    Counts join the tally when their transaction commits; a rolled-back transaction adds nothing.
-    ``around_copy(table)`` wraps each COPY (the elapsed-time ticker on Redshift). Everything else
-    is the wrapped warehouse's own.
-    """
-
-    def __init__(self, warehouse: Any, around_copy: Callable[[str], AbstractContextManager[Any]] | None = None):
-        self._warehouse = warehouse
-        self._around_copy = around_copy
-        self._pending: list[tuple[str, str, int]] = []
-        self.copied: Counter[str] = Counter()
-        self.published: Counter[str] = Counter()
-        self.files_read: int | None = None
-        self.bytes_read: int | None = None
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._warehouse, name)
-
-    def execute(self, statement: str) -> int:
-        verb, _, table = describe(statement).partition(" ")
-        if verb == "copy" and self._around_copy is not None:
-            with self._around_copy(table):
-                rows = self._warehouse.execute(statement)
-        else:
-            rows = self._warehouse.execute(statement)
-        if verb in ("copy", "insert") and rows >= 0:
-            self._pending.append((verb, table, rows))
-        return rows
-
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        try:
-            with self._warehouse.transaction():
-                yield
-        except BaseException:
-            self._pending.clear()
-            raise
-        for verb, table, rows in self._pending:
-            (self.copied if verb == "copy" else self.published)[table] += rows
-        self._pending.clear()
+    copied: Counter[str] = field(default_factory=Counter)
+    published: Counter[str] = field(default_factory=Counter)
+    files_read: int | None = None
+    bytes_read: int | None = None
 
     def files(self, count: int, size: int) -> None:
         """Count files and bytes a COPY read (known on the local warehouse only)."""
@@ -235,16 +201,73 @@ class Tally:
         self.bytes_read = (self.bytes_read or 0) + size
 
 
+class Tally(Warehouse):
+    """The load's warehouse, counting in `counts` what each committed COPY and INSERT wrote, for the history.
+
+    Counts join when their transaction commits; a rolled-back transaction adds nothing.
+    ``around_copy(table)`` wraps each COPY (the elapsed-time ticker on Redshift). Everything else
+    is the wrapped warehouse's own.
+    """
+
+    def __init__(self, warehouse: Warehouse, around_copy: Callable[[str], AbstractContextManager[Any]] | None = None):
+        super().__init__(None, warehouse.description)
+        self.warehouse = warehouse
+        self.counts = Counts()
+        self._around_copy = around_copy
+        self._pending: list[tuple[str, str, int]] = []
+
+    def execute(self, statement: str) -> int:
+        verb, _, table = describe(statement).partition(" ")
+        if verb == "copy" and self._around_copy is not None:
+            with self._around_copy(table):
+                rows = self.warehouse.execute(statement)
+        else:
+            rows = self.warehouse.execute(statement)
+        self.last_load_errors = self.warehouse.last_load_errors
+        if verb in ("copy", "insert") and rows >= 0:
+            self._pending.append((verb, table, rows))
+        return rows
+
+    @contextmanager
+    def cursor(self) -> Iterator[Any]:
+        with self.warehouse.cursor() as cur:
+            yield cur
+
+    def query(self, statement: str) -> list[tuple]:
+        return self.warehouse.query(statement)
+
+    def scalar(self, statement: str) -> Any:
+        return self.warehouse.scalar(statement)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        try:
+            with self.warehouse.transaction():
+                yield
+        except BaseException:
+            self._pending.clear()
+            raise
+        for verb, table, rows in self._pending:
+            (self.counts.copied if verb == "copy" else self.counts.published)[table] += rows
+        self._pending.clear()
+
+    def rollback(self) -> None:
+        self._pending.clear()
+        self.warehouse.rollback()
+
+    def close(self) -> None:
+        self.warehouse.close()
+
+
 def example_statements() -> list[str]:
     """Every history statement, filled as a run fills it (for the SQL style and dialect tests)."""
     run = RunRecord("etl.py --date 2018-11-15 --config C:\\sparkify\\it's.cfg")
-    tally = Tally(None)
-    tally.copied["staging_events"], tally.published["songplays"] = 533, 479
-    tally.files(1, 224_000)
+    counts = Counts(Counter(staging_events=533), Counter(songplays=479))
+    counts.files(1, 224_000)
     return [
         run_insert.format(**run.values(), status=sql_literal(RUNNING)),
         runs_abandon.format(now=timestamp_literal(now()), run_id=sql_literal(run.run_id)),
-        _finish_statement(run, FAILED, tally, "COPY staging_events failed: 'x'\n  line 2"),
+        _finish_statement(run, FAILED, counts, "COPY staging_events failed: 'x'\n  line 2"),
         lock_holder,
         recent_runs.format(limit=20),
     ]

@@ -72,9 +72,9 @@ def locked_run(
         try:
             yield tally
         except BaseException as exc:
-            _finish(log_book, record, history.FAILED, tally, failure_message(exc))
+            _finish(log_book, record, history.FAILED, tally.counts, failure_message(exc))
             raise
-        _finish(log_book, record, history.SUCCEEDED, tally)
+        _finish(log_book, record, history.SUCCEEDED, tally.counts)
 
 
 def _opened(stack: ExitStack, warehouse: db.Warehouse) -> db.Warehouse:
@@ -87,7 +87,7 @@ def _tally(warehouse: db.Warehouse, quiet: bool) -> history.Tally:
     """The load's warehouse, counting rows; its COPYs show progress (local) or elapsed time (Redshift)."""
     silent = quiet or isinstance(warehouse, DryRunWarehouse)
     tally = history.Tally(warehouse)
-    if progress.watch_copies(warehouse, silent, sys.stderr, tally.files) or silent:
+    if progress.watch_copies(warehouse, silent, sys.stderr, tally.counts.files) or silent:
         return tally
     return history.Tally(warehouse, around_copy=progress.elapsed_ticker)
 
@@ -96,12 +96,12 @@ def _finish(
     log_book: history.History,
     record: history.RunRecord,
     status: str,
-    tally: history.Tally | None,
+    counts: history.Counts,
     error: str | None = None,
 ) -> None:
     """Finish the history row; a history that cannot be written is a warning, never the run's failure."""
     try:
-        log_book.finish(record, status, tally, error)
+        log_book.finish(record, status, counts, error)
     except Exception as exc:
         log.warning("could not record the run's end in etl_runs: %s", failure_message(exc))
 

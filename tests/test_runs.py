@@ -390,3 +390,10 @@ def test_dry_run_on_redshift_fills_in_the_configuration_and_shows_no_secret(tmp_
     assert "IAM_ROLE 'arn:aws:iam::123456789012:role/sparkify-dwh-s3-read'" in shown.stdout
     assert "2018-11-15-events.json" in shown.stdout
     assert "Secret-Passw0rd" not in shown.stdout + shown.stderr
+
+
+def test_check_waits_for_a_running_load(blocked_load, config):
+    """--check compares songplays with staging, which a running load changes between its COPY and its publish."""
+    checked = run_script("etl.py", config, "--check", "--wait", "0")
+    assert checked.returncode == 1
+    assert checked.stderr.startswith("error: another load holds the load lock: etl.py")
