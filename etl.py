@@ -4,6 +4,9 @@ python etl.py                                  full load: every event and song, 
 python etl.py --date 2018-11-15 [--songs]      one day's events (and, with --songs, the songs)
 python etl.py --start 2018-11-01 --end 2018-11-30   a range, day by day
 python etl.py --check                          the data-quality checks on what is loaded now
+python etl.py --history [N]                    the last N runs (default 20) and what each did
+python etl.py ... --dry-run                    print the SQL it would run, in order; run nothing
+python etl.py ... --wait SECONDS               wait this long for a running load (default 1800), then exit 1
 """
 
 import argparse
@@ -12,13 +15,17 @@ import sys
 import time
 from datetime import date, timedelta
 
-from dwh import cli, quality
+from dwh import cli, quality, runlock
 from dwh.config import load_settings
-from dwh.db import connect, run_statements, transaction
+from dwh.db import run_statements, transaction
+from dwh.dryrun import Printer, describe_target
 from dwh.errors import NoSourceFiles, WarehouseError
+from dwh.history import DEFAULT_RUNS_SHOWN
+from dwh.run import connect, dry_run_opener, locked_run, show_history
 from sql_queries import (
     clear_staging_queries,
     clear_table_queries,
+    control_table_queries,
     copy_table_queries,
     daily_event_queries,
     data_quality_checks,
@@ -92,8 +99,17 @@ def parse_args(argv):
     when.add_argument("--date", type=iso_date, help="load this day's events (YYYY-MM-DD)")
     when.add_argument("--start", type=iso_date, help="first day of a range (with --end)")
     when.add_argument("--check", action="store_true", help="only run the data-quality checks")
+    when.add_argument(
+        "--history",
+        type=int,
+        nargs="?",
+        const=DEFAULT_RUNS_SHOWN,
+        metavar="N",
+        help=f"print the last N runs (default {DEFAULT_RUNS_SHOWN}) and what each did; needs no lock",
+    )
     parser.add_argument("--end", type=iso_date, help="last day of a range, inclusive")
     parser.add_argument("--songs", action="store_true", help="with --date or a range: load the song data too")
+    cli.add_run_options(parser, runlock.DEFAULT_WAIT)
     args = parser.parse_args(argv)
     if (args.start is None) != (args.end is None):
         parser.error("--start and --end go together")
@@ -101,6 +117,10 @@ def parse_args(argv):
         parser.error(f"--start {args.start} is after --end {args.end}")
     if args.songs and not (args.date or args.start):
         parser.error("--songs goes with --date or --start/--end (a full load always loads the songs)")
+    if args.history is not None and (args.history < 1 or args.dry_run):
+        parser.error("--history N needs N >= 1 and runs no load, so no --dry-run")
+    if args.wait < 0:
+        parser.error("--wait SECONDS cannot be negative")
     return args
 
 
@@ -110,25 +130,40 @@ def days_of(args) -> list[date]:
     return [args.start + timedelta(days=n) for n in range((args.end - args.start).days + 1)]
 
 
+def load(warehouse, args, sources) -> None:
+    """What the arguments ask for: the checks alone, days, or the full load."""
+    if args.check:
+        quality.enforce(quality.run_checks(warehouse, data_quality_checks))
+    elif args.date or args.start:
+        load_days(warehouse, sources, days_of(args), args.songs)
+    else:
+        log.info("Loading staging tables on %s", warehouse.description)
+        load_staging_tables(warehouse, sources)
+        log.info("Building the star schema")
+        insert_tables(warehouse)
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    command = cli.command_line(__file__, argv)
 
     def body():
         settings = load_settings(args.config)
+        if args.history is not None:
+            print(show_history(settings, args.history))
+            return
+        printer = Printer()
+        if args.dry_run:
+            print(f"-- dry run of {command} on {describe_target(settings)}: nothing is run")
+        opener = dry_run_opener(printer) if args.dry_run else connect
         started = time.perf_counter()
-        with connect(settings) as warehouse:
-            if args.check:
-                quality.enforce(quality.run_checks(warehouse, data_quality_checks))
-                return
-            if args.date or args.start:
-                load_days(warehouse, settings.sources, days_of(args), args.songs)
-            else:
-                log.info("Loading staging tables on %s", warehouse.description)
-                load_staging_tables(warehouse, settings.sources)
-                log.info("Building the star schema")
-                insert_tables(warehouse)
+        with locked_run(
+            settings, command, wait=args.wait, quiet=args.quiet, control_tables=control_table_queries, opener=opener
+        ) as warehouse:
+            load(warehouse, args, settings.sources)
         log.info("Done in %.2f s.", time.perf_counter() - started)
 
+    args.quiet = args.quiet or args.dry_run  # a dry run prints SQL only
     return cli.run(body, args)
 
 

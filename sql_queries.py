@@ -552,3 +552,40 @@ def copy_table_queries(sources: Sources, day: date | None = None) -> list[str]:
         "load_options": _load_options(sources),
     }
     return [staging_events_copy.format(**values), staging_songs_copy.format(**values)]
+
+
+# CONTROL TABLES
+#
+# The load lock and the load history (dwh/runlock.py, dwh/history.py). Kept across
+# create_tables.py runs: created IF NOT EXISTS, never dropped, so history survives a rebuild.
+# etl_lock holds no rows: a run holds `LOCK etl_lock;` on a connection of its own.
+# etl_runs keeps its per-table row counts as JSON text, so a change of tables needs no
+# migration of a table that is never dropped.
+
+etl_lock_table_create = """
+CREATE TABLE IF NOT EXISTS etl_lock (
+    lock_id SMALLINT
+)
+DISTSTYLE ALL;
+"""
+
+etl_runs_table_create = """
+CREATE TABLE IF NOT EXISTS etl_runs (
+    run_id         VARCHAR(32)   NOT NULL,
+    command        VARCHAR(1024) NOT NULL,
+    host           VARCHAR(256)  NOT NULL,
+    pid            INTEGER       NOT NULL,
+    started_at     TIMESTAMP     NOT NULL SORTKEY,
+    finished_at    TIMESTAMP,
+    status         VARCHAR(16)   NOT NULL,
+    rows_copied    VARCHAR(4096),
+    rows_published VARCHAR(4096),
+    files_read     INTEGER,
+    bytes_read     BIGINT,
+    error          VARCHAR(4096)
+)
+DISTSTYLE ALL;
+"""
+
+control_table_queries = [etl_lock_table_create, etl_runs_table_create]
+CONTROL_TABLES = ["etl_lock", "etl_runs"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,6 +36,37 @@ def argument_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="configuration file (default: %(default)s)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print errors only")
     return parser
+
+
+def add_run_options(parser: argparse.ArgumentParser, default_wait: float) -> None:
+    """--wait and --dry-run, for the scripts that hold the load lock."""
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=default_wait,
+        metavar="SECONDS",
+        help="wait this long for another load to finish, then give up with exit 1 (default: %(default)g)",
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the SQL that would run, in order; connect to nothing"
+    )
+
+
+def command_line(script: str, argv: list[str] | None) -> str:
+    """The command as typed, for the load history (scripts take no secret on their command line)."""
+    return " ".join([Path(script).name, *(sys.argv[1:] if argv is None else argv)])
+
+
+class Timestamped(logging.Formatter):
+    """Every line of a record begins with its UTC time in ISO 8601: log files from cron read in order."""
+
+    def __init__(self) -> None:
+        super().__init__("%(message)s")
+        self.converter = time.gmtime
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = f"{self.formatTime(record, '%Y-%m-%dT%H:%M:%S')}.{int(record.msecs):03d}Z"
+        return "\n".join(f"{stamp} {line}" for line in super().format(record).splitlines() or [""])
 
 
 def explain(exc: BaseException) -> tuple[int, str] | None:
@@ -84,9 +116,14 @@ def exit_code(
     return EXIT_OK if code is None else code
 
 
+def setup_logging(quiet: bool) -> None:
+    """Log to stdout (-q: warnings and errors only); each line timestamped when stdout is not a terminal."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s") if sys.stdout.isatty() else Timestamped())
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, handlers=[handler], force=True)
+
+
 def run(body: Callable[[], None], args: argparse.Namespace) -> int:
     """Set up logging (-q: errors only), then run body() through exit_code()."""
-    logging.basicConfig(
-        level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s", stream=sys.stdout, force=True
-    )
+    setup_logging(args.quiet)
     return exit_code(body)

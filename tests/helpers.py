@@ -118,7 +118,7 @@ def project_sql() -> dict[str, str]:
     from datetime import date
 
     import sql_queries
-    from dwh import redshift
+    from dwh import history, redshift, runlock
     from dwh.analytic_queries import analytics_queries
 
     local = Sources(log_data="/data/log_data", log_jsonpath="/data/paths.json", song_data="/data/song_data")
@@ -138,6 +138,9 @@ def project_sql() -> dict[str, str]:
         "daily": sql_queries.daily_event_queries(date(2018, 11, 15)),
         "song upsert": sql_queries.song_upsert_queries,
         "system view": redshift.SYSTEM_VIEW_QUERIES,
+        "control": sql_queries.control_table_queries,
+        "lock": [runlock.statement_timeout.format(milliseconds=2000), runlock.run_lock],
+        "history": history.example_statements(),
     }
     statements = {f"{group} {i}": sql for group, queries in groups.items() for i, sql in enumerate(queries)}
     statements.update({f"check {check.name}": check.sql for check in sql_queries.data_quality_checks})

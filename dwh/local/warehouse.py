@@ -25,6 +25,7 @@ from dwh.local.jsonpaths import parse_jsonpaths
 from dwh.local.pipeline import WORKERS_ENV, ChunkReader, conversion_workers, convert_in_order
 from dwh.local.redshift_compat import refuse_what_redshift_rejects
 from dwh.local.render import render_for_postgres
+from dwh.progress import CopyProgress, ProgressFactory
 from dwh.sources import SourceError, manifest_objects, open_store, read_in_order, read_one
 
 log = logging.getLogger("dwh.local")
@@ -61,6 +62,8 @@ class LocalWarehouse(Warehouse):
         )
         self.endpoint_url = settings.sources.s3_endpoint_url
         self.anonymous = settings.sources.s3_anonymous
+        #: Told of each COPY's files, bytes and rows as they are read (etl.py shows it as progress).
+        self.copy_progress: ProgressFactory = CopyProgress
 
     def execute(self, statement: str) -> int:
         """Run one statement; return the rows it loaded or changed (-1 when not applicable)."""
@@ -131,15 +134,23 @@ class LocalWarehouse(Warehouse):
             raise LoadFailed(f"COPY {stmt.table}: {exc}") from None
 
         errors, rows = [], 0
-        workers = conversion_workers(sum(obj.size for obj in objects))
+        total_bytes = sum(obj.size for obj in objects)
+        workers = conversion_workers(total_bytes)
+        progress = self.copy_progress(stmt.table, len(objects), total_bytes)
+
+        def counted(files):
+            for obj, data in files:
+                progress.file_read(len(data))
+                yield obj, data
 
         def chunks():
             nonlocal rows
-            for result in convert_in_order(read_in_order(store, objects), plan, workers):
+            for result in convert_in_order(counted(read_in_order(store, objects)), plan, workers):
                 errors.extend(result.errors)
                 if len(errors) > max_bad_rows(stmt.max_error):
                     raise LoadFailed(_failure_message(stmt, errors), errors)
                 rows += result.rows
+                progress.rows_converted(rows)
                 if result.data:
                     yield result.data
 
@@ -147,7 +158,7 @@ class LocalWarehouse(Warehouse):
             pgsql.Identifier(stmt.table), pgsql.SQL(", ").join(pgsql.Identifier(c.name) for c in columns)
         )
         reader = ChunkReader(chunks())
-        with self.cursor() as cur:
+        with progress, self.cursor() as cur:
             try:
                 cur.copy_expert(target.as_string(self._conn), reader, size=_READ_SIZE)
             except psycopg2.Error:

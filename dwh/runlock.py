@@ -1,0 +1,118 @@
+"""One load at a time, on Redshift and the local warehouse alike: `LOCK etl_lock;` held on a connection of its own.
+
+Redshift has no advisory locks; its LOCK takes an ACCESS EXCLUSIVE table lock that lasts until the
+transaction ends, and so does PostgreSQL's. A run opens a transaction on a dedicated connection,
+locks the (empty) control table and keeps the transaction open until it ends; a run killed with
+kill -9 loses its session, and the warehouse rolls the transaction back and frees the lock.
+
+To wait with feedback and a deadline, the LOCK is tried with a short statement_timeout (a
+setting both warehouses have) in a loop: between tries the waiting run names the holder.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import psycopg2
+import psycopg2.errors
+
+from dwh.db import Warehouse
+from dwh.errors import WarehouseError
+
+log = logging.getLogger("dwh")
+
+DEFAULT_WAIT = 30 * 60
+#: How long one LOCK attempt waits before the loop reports and tries again; the first is short,
+#: so a waiting run says so at once.
+FIRST_ATTEMPT_SECONDS = 0.25
+ATTEMPT_SECONDS = 2.0
+#: While waiting, the holder is named when it changes and at least this often.
+REMIND_SECONDS = 60.0
+
+statement_timeout = "SET statement_timeout TO {milliseconds};"
+run_lock = "LOCK etl_lock;"
+
+
+class LockTimeout(WarehouseError):
+    """Another run held the load lock for longer than --wait; nothing was changed."""
+
+
+def _timed_out(exc: psycopg2.Error) -> bool:
+    """A LOCK stopped by statement_timeout (PostgreSQL: query_canceled; Redshift: "canceled on user's request")."""
+    return isinstance(exc, psycopg2.errors.QueryCanceled) or "cancel" in str(exc).lower()
+
+
+def try_lock(warehouse: Warehouse, seconds: float) -> bool:
+    """Try LOCK etl_lock for up to `seconds`; True when this connection now holds it (until rollback)."""
+    try:
+        warehouse.execute(statement_timeout.format(milliseconds=max(100, int(seconds * 1000))))
+        warehouse.execute(run_lock)
+    except psycopg2.Error as exc:
+        warehouse.rollback()
+        if _timed_out(exc):
+            return False
+        raise
+    return True
+
+
+def acquire(
+    warehouse: Warehouse,
+    wait: float,
+    holder: Callable[[], object],
+    control_tables: list[str],
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
+    """Hold the load lock on `warehouse` (a connection used for nothing else), waiting up to `wait` seconds.
+
+    `holder()` describes who holds it (from the load history). The control tables are created
+    when missing (a warehouse from before they existed). Past the deadline: LockTimeout.
+    """
+    deadline = clock() + wait
+    announced: str | None = None
+    reminded = clock()
+    attempt = FIRST_ATTEMPT_SECONDS
+    while True:
+        remaining = deadline - clock()
+        try:
+            if try_lock(warehouse, min(attempt, max(remaining, 0.1))):
+                if announced is not None:
+                    log.info("Got the load lock.")
+                return
+        except psycopg2.errors.UndefinedTable:
+            _create(warehouse, control_tables)
+            continue
+        attempt = ATTEMPT_SECONDS
+        who = str(holder() or "a run that has not recorded itself in etl_runs yet")
+        if clock() >= deadline:
+            raise LockTimeout(
+                f"another load holds the load lock: {who}; gave up after waiting {wait:g} s "
+                "(--wait SECONDS to wait longer); nothing was changed"
+            )
+        if who != announced or clock() - reminded >= REMIND_SECONDS:
+            log.warning("Waiting for the load lock, held by %s (giving up in %.0f s)", who, deadline - clock())
+            announced, reminded = who, clock()
+
+
+def _create(warehouse: Warehouse, control_tables: list[str]) -> None:
+    """Create etl_lock and etl_runs; a concurrent run creating them too is not an error."""
+    log.info("Creating the load lock and history tables (%s)", ", ".join(_names(control_tables)))
+    try:
+        with warehouse.transaction():
+            for statement in control_tables:
+                warehouse.execute(statement)
+    except (psycopg2.errors.UniqueViolation, psycopg2.errors.DuplicateTable):
+        pass
+
+
+def _names(statements: list[str]) -> list[str]:
+    return [statement.split("EXISTS")[1].split("(")[0].strip() for statement in statements]
+
+
+def holder_alive(warehouse: Warehouse) -> bool:
+    """Whether some run holds the load lock now (tried for a moment, released at once)."""
+    if try_lock(warehouse, 0.5):
+        warehouse.rollback()
+        return False
+    return True
