@@ -11,6 +11,14 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from dwh.errors import LoadFailed
+from dwh.local.native import CONVERTER_ENV
+
+
+@pytest.fixture(autouse=True, params=["native", "exact"])
+def converter(request, monkeypatch):
+    """Every rule holds on both paths: native conversion (with its hand-back) and the exact path alone."""
+    monkeypatch.setenv(CONVERTER_ENV, request.param)
+    return request.param
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ import orjson
 
 from dwh.errors import LoadError
 from dwh.json_documents import documents_in
+from dwh.local import native
 from dwh.local.columnar import Plan, convert_documents
 
 
@@ -106,9 +107,16 @@ def _add_file(batch: _Batch, filename: str, data: bytes) -> None:
 def convert_files(files, plan: Plan) -> FileResult:
     """Convert files (name, content) into COPY text rows and the errors of their rejected rows.
 
-    Many small files are converted together (one pass per column for all of them); a
-    large file is converted in slices.
+    Native code converts the batch when its values allow (dwh.local.native); otherwise many
+    small files are converted together (one pass per column for all of them), a large file
+    in slices.
     """
+    files = list(files)
+    converter = native.converter_for_plan(plan) if native.enabled() else None
+    if converter is not None:
+        converted = converter.convert(b"".join(data if data.endswith(b"\n") else data + b"\n" for _, data in files))
+        if converted is not None:
+            return FileResult(*converted)
     batch = _Batch(plan)
     for filename, data in files:
         _add_file(batch, filename, data)

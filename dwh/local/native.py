@@ -1,0 +1,178 @@
+"""Files to COPY text rows in native code, for batches whose every value has a common shape.
+
+The exact path (dwh.local.columnar with dwh.local.converters) runs Python for each value, about
+10 µs a row. Here two native libraries convert a whole batch of files, when the batch allows it:
+
+- A byte scan turns away a batch whose JSON escapes a backslash, tab, newline, CR or NUL (values
+  the text format would have to escape, or COPY rejects) and any integer -0 (the exact path loads
+  0 into a double column, DuckDB -0.0).
+- msgspec decodes the batch at C speed against a typed Struct built from the plan. A column's
+  values must have the shapes DuckDB converts to the exact path's result: text columns take a
+  string or null; integer columns an in-range integer, a string of fewer digits than could
+  overflow, or null; double columns a number or null; epochmillisecs timestamps an integer in
+  datetime's range or null. Bad JSON, a BOM, NaN, a lone surrogate, a number in a text column,
+  1.5 in an integer column: the decode fails.
+- DuckDB's typed read_json converts the batch and writes PostgreSQL text format. Guards inside the
+  query raise on text longer than the column's UTF-8 size, on whitespace-only text under
+  BLANKSASNULL, and on a batch that is not one object per line (DuckDB also rejects duplicate keys).
+
+Any rejection makes convert() return None, and the caller converts the batch on the exact path,
+which loads what Redshift loads and reports file, line, column and reason for what it rejects.
+Plans the shapes cannot express (ignorecase, nested or shared JSONPaths, NOT NULL columns,
+TRUNCATECOLUMNS, ACCEPTINVCHARS, other types or time formats) always take the exact path.
+tests/test_columnar_property.py proves both paths load the same rows under every option.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from typing import Annotated, Any
+
+import duckdb
+import msgspec
+
+from dwh.local.columnar import Plan
+from dwh.local.converters import INT_RANGES, Column, kind_of
+
+CONVERTER_ENV = "SPARKIFY_COPY_CONVERTER"  # "exact" turns this path off (tests run every COPY both ways)
+# The JSON escapes of \\, \t, \n, \r and NUL (\u005c, \u0009, \u000a, \u000d, \u0000 in any case),
+# and an integer -0 (a -0 followed by what ends a number).
+_NEEDS_EXACT = re.compile(rb"\\[\\tnr]|\\u00(?:0[09aAdD0]|5[cC])|-0(?:[\s,\]}]|$)")
+# Milliseconds from the epoch to 10000-01-01: the exact path's range of epochmillisecs timestamps.
+_EPOCH_MS_END = 253_402_300_800_000
+# Python's str.isspace characters: under BLANKSASNULL such text loads NULL on the exact path.
+_SPACES = "".join(chr(c) for c in range(0x110000) if chr(c).isspace())
+
+
+def enabled() -> bool:
+    return os.environ.get(CONVERTER_ENV, "native").lower() != "exact"
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _identifier(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _keys(plan: Plan) -> list[str] | None:
+    """The JSON key of each column, or None when a column is not one distinct top-level key."""
+    if plan.mode == "auto":
+        keys = [column.name for column in plan.columns]
+    elif plan.mode == "paths" and all(len(steps) == 1 and isinstance(steps[0], str) for steps in plan.paths):
+        keys = [steps[0] for steps in plan.paths]
+    else:
+        return None
+    if len(set(keys)) != len(keys) or not all(keys):
+        return None
+    return keys
+
+
+def _column_shape(column: Column, key: str, plan: Plan) -> tuple[Any, str, str] | None:
+    """(msgspec type, DuckDB type, DuckDB expression) of one column, or None if it needs the exact path."""
+    options, kind, value = plan.options, kind_of(column.data_type), _identifier(key)
+    if column.not_null:
+        return None
+    if kind == "text":
+        checks = [f"strlen({value}) <= {column.max_length}"] if column.max_length else []
+        if options.blanks_as_null:
+            # A value is blank only if its first character is not printable ASCII: test that first.
+            checks.append(
+                f"(ascii({value}) BETWEEN 33 AND 126 OR {value} = '' OR trim({value}, {_literal(_SPACES)}) <> '')"
+            )
+        converted = f"NULLIF({value}, '')" if options.empty_as_null else value
+        if checks:
+            guard = " AND ".join(checks)
+            converted = f"CASE WHEN {value} IS NULL OR ({guard}) THEN {converted} ELSE error('exact path') END"
+        return str | None, "VARCHAR", converted
+    if kind == "integer":
+        low, high = INT_RANGES[column.data_type]
+        safe_digits = len(str(high)) - 1
+        shape = (
+            Annotated[int, msgspec.Meta(ge=low, le=high)]
+            | Annotated[str, msgspec.Meta(pattern=f"^[0-9]{{0,{safe_digits}}}$")]
+            | None
+        )
+        return shape, "VARCHAR", f"CAST(NULLIF({value}, '') AS BIGINT)"
+    if kind == "float":
+        return float | None, "DOUBLE", value
+    if kind == "timestamp" and (options.time_format or "").lower() == "epochmillisecs":
+        return Annotated[int, msgspec.Meta(ge=0, lt=_EPOCH_MS_END)] | None, "BIGINT", f"epoch_ms({value})"
+    return None
+
+
+class NativeConverter:
+    """One plan's msgspec decoder and DuckDB query; convert() returns None to hand a batch back."""
+
+    def __init__(self, plan: Plan, keys: list[str], shapes: list[tuple[Any, str, str]]):
+        fields = [(f"c{i}", shape, None) for i, (shape, _, _) in enumerate(shapes)]
+        row = msgspec.defstruct("Row", fields, rename={f"c{i}": key for i, key in enumerate(keys)})
+        self.decoder = msgspec.json.Decoder(row)
+        self.columns = "{" + ", ".join(f"{_literal(k)}: '{t}'" for k, (_, t, _) in zip(keys, shapes, strict=True)) + "}"
+        self.select = ", ".join(expression for _, _, expression in shapes)
+        self.connection = duckdb.connect(":memory:", config={"threads": 1})
+
+    def convert(self, data: bytes) -> tuple[bytes, int] | None:
+        """COPY text rows of documents, one a line, and their count; or None: convert on the exact path."""
+        if _NEEDS_EXACT.search(data):
+            return None
+        try:
+            count = len(self.decoder.decode_lines(data))
+        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+            return None
+        if count == 0 or count != data.count(b"\n") + (not data.endswith(b"\n")):
+            return None  # not one document a line (DuckDB would reject it, later and slower)
+        folder = tempfile.mkdtemp(prefix="sparkify-copy-")
+        source, target = os.path.join(folder, "in.json"), os.path.join(folder, "out.txt")
+        try:
+            with open(source, "wb") as handle:
+                handle.write(data)
+            read = (
+                f"read_json({_literal(source)}, format='newline_delimited', records=true, "
+                f"columns={self.columns}, maximum_object_size={len(data) + 1})"
+            )
+            written = self.connection.execute(
+                f"COPY (SELECT {self.select} FROM {read}) TO {_literal(target)} "
+                "(FORMAT csv, HEADER false, DELIMITER '\t', QUOTE '', ESCAPE '', NULLSTR '\\N')"
+            ).fetchone()
+            if written is None or written[0] != count:
+                return None
+            with open(target, "rb") as handle:
+                return handle.read(), count
+        except duckdb.Error:
+            return None
+        finally:
+            for path in (source, target):
+                if os.path.exists(path):
+                    os.remove(path)
+            os.rmdir(folder)
+
+
+_converters: dict[tuple[int, str], NativeConverter | None] = {}
+
+
+def converter_for_plan(plan: Plan) -> NativeConverter | None:
+    """This process's NativeConverter for the plan (None: the plan needs the exact path).
+
+    Cached per process id: a worker forked from a process that holds one makes its own.
+    """
+    cache_key = (os.getpid(), repr((plan.columns, plan.options, plan.mode, plan.paths)))
+    if cache_key not in _converters:
+        _converters[cache_key] = _build(plan)
+    return _converters[cache_key]
+
+
+def _build(plan: Plan) -> NativeConverter | None:
+    options = plan.options
+    if options.truncate_columns or options.accept_inv_chars is not None:
+        return None
+    keys = _keys(plan)
+    if keys is None:
+        return None
+    shapes = [_column_shape(column, key, plan) for column, key in zip(plan.columns, keys, strict=True)]
+    if any(shape is None for shape in shapes):
+        return None
+    return NativeConverter(plan, keys, [shape for shape in shapes if shape is not None])
