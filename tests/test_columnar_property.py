@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 
 from dwh.errors import LoadError, LoadFailed
 from dwh.json_documents import documents_in
+from dwh.local import native
 from dwh.local.columnar import Plan, convert_documents
 from dwh.local.converters import NULL, Column, FieldError, Options, converter_for, json_text
-from dwh.local import native
 from dwh.local.json_batches import convert_files
 from dwh.local.jsonpaths import follow, parse_jsonpaths
 
