@@ -534,3 +534,23 @@ def test_unusual_values_hand_the_batch_to_the_exact_path(line):
     converter = native.converter_for_plan(plan)
     assert converter is not None
     assert converter.convert(b'{"c0": "ok", "c1": 1}\n' + line + b"\n") is None
+
+
+def test_files_keep_their_order_when_some_take_the_exact_path(monkeypatch):
+    """Runs of files go native or exact in turn; the rows come out in the files' order either way."""
+    plan = native_plan([column("c0", "VARCHAR(12)"), column("c1", "INTEGER")], "auto", ["$.c0", "$.c1"], Options())
+
+    files = []
+    for n in range(6):
+        documents = [{"c0": f"f{n}r{r}", "c1": r} for r in range(3)]
+        pretty = n % 3 == 1  # pretty-printed: the exact path
+        texts = [json.dumps(d, indent=2 if pretty else None) for d in documents]
+        files.append((f"{n}.json", "\n".join(texts).encode()))
+    converter = native.converter_for_plan(plan)
+    assert converter is not None
+    assert [converter.documents_in(data) for _, data in files] == [3, 0, 3, 3, 0, 3]
+    mixed = convert_files(files, plan)
+    exact = exact_conversion(files, plan, monkeypatch)
+    assert mixed.rows == exact.rows == 18
+    assert mixed.data == exact.data
+    assert mixed.data.split(b"\n")[:4] == [b"f0r0\t0", b"f0r1\t1", b"f0r2\t2", b"f1r0\t0"]

@@ -107,16 +107,24 @@ def _add_file(batch: _Batch, filename: str, data: bytes) -> None:
 def convert_files(files, plan: Plan) -> FileResult:
     """Convert files (name, content) into COPY text rows and the errors of their rejected rows.
 
-    Native code converts the batch when its values allow (dwh.local.native); otherwise many
-    small files are converted together (one pass per column for all of them), a large file
-    in slices.
+    Native code converts the files whose values allow it (dwh.local.native); the others are
+    converted here: many small files together (one pass per column for all of them), a large
+    file in slices.
     """
     files = list(files)
     converter = native.converter_for_plan(plan) if native.enabled() else None
     if converter is not None:
-        converted = converter.convert(b"".join(data if data.endswith(b"\n") else data + b"\n" for _, data in files))
-        if converted is not None:
-            return FileResult(*converted)
+        parts, rows, errors = [], 0, []
+        for run in converter.convert_files(files):
+            result = FileResult(*run) if isinstance(run, tuple) else _convert_exactly(run, plan)
+            parts.append(result.data)
+            rows += result.rows
+            errors += result.errors
+        return FileResult(b"".join(parts), rows, errors)
+    return _convert_exactly(files, plan)
+
+
+def _convert_exactly(files: list[tuple[str, bytes]], plan: Plan) -> FileResult:
     batch = _Batch(plan)
     for filename, data in files:
         _add_file(batch, filename, data)

@@ -30,20 +30,26 @@ import re
 import tempfile
 from typing import Annotated, Any
 
-import duckdb
 import msgspec
 
 from dwh.local.columnar import Plan
 from dwh.local.converters import INT_RANGES, Column, kind_of
 
 CONVERTER_ENV = "SPARKIFY_COPY_CONVERTER"  # "exact" turns this path off (tests run every COPY both ways)
-# The JSON escapes of \\, \t, \n, \r and NUL (\u005c, \u0009, \u000a, \u000d, \u0000 in any case),
-# and an integer -0 (a -0 followed by what ends a number).
-_NEEDS_EXACT = re.compile(rb"\\[\\tnr]|\\u00(?:0[09aAdD0]|5[cC])|-0(?:[\s,\]}]|$)")
+# JSON escapes of \\, \t, \n, \r or NUL (also as \u00XX); and an integer -0 (a -0 followed by what
+# ends a number). Each pattern starts with one literal byte, which the regular expression engine
+# scans for quickly (an alternation of whole patterns was slower than msgspec's decode).
+_ESCAPE_NEEDING_EXACT = re.compile(rb"\\(?:[\\tnr]|u00(?:0[09adAD0]|5[cC]))")
+_MINUS_ZERO = re.compile(rb"-0(?:[\s,\]}]|$)")
 # Milliseconds from the epoch to 10000-01-01: the exact path's range of epochmillisecs timestamps.
 _EPOCH_MS_END = 253_402_300_800_000
 # Python's str.isspace characters: under BLANKSASNULL such text loads NULL on the exact path.
 _SPACES = "".join(chr(c) for c in range(0x110000) if chr(c).isspace())
+
+
+def _needs_exact(data: bytes) -> bool:
+    """Whether the file's bytes hold an escape or a -0 that only the exact path converts alike."""
+    return _ESCAPE_NEEDING_EXACT.search(data) is not None or _MINUS_ZERO.search(data) is not None
 
 
 def enabled() -> bool:
@@ -105,26 +111,68 @@ def _column_shape(column: Column, key: str, plan: Plan) -> tuple[Any, str, str] 
 
 
 class NativeConverter:
-    """One plan's msgspec decoder and DuckDB query; convert() returns None to hand a batch back."""
+    """One plan's msgspec decoder and DuckDB query."""
 
-    def __init__(self, plan: Plan, keys: list[str], shapes: list[tuple[Any, str, str]]):
+    def __init__(self, keys: list[str], shapes: list[tuple[Any, str, str]]):
         fields = [(f"c{i}", shape, None) for i, (shape, _, _) in enumerate(shapes)]
         row = msgspec.defstruct("Row", fields, rename={f"c{i}": key for i, key in enumerate(keys)})
         self.decoder = msgspec.json.Decoder(row)
         self.columns = "{" + ", ".join(f"{_literal(k)}: '{t}'" for k, (_, t, _) in zip(keys, shapes, strict=True)) + "}"
         self.select = ", ".join(expression for _, _, expression in shapes)
-        self.connection = duckdb.connect(":memory:", config={"threads": 1})
+        self.connection: Any = None
 
-    def convert(self, data: bytes) -> tuple[bytes, int] | None:
-        """COPY text rows of documents, one a line, and their count; or None: convert on the exact path."""
-        if _NEEDS_EXACT.search(data):
-            return None
+    def documents_in(self, data: bytes) -> int:
+        """How many documents the file holds when every one takes this path (one a line, common
+        shapes); 0 when the file needs the exact path."""
+        if _needs_exact(data):
+            return 0
         try:
             count = len(self.decoder.decode_lines(data))
         except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
-            return None
-        if count == 0 or count != data.count(b"\n") + (not data.endswith(b"\n")):
-            return None  # not one document a line (DuckDB would reject it, later and slower)
+            return 0
+        if count != data.count(b"\n") + (not data.endswith(b"\n")):
+            return 0  # not one document a line: DuckDB would reject it, later and slower
+        return count
+
+    def convert_files(self, files: list[tuple[str, bytes]]) -> list[tuple[bytes, int] | list[tuple[str, bytes]]]:
+        """The files in order, as runs: (COPY text rows, their count) for each run of files this path
+        converted, and a list of (name, content) for each run the exact path must convert."""
+        accepted: list[bytes] = []
+        runs: list = []
+        for name, data in files:
+            documents = self.documents_in(data)
+            if documents:
+                accepted.append(data if data.endswith(b"\n") else data + b"\n")
+                if runs and isinstance(runs[-1], int):
+                    runs[-1] += documents
+                else:
+                    runs.append(documents)
+            elif runs and isinstance(runs[-1], list):
+                runs[-1].append((name, data))
+            else:
+                runs.append([(name, data)])
+        if not accepted:
+            return [files]
+        counts = [run for run in runs if isinstance(run, int)]
+        text = self._convert(b"".join(accepted), sum(counts))
+        if text is None:
+            return [files]
+        if len(runs) == 1:
+            return [(text, counts[0])]
+        return _in_runs(text, runs)
+
+    def convert(self, data: bytes) -> tuple[bytes, int] | None:
+        """COPY text rows of one file and their count; None: the file needs the exact path."""
+        count = self.documents_in(data)
+        text = self._convert(data, count) if count else None
+        return None if text is None else (text, count)
+
+    def _convert(self, data: bytes, count: int) -> bytes | None:
+        """DuckDB's conversion of `count` documents, one a line; None when a guard or DuckDB rejects one."""
+        import duckdb  # about 0.3 s to import: only once a file has passed msgspec's checks
+
+        if self.connection is None:
+            self.connection = duckdb.connect(":memory:", config={"threads": 1})
         folder = tempfile.mkdtemp(prefix="sparkify-copy-")
         source, target = os.path.join(folder, "in.json"), os.path.join(folder, "out.txt")
         try:
@@ -141,7 +189,7 @@ class NativeConverter:
             if written is None or written[0] != count:
                 return None
             with open(target, "rb") as handle:
-                return handle.read(), count
+                return handle.read()
         except duckdb.Error:
             return None
         finally:
@@ -149,6 +197,20 @@ class NativeConverter:
                 if os.path.exists(path):
                     os.remove(path)
             os.rmdir(folder)
+
+
+def _in_runs(text: bytes, runs: list) -> list[tuple[bytes, int] | list[tuple[str, bytes]]]:
+    """Split the converted rows (one line each) among the runs of files this path converted."""
+    rows = text.split(b"\n")
+    split: list = []
+    start = 0
+    for run in runs:
+        if isinstance(run, int):
+            split.append((b"\n".join(rows[start : start + run]) + b"\n", run))
+            start += run
+        else:
+            split.append(run)
+    return split
 
 
 _converters: dict[tuple[int, str], NativeConverter | None] = {}
@@ -175,4 +237,4 @@ def _build(plan: Plan) -> NativeConverter | None:
     shapes = [_column_shape(column, key, plan) for column, key in zip(plan.columns, keys, strict=True)]
     if any(shape is None for shape in shapes):
         return None
-    return NativeConverter(plan, keys, [shape for shape in shapes if shape is not None])
+    return NativeConverter(keys, [shape for shape in shapes if shape is not None])
