@@ -51,6 +51,19 @@ SERVER_OPTIONS = {
     "max_wal_senders": "0",
     # Keep server.log useful: log statements that take longer than 5 s.
     "log_min_duration_statement": "5000",
+    # Bulk-load workload: few sessions, large sorts and hashes (issue 16, 1M events, 2 cores).
+    # The songplays window sort (850k rows, 182 MB) stays in memory instead of spilling to disk:
+    # insert songplays 5.19 s -> 3.26 s, the whole transform 9.23 s -> 7.77 s. One statement at a
+    # time per load, so the worst case is a few such sorts, well inside a developer machine's RAM.
+    "work_mem": "256MB",
+    # VACUUM (autovacuum after each DELETE + INSERT rebuild of the star tables) and index builds
+    # keep their dead-row lists and sorts in memory: one pass over a rebuilt table instead of several.
+    "maintenance_work_mem": "256MB",
+    # DELETE + COPY in one transaction (the load flow; Redshift's TRUNCATE commits) writes WAL for
+    # every row even with wal_level=minimal, about 1 GB per 1M events: the 1 GB default would start
+    # a checkpoint in the middle of each large load. Crash safety is unchanged (a longer recovery).
+    "max_wal_size": "4GB",
+    "checkpoint_timeout": "30min",
 }
 SERVER_CONFIG = "sparkify.conf"
 INCLUDE_LINE = f"include = '{SERVER_CONFIG}'"
