@@ -215,7 +215,7 @@ READ: dict[str, Phase] = {"read_songs": read_songs}
 
 
 # --------------------------------------------------------------------------------------------
-# the peer: DuckDB's read_json of the same files and the same INSERT ... SELECTs (bench/requirements.txt)
+# the peer: DuckDB's read_json of the same files and the same INSERT ... SELECTs (DuckDB: requirements.txt)
 
 EVENT_COLUMNS = (
     "{artist:'VARCHAR', auth:'VARCHAR', firstName:'VARCHAR', gender:'VARCHAR', itemInSession:'INTEGER', "
@@ -228,7 +228,7 @@ SONG_COLUMNS = (
     "artist_location:'VARCHAR', artist_name:'VARCHAR', song_id:'VARCHAR', title:'VARCHAR', "
     "duration:'DOUBLE', year:'INTEGER'}"
 )
-NO_DUCKDB: Result = {"skipped": "duckdb is not installed (pip install -r bench/requirements.txt)"}
+NO_DUCKDB: Result = {"skipped": "duckdb is not installed (pip install -r requirements.txt)"}
 
 
 def _duckdb(args: PhaseArgs) -> Any:

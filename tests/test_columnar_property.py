@@ -554,3 +554,8 @@ def test_files_keep_their_order_when_some_take_the_exact_path(monkeypatch):
     assert mixed.rows == exact.rows == 18
     assert mixed.data == exact.data
     assert mixed.data.split(b"\n")[:4] == [b"f0r0\t0", b"f0r1\t1", b"f0r2\t2", b"f1r0\t0"]
+
+
+def test_the_blank_guard_knows_every_character_python_calls_space():
+    """BLANKSASNULL on the exact path tests str.isspace; the native guard trims these characters."""
+    assert sorted(native._SPACES) == [chr(c) for c in range(0x110000) if chr(c).isspace()]

@@ -44,7 +44,8 @@ _MINUS_ZERO = re.compile(rb"-0(?:[\s,\]}]|$)")
 # Milliseconds from the epoch to 10000-01-01: the exact path's range of epochmillisecs timestamps.
 _EPOCH_MS_END = 253_402_300_800_000
 # Python's str.isspace characters: under BLANKSASNULL such text loads NULL on the exact path.
-_SPACES = "".join(chr(c) for c in range(0x110000) if chr(c).isspace())
+_SPACES = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B)))
+_SPACES += "\u2028\u2029\u202f\u205f\u3000"
 
 
 def _needs_exact(data: bytes) -> bool:
@@ -83,17 +84,16 @@ def _column_shape(column: Column, key: str, plan: Plan) -> tuple[Any, str, str] 
     if column.not_null:
         return None
     if kind == "text":
-        checks = [f"strlen({value}) <= {column.max_length}"] if column.max_length else []
-        if options.blanks_as_null:
-            # A value is blank only if its first character is not printable ASCII: test that first.
-            checks.append(
-                f"(ascii({value}) BETWEEN 33 AND 126 OR {value} = '' OR trim({value}, {_literal(_SPACES)}) <> '')"
-            )
+        # CASE evaluates a branch only for the rows that reach it: the costly blank test runs only
+        # for text that does not start with printable ASCII.
         converted = f"NULLIF({value}, '')" if options.empty_as_null else value
-        if checks:
-            guard = " AND ".join(checks)
-            converted = f"CASE WHEN {value} IS NULL OR ({guard}) THEN {converted} ELSE error('exact path') END"
-        return str | None, "VARCHAR", converted
+        branches = [f"WHEN {value} IS NULL THEN NULL"]
+        if column.max_length:
+            branches.append(f"WHEN strlen({value}) > {column.max_length} THEN error('exact path')")
+        if options.blanks_as_null:
+            branches.append(f"WHEN ascii({value}) BETWEEN 33 AND 126 THEN {converted}")
+            branches.append(f"WHEN {value} <> '' AND trim({value}, {_literal(_SPACES)}) = '' THEN error('exact path')")
+        return str | None, "VARCHAR", f"CASE {' '.join(branches)} ELSE {converted} END"
     if kind == "integer":
         low, high = INT_RANGES[column.data_type]
         safe_digits = len(str(high)) - 1
