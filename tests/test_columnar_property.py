@@ -11,6 +11,7 @@ PostgreSQL's own COPY. Both tables must hold the same rows, and the rejected row
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import tempfile
@@ -249,6 +250,7 @@ KNOWN_AWKWARD = (
 )
 
 
+@pytest.mark.parametrize("converter", ["native", "exact"])
 @pytest.mark.filterwarnings("ignore")
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(load=loads())
@@ -266,7 +268,8 @@ KNOWN_AWKWARD = (
         [],
     )
 )
-def test_columnar_path_loads_what_the_per_value_path_loads(warehouse, load):
+def test_columnar_path_loads_what_the_per_value_path_loads(warehouse, monkeypatch, converter, load):
+    monkeypatch.setenv(native.CONVERTER_ENV, converter)
     columns, mode, paths, contents, options, max_error, _ = load
     ddl = ", ".join(f"{name} {sql_type}{' NOT NULL' if column.not_null else ''}" for name, sql_type, column in columns)
     with tempfile.TemporaryDirectory() as folder:
@@ -420,16 +423,14 @@ def text_lines(data: bytes) -> list[str]:
     return data.decode("utf-8", "surrogateescape").split("\n")[:-1]
 
 
-def exact_conversion(files, plan, monkeypatch):
-    with monkeypatch.context() as patch:
-        patch.setenv(native.CONVERTER_ENV, "exact")
-        return convert_files(files, plan)
+def exact_conversion(files, plan):
+    return convert_files(files, dataclasses.replace(plan, native=False))
 
 
 def native_plan(columns, mode, paths, options) -> Plan:
     steps = parse_jsonpaths(json.dumps({"jsonpaths": paths}).encode(), "paths.json")
     plan_mode = {"auto": "auto", "auto ignorecase": "ignorecase", "paths": "paths"}[mode]
-    return Plan([column for _, _, column in columns], options, plan_mode, steps)
+    return Plan([column for _, _, column in columns], options, plan_mode, steps, native=True)
 
 
 @pytest.mark.filterwarnings("ignore")
@@ -445,7 +446,7 @@ def native_plan(columns, mode, paths, options) -> Plan:
         Options(time_format="epochmillisecs"),
     )
 )
-def test_native_conversion_loads_what_the_exact_path_loads(warehouse, monkeypatch, load):
+def test_native_conversion_loads_what_the_exact_path_loads(warehouse, load):
     """Whatever batch the native path converts, the exact path converts without a rejected row, and
     PostgreSQL loads the same rows from both; every other batch is handed back (None)."""
     columns, mode, paths, data, options = load
@@ -455,7 +456,7 @@ def test_native_conversion_loads_what_the_exact_path_loads(warehouse, monkeypatc
     event("native" if converted is not None else "handed back")
     if converted is None:
         return
-    exact = exact_conversion([("x.json", data)], plan, monkeypatch)
+    exact = exact_conversion([("x.json", data)], plan)
     assert exact.errors == []
     assert converted[1] == exact.rows
     ddl = ", ".join(f"{name} {sql_type}" for name, sql_type, _ in columns)
@@ -536,7 +537,7 @@ def test_unusual_values_hand_the_batch_to_the_exact_path(line):
     assert converter.convert(b'{"c0": "ok", "c1": 1}\n' + line + b"\n") is None
 
 
-def test_files_keep_their_order_when_some_take_the_exact_path(monkeypatch):
+def test_files_keep_their_order_when_some_take_the_exact_path():
     """Runs of files go native or exact in turn; the rows come out in the files' order either way."""
     plan = native_plan([column("c0", "VARCHAR(12)"), column("c1", "INTEGER")], "auto", ["$.c0", "$.c1"], Options())
 
@@ -550,7 +551,7 @@ def test_files_keep_their_order_when_some_take_the_exact_path(monkeypatch):
     assert converter is not None
     assert [converter.documents_in(data) for _, data in files] == [3, 0, 3, 3, 0, 3]
     mixed = convert_files(files, plan)
-    exact = exact_conversion(files, plan, monkeypatch)
+    exact = exact_conversion(files, plan)
     assert mixed.rows == exact.rows == 18
     assert mixed.data == exact.data
     assert mixed.data.split(b"\n")[:4] == [b"f0r0\t0", b"f0r1\t1", b"f0r2\t2", b"f1r0\t0"]
@@ -559,3 +560,12 @@ def test_files_keep_their_order_when_some_take_the_exact_path(monkeypatch):
 def test_the_blank_guard_knows_every_character_python_calls_space():
     """BLANKSASNULL on the exact path tests str.isspace; the native guard trims these characters."""
     assert sorted(native._SPACES) == [chr(c) for c in range(0x110000) if chr(c).isspace()]
+
+
+def test_loads_below_the_threshold_take_the_exact_path_unless_told(monkeypatch):
+    monkeypatch.delenv(native.CONVERTER_ENV, raising=False)
+    assert not native.wanted(native.MIN_BYTES - 1) and native.wanted(native.MIN_BYTES)
+    monkeypatch.setenv(native.CONVERTER_ENV, "native")
+    assert native.wanted(0)
+    monkeypatch.setenv(native.CONVERTER_ENV, "exact")
+    assert not native.wanted(10 * native.MIN_BYTES)

@@ -112,7 +112,7 @@ def convert_files(files, plan: Plan) -> FileResult:
     file in slices.
     """
     files = list(files)
-    converter = native.converter_for_plan(plan) if native.enabled() else None
+    converter = native.converter_for_plan(plan) if plan.native else None
     if converter is not None:
         parts, rows, errors = [], 0, []
         for run in converter.convert_files(files):

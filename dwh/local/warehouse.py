@@ -15,7 +15,7 @@ from psycopg2 import sql as pgsql
 
 from dwh.db import Warehouse
 from dwh.errors import LoadFailed, NoSourceFiles
-from dwh.local import server
+from dwh.local import native, server
 from dwh.local.columnar import Plan
 from dwh.local.converters import Column, Options
 from dwh.local.copy_statement import CopyStatement, CopySyntaxError, is_copy, parse_copy
@@ -109,7 +109,9 @@ class LocalWarehouse(Warehouse):
             raise LoadFailed(f"COPY {stmt.table}: {exc}") from None
 
         errors, rows = [], 0
-        workers = conversion_workers(sum(obj.size for obj in objects))
+        total_bytes = sum(obj.size for obj in objects)
+        workers = conversion_workers(total_bytes)
+        plan.native = native.wanted(total_bytes)
 
         def chunks():
             nonlocal rows
