@@ -41,8 +41,9 @@ def conversion_workers(total_bytes: int) -> int:
 def worker_context(platform: str = sys.platform) -> BaseContext:
     """How worker processes start, in the way each platform supports safely.
 
-    Linux: fork while this process has one thread (fast, nothing re-imported); convert_in_order
-    starts its workers before the reader threads, so that is the usual case. With threads
+    Linux: fork while this process has one thread, native threads included (fast, nothing
+    re-imported); convert_in_order starts its workers before the reader threads, so that is
+    the usual case. With threads
     running, fork could copy a lock held by another thread, so a fork server starts them.
     macOS and Windows: spawn (CPython calls fork unsafe on macOS; Windows has only spawn).
     Spawned and fork-server workers import __main__ as __mp_main__, so a script that starts a
@@ -50,11 +51,19 @@ def worker_context(platform: str = sys.platform) -> BaseContext:
     """
     if not platform.startswith("linux"):
         return multiprocessing.get_context("spawn")
-    if threading.active_count() == 1:
+    if _threads() == 1:
         return multiprocessing.get_context("fork")
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["dwh.local.json_batches"])
     return context
+
+
+def _threads() -> int:
+    """This process's threads, native ones included (DuckDB's, once the native converter ran here)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return threading.active_count()
 
 
 def batches(
