@@ -1,25 +1,26 @@
-"""Files to COPY text rows in native code, for batches whose every value has a common shape.
+"""Files to COPY text rows in native code, for files whose every value has a common shape.
 
 The exact path (dwh.local.columnar with dwh.local.converters) runs Python for each value, about
-10 µs a row. Here two native libraries convert a whole batch of files, when the batch allows it:
+12 µs a row. Here two native libraries convert the files of a batch that allow it (about 7 µs):
 
-- A byte scan turns away a batch whose JSON escapes a backslash, tab, newline, CR or NUL (values
-  the text format would have to escape, or COPY rejects) and any integer -0 (the exact path loads
-  0 into a double column, DuckDB -0.0).
-- msgspec decodes the batch at C speed against a typed Struct built from the plan. A column's
+- A byte scan turns away a file whose JSON escapes a backslash, tab, newline, CR or NUL (values
+  the text format would have to escape, or COPY rejects) or holds an integer -0 (the exact path
+  loads 0 into a double column, DuckDB -0.0).
+- msgspec decodes the file at C speed against a typed Struct built from the plan. A column's
   values must have the shapes DuckDB converts to the exact path's result: text columns take a
   string or null; integer columns an in-range integer, a string of fewer digits than could
   overflow, or null; double columns a number or null; epochmillisecs timestamps an integer in
   datetime's range or null. Bad JSON, a BOM, NaN, a lone surrogate, a number in a text column,
-  1.5 in an integer column: the decode fails.
-- DuckDB's typed read_json converts the batch and writes PostgreSQL text format. Guards inside the
-  query raise on text longer than the column's UTF-8 size, on whitespace-only text under
-  BLANKSASNULL, and on a batch that is not one object per line (DuckDB also rejects duplicate keys).
+  1.5 in an integer column: the decode fails. So does a file that is not one object a line.
+- DuckDB's typed read_json converts the accepted files in one query and writes PostgreSQL text
+  format. Guards in the query raise on text longer than the column's UTF-8 size and on
+  whitespace-only text under BLANKSASNULL; DuckDB itself rejects duplicate keys.
 
-Any rejection makes convert() return None, and the caller converts the batch on the exact path,
-which loads what Redshift loads and reports file, line, column and reason for what it rejects.
+A file turned away is converted on the exact path, which loads what Redshift loads and reports
+file, line, column and reason for what it rejects; if DuckDB rejects, the whole batch goes there.
 Plans the shapes cannot express (ignorecase, nested or shared JSONPaths, NOT NULL columns,
 TRUNCATECOLUMNS, ACCEPTINVCHARS, other types or time formats) always take the exact path.
+Sources do not matter: DuckDB reads a temporary copy of bytes already read (local or S3).
 tests/test_columnar_property.py proves both paths load the same rows under every option.
 """
 
