@@ -16,6 +16,8 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing.context import BaseContext
 
+import psutil
+
 from dwh.local.columnar import Plan
 from dwh.local.json_batches import FileResult, convert_files
 from dwh.sources import SourceObject
@@ -60,10 +62,7 @@ def worker_context(platform: str = sys.platform) -> BaseContext:
 
 def _threads() -> int:
     """This process's threads, native ones included (DuckDB's, once the native converter ran here)."""
-    try:
-        return len(os.listdir("/proc/self/task"))
-    except OSError:
-        return threading.active_count()
+    return max(psutil.Process().num_threads(), threading.active_count())
 
 
 def batches(
