@@ -14,9 +14,11 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import os
 import tempfile
 from pathlib import Path
 
+import duckdb
 import psycopg2
 import pytest
 from hypothesis import HealthCheck, event, example, given, settings
@@ -569,3 +571,15 @@ def test_loads_below_the_threshold_take_the_exact_path_unless_told(monkeypatch):
     assert native.wanted(0)
     monkeypatch.setenv(native.CONVERTER_ENV, "exact")
     assert not native.wanted(10 * native.MIN_BYTES)
+
+
+def test_a_process_keeps_a_few_converters_and_closes_the_rest():
+    plans = [native_plan([column(f"k{n}", "INTEGER")], "auto", [f"$.k{n}"], Options()) for n in range(native._KEPT + 2)]
+    first = native.converter_for_plan(plans[0])
+    assert first is not None and first.convert(b'{"k0": 1}\n') == (b"1\n", 1)
+    for plan in plans[1:]:
+        native.converter_for_plan(plan)
+    assert sum(key[0] == os.getpid() for key in native._converters) == native._KEPT
+    with pytest.raises(duckdb.Error):
+        first.connection.execute("SELECT 1")
+    assert native.converter_for_plan(plans[0]) is not first

@@ -222,6 +222,8 @@ def _in_runs(text: bytes, runs: list) -> list[tuple[bytes, int] | list[tuple[str
 
 
 _converters: dict[tuple[int, str], NativeConverter | None] = {}
+# Converters kept per process, the most recently used: each holds a DuckDB connection and its threads.
+_KEPT = 4
 
 
 def converter_for_plan(plan: Plan) -> NativeConverter | None:
@@ -229,9 +231,17 @@ def converter_for_plan(plan: Plan) -> NativeConverter | None:
 
     Cached per process id: a worker forked from a process that holds one makes its own.
     """
-    cache_key = (os.getpid(), repr((plan.columns, plan.options, plan.mode, plan.paths)))
-    if cache_key not in _converters:
+    pid = os.getpid()
+    cache_key = (pid, repr((plan.columns, plan.options, plan.mode, plan.paths)))
+    if cache_key in _converters:
+        _converters[cache_key] = _converters.pop(cache_key)  # now the most recently used
+    else:
         _converters[cache_key] = _build(plan)
+        own = [key for key in _converters if key[0] == pid]
+        for key in own[: max(0, len(own) - _KEPT)]:
+            evicted = _converters.pop(key)
+            if evicted is not None and evicted.connection is not None:
+                evicted.connection.close()
     return _converters[cache_key]
 
 
