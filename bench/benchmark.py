@@ -22,8 +22,9 @@ then checks every count against what the generator reports, and on the same rows
     floor       native `COPY ... FROM STDIN` of the rows the emulation loaded, dumped to
                 PostgreSQL text beforehand (outside the timing); ANALYZE timed apart
     read        listing and reading the song files with the emulation's own reader, no parsing
+    exact       the two COPY phases again with SPARKIFY_COPY_CONVERTER=exact: the exact path
+                alone, so the native converter's gain is measured in the same run
     duckdb      DuckDB read_json of the same files into a table, and the same INSERT ... SELECTs
-                (DuckDB is a benchmark-only dependency: bench/requirements.txt)
 
 Peak memory: the phase's process tree (the Python process and its conversion workers), summed
 PSS and RSS sampled from /proc every 0.1 s, plus ru_maxrss; the server's processes apart.

@@ -25,6 +25,7 @@ from typing import Any
 from bench import generate, phases
 from bench.memory import Sampler
 from dwh.local import server
+from dwh.local.native import CONVERTER_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / ".data"
@@ -107,8 +108,11 @@ class Runner:
         file: Path | None = None,
         env: dict[str, str] | None = None,
         profile_out: Path | None = None,
+        label: str | None = None,
     ) -> Results:
-        """Run one phase in a child process; its result plus wall time and sampled peak memory."""
+        """Run one phase in a child process; its result plus wall time and sampled peak memory.
+
+        `label` names it in the output when the same phase runs twice (with another env)."""
         self.counter += 1
         result_path = self.work / f"result-{self.counter}.json"
         cmd = [sys.executable, "-m", "bench.phases", name, "--config", str(config), "--result", str(result_path)]
@@ -139,7 +143,7 @@ class Runner:
         result["server_peak_mb"] = peak["server"]["pss_kb"] / 1024
         if self.verbose:
             shown = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in result.items()}
-            print(f"    {name:<17} {json.dumps(shown)}", flush=True)
+            print(f"    {label or name:<17} {json.dumps(shown)}", flush=True)
         return result
 
 
@@ -385,6 +389,9 @@ def run(options: Options, command: str, verbose: bool) -> Results:
                 dumps[name].unlink()
             for name in phases.READ:
                 measured[name] = runner.phase(name, config)
+            for name in phases.EXACT_PATH:  # the same loads without the native converter, side by side
+                label = f"{name}_exact"
+                measured[label] = runner.phase(name, config, env={CONVERTER_ENV: "exact"}, label=label)
             if options.duckdb:
                 duck = work / "duck.db"
                 for name in phases.DUCKDB:

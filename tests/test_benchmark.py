@@ -17,7 +17,8 @@ from bench import report
 
 EVENTS, SONGS = 3_000, 200
 PIPELINE = ["create", "copy_events", "copy_songs", "transform", "checks"]
-PHASES = [*PIPELINE, "floor_events", "floor_songs", "read_songs", "duckdb_events", "duckdb_songs", "duckdb_transform"]
+PHASES = [*PIPELINE, "floor_events", "floor_songs", "read_songs", "copy_events_exact", "copy_songs_exact"]
+PHASES += ["duckdb_events", "duckdb_songs", "duckdb_transform"]
 PHASE_LINE = re.compile(r"^ {4}(\w+) +(\{.*\})$", re.MULTILINE)
 
 
@@ -70,6 +71,7 @@ def test_the_load_gives_the_generated_counts(run):
     assert scale["mismatches"] == []
     assert scale["summary"]["events"] == phases["copy_events"]["rows"] == phases["floor_events"]["rows"] == EVENTS
     assert scale["summary"]["songs"] == phases["copy_songs"]["rows"] == phases["floor_songs"]["rows"] == SONGS
+    assert phases["copy_events_exact"]["rows"] == EVENTS and phases["copy_songs_exact"]["rows"] == SONGS
     assert phases["read_songs"]["files"] == SONGS
     assert phases["checks"]["checks"] > 0 and phases["checks"]["failed"] == []
     assert json.loads((data / f"e{EVENTS}-s{SONGS}-seed42" / "summary.json").read_text()) == scale["summary"]
@@ -91,6 +93,9 @@ def test_the_report_computes_ratios_from_the_measured_times(run):
     assert (
         songs_row.split(" | ")[5] == f"{phases['copy_songs']['seconds'] / phases['floor_songs']['seconds']:.2f}x time"
     )
+    exact = phases["copy_events_exact"]["seconds"] / copy["seconds"]
+    exact_songs = phases["copy_songs_exact"]["seconds"] / phases["copy_songs"]["seconds"]
+    assert f"against the exact path alone: COPY events {exact:.2f}x as fast, COPY songs {exact_songs:.2f}x." in stdout
     sample = results["sample"]
     assert len(sample["running"]) == len(sample["cold"]) == 1
     assert f"{sample['running'][0]:.2f} s (median of 1: {sample['running'][0]:.2f})" in stdout

@@ -11,20 +11,25 @@ PostgreSQL's own COPY. Both tables must hold the same rows, and the rejected row
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
+import os
 import tempfile
 from pathlib import Path
 
+import duckdb
 import psycopg2
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from dwh.errors import LoadError, LoadFailed
 from dwh.json_documents import documents_in
+from dwh.local import native
 from dwh.local.columnar import Plan, convert_documents
 from dwh.local.converters import NULL, Column, FieldError, Options, converter_for, json_text
+from dwh.local.json_batches import convert_files
 from dwh.local.jsonpaths import follow, parse_jsonpaths
 
 # Redshift DDL type, and the column as information_schema describes it: every type the project
@@ -247,6 +252,7 @@ KNOWN_AWKWARD = (
 )
 
 
+@pytest.mark.parametrize("converter", ["native", "exact"])
 @pytest.mark.filterwarnings("ignore")
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(load=loads())
@@ -264,7 +270,8 @@ KNOWN_AWKWARD = (
         [],
     )
 )
-def test_columnar_path_loads_what_the_per_value_path_loads(warehouse, load):
+def test_columnar_path_loads_what_the_per_value_path_loads(warehouse, monkeypatch, converter, load):
+    monkeypatch.setenv(native.CONVERTER_ENV, converter)
     columns, mode, paths, contents, options, max_error, _ = load
     ddl = ", ".join(f"{name} {sql_type}{' NOT NULL' if column.not_null else ''}" for name, sql_type, column in columns)
     with tempfile.TemporaryDirectory() as folder:
@@ -356,3 +363,224 @@ def test_columnar_conversion_equals_per_value_conversion_for_any_documents(wareh
         assert fast_outcome == outcome(lambda: copy_into(warehouse, "t", exact))
     finally:
         warehouse.rollback()
+
+
+# Values in the native path's shapes, with their edges (and now and then one outside them).
+common_text = st.sampled_from(
+    ["", " ", "\u3000", "a b", "\u00e9t\u00e9", "\U0001f600", "x" * 12, "-0", "\\N"]
+) | st.text(max_size=14)
+common_numbers = st.sampled_from(
+    [0.0, -0.0, 5e-324, 2.2250738585072014e-308, 1e22, 0.1, 1.2345678901234567, 1541105830796.0, 1e308]
+) | st.floats(allow_nan=False, allow_infinity=False)
+common_integers = st.integers(min_value=-(2**63), max_value=2**63 - 1) | st.sampled_from(
+    [0, -1, 2**15 - 1, 2**31 - 1, -(2**31), 1541105830796, 253_402_300_799_999, 253_402_300_800_000]
+)
+common_strings = st.sampled_from(["", "007", "123456789", "1234", " 1", "+1", "1e3"]) | st.text(
+    "0123456789", max_size=19
+)
+# A column's common values by its kind; now and then any value at all.
+COMMON = {
+    "character varying": common_text,
+    "character": common_text,
+    "smallint": common_integers | common_strings,
+    "integer": common_integers | common_strings,
+    "bigint": common_integers | common_strings,
+    "double precision": common_numbers | common_integers,
+    "real": common_numbers,
+    "timestamp without time zone": st.integers(min_value=-1, max_value=253_402_300_800_000),
+}
+NATIVE_TYPES = [entry for entry in TYPES if entry[1] in COMMON]
+
+
+@st.composite
+def common_loads(draw):
+    """Columns, options, JSONPaths and one file of mostly common values, one object per line."""
+    columns = []
+    for i in range(draw(st.integers(min_value=1, max_value=4))):
+        ddl, data_type, length = draw(st.sampled_from(NATIVE_TYPES if draw(st.integers(0, 9)) else TYPES))
+        columns.append((f"c{i}", ddl, Column(f"c{i}", data_type, length, draw(st.integers(0, 19)) == 0)))
+    mode = draw(st.sampled_from(["auto", "auto", "paths", "paths", "auto ignorecase"]))
+    paths = [draw(st.sampled_from([f"$.{name}", f"$['{name}']", f"$.{name}", f"$.o.{name}"])) for name, _, _ in columns]
+    documents = []
+    for _ in range(draw(st.integers(1, 5))):
+        document = {}
+        for name, _, column in columns:
+            key = draw(st.sampled_from([name] * 8 + [name.upper(), None]))
+            if key is not None:
+                common = COMMON.get(column.data_type) if draw(st.integers(0, 19)) else None
+                document[key] = draw(st.none() | common if common is not None else values)
+        documents.append(document)
+    data = "\n".join(json.dumps(d, ensure_ascii=draw(st.booleans())) for d in documents).encode("utf-8")
+    options = Options(
+        empty_as_null=draw(st.booleans()),
+        blanks_as_null=draw(st.booleans()),
+        truncate_columns=draw(st.integers(0, 9)) == 0,
+        accept_inv_chars=draw(st.sampled_from([None] * 9 + ["?"])),
+        time_format=draw(st.sampled_from(["epochmillisecs"] * 4 + ["EPOCHMILLISECS", None, "epochsecs"])),
+    )
+    return columns, mode, paths, data, options
+
+
+def text_lines(data: bytes) -> list[str]:
+    """COPY text rows (each ends with a newline) as copy_into takes them."""
+    return data.decode("utf-8", "surrogateescape").split("\n")[:-1]
+
+
+def exact_conversion(files, plan):
+    return convert_files(files, dataclasses.replace(plan, native=False))
+
+
+def native_plan(columns, mode, paths, options) -> Plan:
+    steps = parse_jsonpaths(json.dumps({"jsonpaths": paths}).encode(), "paths.json")
+    plan_mode = {"auto": "auto", "auto ignorecase": "ignorecase", "paths": "paths"}[mode]
+    return Plan([column for _, _, column in columns], options, plan_mode, steps, native=True)
+
+
+@pytest.mark.filterwarnings("ignore")
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(load=common_loads())
+@example(
+    load=(
+        [column("c0", "DOUBLE PRECISION"), column("c1", "VARCHAR(4)"), column("c2", "BIGINT")],
+        "auto",
+        ["$.c0", "$.c1", "$.c2"],
+        b'{"c0": -0.0, "c1": "", "c2": "123456789012345678"}\n{"c0": 5e-324, "c1": "\\u00e9\\u00e9", "c2": -9}\n'
+        b'{"c0": 1.2345678901234567, "c1": "\\u3000"}\n{"c0": 12, "c1": "abcd"}',
+        Options(time_format="epochmillisecs"),
+    )
+)
+def test_native_conversion_loads_what_the_exact_path_loads(warehouse, load):
+    """Whatever batch the native path converts, the exact path converts without a rejected row, and
+    PostgreSQL loads the same rows from both; every other batch is handed back (None)."""
+    columns, mode, paths, data, options = load
+    plan = native_plan(columns, mode, paths, options)
+    converter = native.converter_for_plan(plan)
+    converted = converter.convert(data) if converter is not None else None
+    event("native" if converted is not None else "handed back")
+    if converted is None:
+        return
+    exact = exact_conversion([("x.json", data)], plan)
+    assert exact.errors == []
+    assert converted[1] == exact.rows
+    ddl = ", ".join(f"{name} {sql_type}" for name, sql_type, _ in columns)
+    try:
+        warehouse.execute(f"CREATE TABLE t ({ddl});")
+        native_outcome = outcome(lambda: copy_into(warehouse, "t", text_lines(converted[0])))
+        warehouse.rollback()
+        warehouse.execute(f"CREATE TABLE t ({ddl});")
+        assert native_outcome == outcome(lambda: copy_into(warehouse, "t", text_lines(exact.data)))
+    finally:
+        warehouse.rollback()
+
+
+EVENTS_LIKE = [column("c0", "VARCHAR(256)"), column("c1", "INTEGER"), column("c2", "DOUBLE PRECISION")]
+EVENTS_LIKE += [column("c3", "TIMESTAMP"), column("c4", "SMALLINT")]
+
+
+@pytest.mark.parametrize("mode", ["auto", "paths"])
+@pytest.mark.parametrize(
+    "options", [Options(time_format="epochmillisecs"), Options(True, True, False, None, "epochmillisecs")]
+)
+def test_native_path_converts_common_batches(mode, options):
+    """The property above is not vacuous: a batch of common values takes the native path."""
+    data = b"\n".join(
+        json.dumps({"c0": f"user {n} \u00e9", "c1": n, "c2": n / 7, "c3": 1541105830796 + n, "c4": str(n)}).encode()
+        for n in range(200)
+    )
+    plan = native_plan(EVENTS_LIKE, mode, ["$.c0", "$.c1", "$.c2", "$.c3", "$.c4"], options)
+    converter = native.converter_for_plan(plan)
+    assert converter is not None
+    converted = converter.convert(data)
+    assert converted is not None and converted[1] == 200
+
+
+@pytest.mark.parametrize(
+    "mode, paths, options, not_null",
+    [
+        ("auto ignorecase", ["$.c0"], Options(), False),
+        ("paths", ["$.o.c0"], Options(), False),
+        ("auto", ["$.c0"], Options(truncate_columns=True), False),
+        ("auto", ["$.c0"], Options(accept_inv_chars="?"), False),
+        ("auto", ["$.c0"], Options(), True),
+    ],
+)
+def test_unusual_loads_take_the_exact_path(mode, paths, options, not_null):
+    plan = native_plan([column("c0", "VARCHAR(12)", not_null)], mode, paths, options)
+    assert native.converter_for_plan(plan) is None
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'{"c0": "a\\\\b"}',  # a backslash
+        b'{"c0": "a\\tb"}',
+        b'{"c0": "a\\u0000b"}',
+        b'{"c0": "x", "c1": -0}',
+        b'\xef\xbb\xbf{"c0": "x"}',
+        b'{"c0": "x",}',
+        b'{"c0": 12}',
+        b'{"c0": "x", "c1": 1.5}',
+        b'{"c0": "x", "c1": NaN}',
+        b'{"c0": "x", "c0": "y"}',
+        b'{"c0": "x"} {"c0": "y"}',
+        b'{"c0": "\\ud800"}',
+        b'{"c0": "x", "c1": 2147483648}',
+        b'{"c0": "x", "c1": "1234567890"}',
+        b'{"c0": "x", "c1": " 1"}',
+        b'{"c0": "' + "\u00e9".encode() * 7 + b'"}',  # 14 bytes in VARCHAR(12)
+        b'{"c0": "\\u3000 "}',  # blank under BLANKSASNULL
+        b"[1, 2]",
+    ],
+)
+def test_unusual_values_hand_the_batch_to_the_exact_path(line):
+    columns = [column("c0", "VARCHAR(12)"), column("c1", "INTEGER")]
+    plan = native_plan(columns, "auto", ["$.c0", "$.c1"], Options(blanks_as_null=True))
+    converter = native.converter_for_plan(plan)
+    assert converter is not None
+    assert converter.convert(b'{"c0": "ok", "c1": 1}\n' + line + b"\n") is None
+
+
+def test_files_keep_their_order_when_some_take_the_exact_path():
+    """Runs of files go native or exact in turn; the rows come out in the files' order either way."""
+    plan = native_plan([column("c0", "VARCHAR(12)"), column("c1", "INTEGER")], "auto", ["$.c0", "$.c1"], Options())
+
+    files = []
+    for n in range(6):
+        documents = [{"c0": f"f{n}r{r}", "c1": r} for r in range(3)]
+        pretty = n % 3 == 1  # pretty-printed: the exact path
+        texts = [json.dumps(d, indent=2 if pretty else None) for d in documents]
+        files.append((f"{n}.json", "\n".join(texts).encode()))
+    converter = native.converter_for_plan(plan)
+    assert converter is not None
+    assert [converter.documents_in(data) for _, data in files] == [3, 0, 3, 3, 0, 3]
+    mixed = convert_files(files, plan)
+    exact = exact_conversion(files, plan)
+    assert mixed.rows == exact.rows == 18
+    assert mixed.data == exact.data
+    assert mixed.data.split(b"\n")[:4] == [b"f0r0\t0", b"f0r1\t1", b"f0r2\t2", b"f1r0\t0"]
+
+
+def test_the_blank_guard_knows_every_character_python_calls_space():
+    """BLANKSASNULL on the exact path tests str.isspace; the native guard trims these characters."""
+    assert sorted(native._SPACES) == [chr(c) for c in range(0x110000) if chr(c).isspace()]
+
+
+def test_loads_below_the_threshold_take_the_exact_path_unless_told(monkeypatch):
+    monkeypatch.delenv(native.CONVERTER_ENV, raising=False)
+    assert not native.wanted(native.MIN_BYTES - 1) and native.wanted(native.MIN_BYTES)
+    monkeypatch.setenv(native.CONVERTER_ENV, "native")
+    assert native.wanted(0)
+    monkeypatch.setenv(native.CONVERTER_ENV, "exact")
+    assert not native.wanted(10 * native.MIN_BYTES)
+
+
+def test_a_process_keeps_a_few_converters_and_closes_the_rest():
+    plans = [native_plan([column(f"k{n}", "INTEGER")], "auto", [f"$.k{n}"], Options()) for n in range(native._KEPT + 2)]
+    first = native.converter_for_plan(plans[0])
+    assert first is not None and first.convert(b'{"k0": 1}\n') == (b"1\n", 1)
+    for plan in plans[1:]:
+        native.converter_for_plan(plan)
+    assert sum(key[0] == os.getpid() for key in native._converters) == native._KEPT
+    with pytest.raises(duckdb.Error):
+        first.connection.execute("SELECT 1")
+    assert native.converter_for_plan(plans[0]) is not first

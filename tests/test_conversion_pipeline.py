@@ -97,6 +97,19 @@ def test_linux_forks_before_threads_start_and_uses_a_fork_server_after():
         thread.join()
 
 
+def test_linux_uses_a_fork_server_once_duckdb_runs_threads_here():
+    """DuckDB's threads are invisible to threading.active_count, and a fork could copy their locks."""
+    code = "import duckdb, dwh.local.pipeline as p; con = duckdb.connect(); con.execute('select 1')"
+    after_duckdb = subprocess.run(
+        [sys.executable, "-c", code + "; print(p.worker_context('linux').get_start_method())"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    assert after_duckdb.stdout.strip() == "forkserver"
+
+
 def test_files_convert_the_same_alone_or_batched():
     files = source_files(5)
     alone = [convert_files([(obj.name, data)], PLAN) for obj, data in files]

@@ -11,6 +11,14 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from dwh.errors import LoadFailed
+from dwh.local.native import CONVERTER_ENV
+
+
+@pytest.fixture(autouse=True, params=["native", "exact"])
+def converter(request, monkeypatch):
+    """Every rule holds on both paths: native conversion (with its hand-back) and the exact path alone."""
+    monkeypatch.setenv(CONVERTER_ENV, request.param)
+    return request.param
 
 
 @pytest.fixture
@@ -294,3 +302,16 @@ def test_many_small_files_are_converted_together_keeping_each_files_name(load):
     files["src/150.json"] = '{"n": "x"}'
     error = failure(load, "n INT", files)
     assert [(e.filename.rsplit("/", 1)[1], e.line_number) for e in error.errors] == [("150.json", 1)]
+
+
+def test_copy_analyzes_the_table_and_leaves_the_session_settings_alone(load, warehouse):
+    with warehouse.cursor() as cur:
+        cur.execute("SET default_statistics_target = 77")
+    rows = "\n".join(json.dumps({"a": n, "b": f"v{n}"}) for n in range(500))
+    load("a INTEGER, b VARCHAR(8)", {"src/1.json": rows})
+    with warehouse.cursor() as cur:
+        cur.execute("SHOW default_statistics_target")
+        assert cur.fetchone() == ("77",)
+        # Statistics target 10 (a small sample, fast): at most 11 histogram bounds per column.
+        cur.execute("SELECT attname, cardinality(histogram_bounds::text::text[]) FROM pg_stats WHERE tablename = 't'")
+        assert sorted(cur.fetchall()) == [("a", 11), ("b", 11)]

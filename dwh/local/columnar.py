@@ -40,6 +40,7 @@ class Plan:
     options: Options
     mode: str  # "auto", "ignorecase" or "paths"
     paths: list[tuple] = field(default_factory=list)
+    native: bool = False  # try dwh.local.native first (LocalWarehouse.copy decides by the load's size)
 
     def __post_init__(self):
         self.converters = [converter_for(c, self.options) for c in self.columns]

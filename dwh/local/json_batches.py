@@ -16,6 +16,7 @@ import orjson
 
 from dwh.errors import LoadError
 from dwh.json_documents import documents_in
+from dwh.local import native
 from dwh.local.columnar import Plan, convert_documents
 
 
@@ -106,9 +107,24 @@ def _add_file(batch: _Batch, filename: str, data: bytes) -> None:
 def convert_files(files, plan: Plan) -> FileResult:
     """Convert files (name, content) into COPY text rows and the errors of their rejected rows.
 
-    Many small files are converted together (one pass per column for all of them); a
-    large file is converted in slices.
+    Native code converts the files whose values allow it (dwh.local.native); the others are
+    converted here: many small files together (one pass per column for all of them), a large
+    file in slices.
     """
+    files = list(files)
+    converter = native.converter_for_plan(plan) if plan.native else None
+    if converter is not None:
+        parts, rows, errors = [], 0, []
+        for run in converter.convert_files(files):
+            result = FileResult(*run) if isinstance(run, tuple) else _convert_exactly(run, plan)
+            parts.append(result.data)
+            rows += result.rows
+            errors += result.errors
+        return FileResult(b"".join(parts), rows, errors)
+    return _convert_exactly(files, plan)
+
+
+def _convert_exactly(files: list[tuple[str, bytes]], plan: Plan) -> FileResult:
     batch = _Batch(plan)
     for filename, data in files:
         _add_file(batch, filename, data)

@@ -16,6 +16,8 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing.context import BaseContext
 
+import psutil
+
 from dwh.local.columnar import Plan
 from dwh.local.json_batches import FileResult, convert_files
 from dwh.sources import SourceObject
@@ -41,8 +43,9 @@ def conversion_workers(total_bytes: int) -> int:
 def worker_context(platform: str = sys.platform) -> BaseContext:
     """How worker processes start, in the way each platform supports safely.
 
-    Linux: fork while this process has one thread (fast, nothing re-imported); convert_in_order
-    starts its workers before the reader threads, so that is the usual case. With threads
+    Linux: fork while this process has one thread, native threads included (fast, nothing
+    re-imported); convert_in_order starts its workers before the reader threads, so that is
+    the usual case. With threads
     running, fork could copy a lock held by another thread, so a fork server starts them.
     macOS and Windows: spawn (CPython calls fork unsafe on macOS; Windows has only spawn).
     Spawned and fork-server workers import __main__ as __mp_main__, so a script that starts a
@@ -50,11 +53,16 @@ def worker_context(platform: str = sys.platform) -> BaseContext:
     """
     if not platform.startswith("linux"):
         return multiprocessing.get_context("spawn")
-    if threading.active_count() == 1:
+    if _threads() == 1:
         return multiprocessing.get_context("fork")
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["dwh.local.json_batches"])
     return context
+
+
+def _threads() -> int:
+    """This process's threads, native ones included (DuckDB's, once the native converter ran here)."""
+    return max(psutil.Process().num_threads(), threading.active_count())
 
 
 def batches(
