@@ -11,8 +11,8 @@ password valid for DURATION_SECONDS (900, the API's minimum and default):
 A process keeps what AWS issued per warehouse and asks again when fewer than REFRESH_MARGIN
 seconds are left (or AWS's NextRefreshTime has passed), so each new connection or retry logs in
 with a live password however long the run. The password is "temporary authorization to log in"
-(API reference): it matters at login, not for a session already open. The credentials are never logged or put into an error message. boto3 is
-imported here, on the IAM path only.
+(API reference): it matters at login, not for a session already open. The credentials are never
+logged or put into an error message. boto3 is imported here, on the IAM path only.
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ def update_cfg_text(text: str, updates: dict[tuple[str, str], str]) -> str:
             continue
         in_value_of_replaced = False
         match = _KEY_RE.match(line) if (section and stripped and not is_comment) else None
-        if match and section is not None:
+        if match and section:
             target = (section, match.group("key").strip().lower())
             if target in pending:
                 _, value = pending.pop(target)
@@ -105,16 +105,25 @@ def write_cfg_values(path: Path, updates: dict[tuple[str, str], str]) -> bool:
     return True
 
 
-def record_endpoint(cfg: IacConfig, host: str, role_arn: str, set_target: bool, console: Console) -> None:
-    """Write HOST and ARN (and TARGET = redshift if asked) into dwh.cfg, comments and all."""
+def record_endpoint(
+    cfg: IacConfig,
+    host: str,
+    role_arn: str,
+    set_target: bool,
+    console: Console,
+    login: dict[tuple[str, str], str] | None = None,
+) -> None:
+    """Write HOST and ARN (and TARGET = redshift, and the ``login`` keys, if asked) into dwh.cfg, comments and all."""
     updates = {("CLUSTER", "HOST"): host, ("IAM_ROLE", "ARN"): role_arn}
     if set_target:
         updates[("WAREHOUSE", "TARGET")] = "redshift"
+    updates.update(login or {})
     changed = write_cfg_values(cfg.path, updates)
     console.info(
         f"{cfg.path.name}: {'updated' if changed else 'already up to date:'} "
         f"[CLUSTER] HOST = {host}, [IAM_ROLE] ARN = {role_arn}"
         + (", [WAREHOUSE] TARGET = redshift" if set_target else "")
+        + "".join(f", [{section}] {key} = {value}" for (section, key), value in (login or {}).items())
     )
 
 
