@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (the iac fixtures are imported by name and taken as arguments)
 """``iac_setup.py create --auth iam`` leaves dwh.cfg ready for temporary database credentials.
 
 Against moto: the cluster create makes is the one the scripts then ask GetClusterCredentials
@@ -10,17 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from iac_fixtures import (  # noqa: F401 (fixtures)
-    ACCOUNT,
-    CLUSTER_ID,
-    REGION,
-    aws_env,
-    cfg_path,
-    fake_sleep,
-    moto_aws,
-    read_cfg,
-    run,
-)
+from aws_helpers import ACCOUNT, CLUSTER_ID, REGION, read_cfg
 
 from dwh import iam_auth
 from dwh.config import load_settings

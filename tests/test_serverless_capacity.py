@@ -6,7 +6,7 @@ https://docs.aws.amazon.com/redshift/latest/mgmt/serverless-capacity.html).
 """
 
 import pytest
-from iac_fixtures import aws_env, cfg_path, fake_sleep, moto_aws, run, session, set_cfg  # noqa: F401
+from aws_helpers import session, set_cfg
 
 from dwh.iac.settings import EXTENDED_RPU_REGIONS, IacConfig, base_capacity_problem
 
@@ -44,7 +44,7 @@ def test_values_off_the_steps_are_refused_in_every_region(rpu, region):
 
 
 @pytest.mark.parametrize("rpu, region, accepted", [(1024, "us-east-1", True), (1024, "ap-south-1", False)])
-def test_the_config_reader_checks_the_capacity_against_aws_region(cfg_path, rpu, region, accepted):  # noqa: F811
+def test_the_config_reader_checks_the_capacity_against_aws_region(cfg_path, rpu, region, accepted):
     set_cfg(cfg_path, "AWS", "REGION", region)
     set_cfg(cfg_path, "DWH", "SERVERLESS_BASE_RPU", str(rpu))
     if accepted:
@@ -56,9 +56,9 @@ def test_the_config_reader_checks_the_capacity_against_aws_region(cfg_path, rpu,
 
 @pytest.mark.parametrize("value", ["100", "1000"])
 def test_create_refuses_the_capacity_with_one_line_and_exit_2_before_calling_aws(
-    moto_aws,  # noqa: F811
-    run,  # noqa: F811
-    cfg_path,  # noqa: F811
+    moto_aws,
+    run,
+    cfg_path,
     value,
 ):
     set_cfg(cfg_path, "DWH", "SERVERLESS_BASE_RPU", value)
