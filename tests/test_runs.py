@@ -114,7 +114,8 @@ class BlockedLoad:
                 )[0][0]
             ),
             "the holder never got to publishing",
-        , timeout=60)
+            timeout=60,
+        )
 
     def release(self) -> None:
         self.blocker.rollback()
@@ -180,13 +181,18 @@ def test_kill_9_of_the_holder_lets_the_waiting_run_proceed(blocked_load, config,
     log = tmp_path / "waiter.log"
     with open(log, "w") as output:
         waiter = start("etl.py", config, "--date", "2018-11-03", log=output)
-    wait_until(lambda: "Waiting for the load lock, held by etl.py" in log.read_text(), "the second run never waited", timeout=60)
+    wait_until(
+        lambda: "Waiting for the load lock, held by etl.py" in log.read_text(),
+        "the second run never waited",
+        timeout=60,
+    )
     os.kill(blocked_load.process.pid, signal.SIGKILL)
     blocked_load.process.wait()
     wait_until(
         lambda: ("abandoned",) in runs_query("SELECT status FROM etl_runs WHERE command LIKE '%%2018-11-02%%'"),
         "the waiting run never took over the lock from the killed one",
-    , timeout=60)
+        timeout=60,
+    )
     blocked_load.release()
     _, err = waiter.communicate(timeout=120)
     assert waiter.returncode == 0, err
@@ -206,7 +212,8 @@ def test_history_shows_a_killed_run_as_abandoned_before_anyone_takes_the_lock(bl
             )[0][0]
         ),
         "the killed run's lock session is still there",
-    , timeout=60)
+        timeout=60,
+    )
     assert history(runs_query)[-1][1] == "running"  # nobody has corrected the row yet
     shown = run_script("etl.py", config, "--history", "5")
     assert shown.returncode == 0, shown.stderr
@@ -227,7 +234,9 @@ def test_create_tables_waits_for_a_running_load(blocked_load, config, runs_query
     log = tmp_path / "create.log"
     with open(log, "w") as output:
         create = start("create_tables.py", config, log=output)
-    wait_until(lambda: "Waiting for the load lock, held by etl.py --config" in log.read_text(), "it never waited", timeout=60)
+    wait_until(
+        lambda: "Waiting for the load lock, held by etl.py --config" in log.read_text(), "it never waited", timeout=60
+    )
     assert create.poll() is None
     blocked_load.release()
     assert blocked_load.process.wait(timeout=60) == 0
