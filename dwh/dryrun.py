@@ -16,6 +16,13 @@ from dwh.db import Warehouse
 from dwh.errors import WarehouseError
 
 
+class UnknownRow(tuple):
+    """A dry run's one row: whichever column is asked for is Unknown."""
+
+    def __getitem__(self, index: object) -> Unknown:  # type: ignore[override]
+        return Unknown()
+
+
 class Unknown:
     """A dry run's answer to a query: satisfies any check, printed as '?'."""
 
@@ -69,7 +76,7 @@ class DryRunWarehouse(Warehouse):
 
     def query(self, statement: str) -> list[tuple]:
         self.printer.show(self.connection, statement)
-        return []
+        return [UnknownRow()]
 
     def scalar(self, statement: str) -> Any:
         self.printer.show(self.connection, statement)
