@@ -362,13 +362,27 @@ def _local_source(cfg: ConfigReader, key: str, base: Path) -> str:
         return cfg.matching("LOCAL", key, _S3_URI, "s3://bucket/prefix", value)
     if key == "LOG_JSONPATH" and value.lower() in JSON_AUTO:
         return value
-    if _UNSAFE_PATH.search(value):
+    path = sql_safe_path(value, base)
+    if path is None:
         raise cfg.fail(
             "LOCAL",
             key,
             f"must be a folder path or s3:// prefix without quotes, backslashes or control characters, got {value!r}",
         )
-    return str((base / value).resolve()) if not os.path.isabs(value) else value
+    return path
+
+
+def sql_safe_path(value: str, base: Path, windows: bool = os.name == "nt") -> str | None:
+    """A local path as COPY's FROM names it: absolute, with forward slashes; None if it cannot be quoted safely.
+
+    Windows writes paths with backslashes and accepts forward slashes, so there they become forward
+    slashes before the check; elsewhere a backslash is refused, like a quote or a control character.
+    """
+    text = value.replace("\\", "/") if windows else value
+    if _UNSAFE_PATH.search(text):
+        return None
+    resolved = text if os.path.isabs(text) else str((base / text).resolve())
+    return Path(resolved).as_posix()
 
 
 def load_server_settings(path: str | os.PathLike = "dwh.cfg") -> ServerSettings:

@@ -3,7 +3,7 @@
 import pytest
 from helpers import REDSHIFT, run_script
 
-from dwh.config import ConfigError, load_settings
+from dwh.config import ConfigError, load_settings, sql_safe_path
 
 
 def test_example_config_is_valid_and_points_at_the_bundled_sample():
@@ -133,3 +133,11 @@ def test_a_percent_in_the_password_loads_verbatim(make_config, password):
     path = make_config(REDSHIFT)
     path.write_text(path.read_text(encoding="utf-8").replace("Secret-Passw0rd", password), encoding="utf-8")
     assert load_settings(path).redshift.password == password
+
+
+def test_local_paths_reach_copy_with_forward_slashes_on_windows(tmp_path):
+    # Windows users write backslashes; COPY's FROM gets forward slashes, which Windows accepts too.
+    assert sql_safe_path("data\\log_data", tmp_path, windows=True) == (tmp_path / "data" / "log_data").as_posix()
+    assert sql_safe_path("data\\it's", tmp_path, windows=True) is None  # a quote is still refused
+    assert sql_safe_path("data\\log_data", tmp_path, windows=False) is None  # elsewhere a backslash is refused
+    assert sql_safe_path("data/../data/log_data", tmp_path, windows=False) == str(tmp_path / "data" / "log_data")
