@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -103,6 +104,11 @@ def exit_code(
     except KeyboardInterrupt:
         error(interrupted)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader of our output went away (``etl.py --dry-run | head``): stop quietly, and point
+        # stdout at nothing so that the interpreter's last flush does not complain either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILURE
     except Exception as exc:
         for explainer in explainers:
             known = explainer(exc)

@@ -100,3 +100,20 @@ def test_iac_setup_exit_codes_come_from_the_same_front_end(tmp_path, capsys):
     missing = tmp_path / "absent.cfg"
     assert iac_setup.main(["status", "--config", str(missing)]) == cli.EXIT_USAGE
     assert "not found" in capsys.readouterr().err
+
+
+def test_a_reader_that_stops_early_ends_the_script_quietly(tmp_path):
+    # etl.py --dry-run | head: the pipe closes while the script still prints.
+    config = write_config(tmp_path / "dwh.cfg", {("LOCAL", "DATA_DIR"): str(tmp_path / "none")})
+    script = subprocess.Popen(
+        [sys.executable, str(ROOT / "etl.py"), "--config", str(config), "--dry-run"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    assert script.stdout is not None and script.stderr is not None
+    script.stdout.read(10)
+    script.stdout.close()
+    err = script.stderr.read().decode()
+    assert script.wait(timeout=60) == 1
+    assert err == ""
