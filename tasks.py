@@ -85,7 +85,7 @@ def lint() -> int:
     for command in LINT_COMMANDS:
         print(f"$ {' '.join(command)}", flush=True)
         if run("-m", *command) != 0:
-            failed.append(command[0] + (" " + command[1] if len(command) > 1 else ""))
+            failed.append(" ".join(command[:2]))  # ruff check, ruff format, mypy
     if failed:
         print(f"lint failed: {', '.join(failed)}", flush=True)
         return 1

@@ -395,6 +395,13 @@ NOT_A_PLAY, UNMATCHED, MATCHED = 0, 1, 2  # field 10 of an event tuple
 # helpers
 
 
+def not_a_play(
+    offset: int, sid: int, item: int, template: Any, method: str, page: str, status: int, user: Any
+) -> tuple:
+    """An event tuple (see EventWriter._session) of a page that plays nothing: no artist, length or song."""
+    return (offset, sid, item, template, "null", "null", method, page, "null", status, NOT_A_PLAY, user)
+
+
 def js(value) -> str:
     """JSON as the sources write it: \\uXXXX for non-ASCII, escaped slashes, compact."""
     return json.dumps(value, ensure_ascii=True, separators=(",", ":")).replace("/", "\\/")
@@ -732,9 +739,7 @@ class EventWriter:
             template = GUEST_TEMPLATES[level]
             for _ in range(min(budget, 1 + int(rng.expovariate(1.0)))):
                 page, method, status, _w = GUEST_BROWSE[_pick(rng, self.guest_cum)]
-                out.append(
-                    (offset, sid, item, template, "null", "null", method, page, "null", status, NOT_A_PLAY, None)
-                )
+                out.append(not_a_play(offset, sid, item, template, method, page, status, None))
                 item += 1
                 offset += rng.randrange(1_000, 90_000)
             return out
@@ -742,9 +747,7 @@ class EventWriter:
         if roll < 0.115:  # logs in first: Home and Login as a guest, same session
             template = GUEST_TEMPLATES[user.level]
             for page, method, status in (GUEST_HOME, LOGIN)[:budget]:
-                out.append(
-                    (offset, sid, item, template, "null", "null", method, page, "null", status, NOT_A_PLAY, None)
-                )
+                out.append(not_a_play(offset, sid, item, template, method, page, status, None))
                 item += 1
                 offset += rng.randrange(0, 30_000)
         length = min(250, 1 + int(rng.expovariate(1 / 8.0)))
@@ -772,9 +775,7 @@ class EventWriter:
             else:
                 if page in ("Submit Upgrade", "Submit Downgrade"):
                     page = "Submit Upgrade" if user.level == "free" else "Submit Downgrade"
-                out.append(
-                    (offset, sid, item, template, "null", "null", method, page, "null", status, NOT_A_PLAY, user)
-                )
+                out.append(not_a_play(offset, sid, item, template, method, page, status, user))
                 if page.startswith("Submit "):
                     user.level = "paid" if user.level == "free" else "free"
                     self.stats["level_changes"] += 1
@@ -783,42 +784,12 @@ class EventWriter:
             item += 1
         if out and len(out) < budget and offset < DAY_MS and rng.random() < 0.1:
             page, method, status = LOGOUT
-            out.append(
-                (
-                    offset,
-                    sid,
-                    item,
-                    user.templates[user.level],
-                    "null",
-                    "null",
-                    method,
-                    page,
-                    "null",
-                    status,
-                    NOT_A_PLAY,
-                    user,
-                )
-            )
+            out.append(not_a_play(offset, sid, item, user.templates[user.level], method, page, status, user))
             item += 1
             offset += rng.randrange(1_000, 30_000)
             if len(out) < budget and rng.random() < 0.5:  # back on the home page, logged out
                 page, method, status = GUEST_HOME
-                out.append(
-                    (
-                        offset,
-                        sid,
-                        item,
-                        GUEST_TEMPLATES[user.level],
-                        "null",
-                        "null",
-                        method,
-                        page,
-                        "null",
-                        status,
-                        NOT_A_PLAY,
-                        None,
-                    )
-                )
+                out.append(not_a_play(offset, sid, item, GUEST_TEMPLATES[user.level], method, page, status, None))
         return [e for e in out if e[0] < DAY_MS]
 
     # -- one day ----------------------------------------------------------------------------

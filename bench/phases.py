@@ -13,6 +13,7 @@ the real pipeline, the native COPY floor, the reader alone, and the DuckDB peer.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import resource
@@ -179,16 +180,8 @@ def _floor(args: PhaseArgs, table: str) -> Result:
     return {"seconds": seconds, "rows": rows, "analyze_seconds": analyze}
 
 
-def floor_events(args: PhaseArgs) -> Result:
-    return _floor(args, "staging_events")
-
-
-def floor_songs(args: PhaseArgs) -> Result:
-    return _floor(args, "staging_songs")
-
-
-FLOOR: dict[str, Phase] = {"floor_events": floor_events, "floor_songs": floor_songs}
 FLOOR_TABLES = {"floor_events": "staging_events", "floor_songs": "staging_songs"}  # whose dump each one loads
+FLOOR: dict[str, Phase] = {name: functools.partial(_floor, table=table) for name, table in FLOOR_TABLES.items()}
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""dwh.cfg's [CLUSTER] HOST and [IAM_ROLE] ARN, written back by create, cleared by delete and
-checked by status: a line-based edit that keeps comments, order, spacing and the file's mode."""
+"""dwh.cfg's [CLUSTER] HOST and [IAM_ROLE] ARN (and, if asked, TARGET and the login keys), written
+back by create, cleared by delete and checked by status: a line-based edit that keeps comments,
+order, spacing and the file's mode."""
 
 from __future__ import annotations
 

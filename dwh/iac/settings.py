@@ -83,8 +83,11 @@ def base_capacity_problem(rpu: int, region: str) -> str:
 class IacConfig(ConfigReader):
     """dwh.cfg with typed getters for the sections iac_setup.py reads."""
 
+    def region(self) -> str:
+        return self.matching("AWS", "REGION", REGION_PATTERN, "an AWS region such as us-west-2", must="be")
+
     def aws(self) -> AwsSettings:
-        region = self.matching("AWS", "REGION", REGION_PATTERN, "an AWS region such as us-west-2", must="be")
+        region = self.region()
         profile = self.get("AWS", "PROFILE", default="") or None
         key = self.get("AWS", "KEY", default="") or None
         secret = self.get("AWS", "SECRET", default="") or None
@@ -133,8 +136,7 @@ class IacConfig(ConfigReader):
             for key in ("SERVERLESS_NAMESPACE", "SERVERLESS_WORKGROUP")
         )
         rpu = self.integer("DWH", "SERVERLESS_BASE_RPU", minimum=4, maximum=1024, default=8)
-        region = self.matching("AWS", "REGION", REGION_PATTERN, "an AWS region such as us-west-2", must="be")
-        problem = base_capacity_problem(rpu, region)
+        problem = base_capacity_problem(rpu, self.region())
         if problem:
             raise self.fail("DWH", "SERVERLESS_BASE_RPU", problem)
         return ServerlessSpec(namespace, workgroup, rpu)
