@@ -33,6 +33,7 @@ from typing import Annotated, Any
 
 import msgspec
 
+from dwh.config import sql_literal
 from dwh.local.columnar import Plan
 from dwh.local.converters import INT_RANGES, Column, kind_of
 
@@ -63,10 +64,6 @@ def wanted(total_bytes: int) -> bool:
     if configured in ("exact", "native"):
         return configured == "native"
     return total_bytes >= MIN_BYTES
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _identifier(text: str) -> str:
@@ -100,7 +97,8 @@ def _column_shape(column: Column, key: str, plan: Plan) -> tuple[Any, str, str] 
             branches.append(f"WHEN strlen({value}) > {column.max_length} THEN error('exact path')")
         if options.blanks_as_null:
             branches.append(f"WHEN ascii({value}) BETWEEN 33 AND 126 THEN {converted}")
-            branches.append(f"WHEN {value} <> '' AND trim({value}, {_literal(_SPACES)}) = '' THEN error('exact path')")
+            blank = f"{value} <> '' AND trim({value}, {sql_literal(_SPACES)}) = ''"
+            branches.append(f"WHEN {blank} THEN error('exact path')")
         return str | None, "VARCHAR", f"CASE {' '.join(branches)} ELSE {converted} END"
     if kind == "integer":
         low, high = INT_RANGES[column.data_type]
@@ -125,7 +123,8 @@ class NativeConverter:
         fields = [(f"c{i}", shape, None) for i, (shape, _, _) in enumerate(shapes)]
         row = msgspec.defstruct("Row", fields, rename={f"c{i}": key for i, key in enumerate(keys)})
         self.decoder = msgspec.json.Decoder(row)
-        self.columns = "{" + ", ".join(f"{_literal(k)}: '{t}'" for k, (_, t, _) in zip(keys, shapes, strict=True)) + "}"
+        types = ", ".join(f"{sql_literal(k)}: '{t}'" for k, (_, t, _) in zip(keys, shapes, strict=True))
+        self.columns = "{" + types + "}"
         self.select = ", ".join(expression for _, _, expression in shapes)
         self.connection: Any = None
 
@@ -187,11 +186,11 @@ class NativeConverter:
             with open(source, "wb") as handle:
                 handle.write(data)
             read = (
-                f"read_json({_literal(source)}, format='newline_delimited', records=true, "
+                f"read_json({sql_literal(source)}, format='newline_delimited', records=true, "
                 f"columns={self.columns}, maximum_object_size={len(data) + 1})"
             )
             written = self.connection.execute(
-                f"COPY (SELECT {self.select} FROM {read}) TO {_literal(target)} "
+                f"COPY (SELECT {self.select} FROM {read}) TO {sql_literal(target)} "
                 "(FORMAT csv, HEADER false, DELIMITER '\t', QUOTE '', ESCAPE '', NULLSTR '\\N')"
             ).fetchone()
             if written is None or written[0] != count:
