@@ -18,10 +18,12 @@ from operator import itemgetter
 from dwh.errors import LoadError
 from dwh.local.converters import (
     EPOCH,
+    EPOCH_MS_END,
     INT_RANGES,
     MAX_UTF8_BYTES,
     NEEDS_EXACT_TEXT,
     NULL,
+    SAFE_DIGITS,
     Column,
     FieldError,
     Options,
@@ -54,8 +56,6 @@ class Plan:
 
 
 _MS_PER_DAY = 86_400_000
-# Milliseconds from the epoch to 10000-01-01: later instants are past datetime's range (and Redshift's).
-_EPOCH_MS_END = 253_402_300_800_000
 
 
 def _epoch_millis_formatter():
@@ -104,7 +104,7 @@ def _convert_column(values: list, column: Column, options: Options, exact_only: 
         ]
     if kind == "integer":
         low, high = INT_RANGES[column.data_type]
-        safe_digits = len(str(high)) - 1
+        safe_digits = SAFE_DIGITS[column.data_type]
         return [
             NULL
             if v is None and nullable
@@ -126,7 +126,7 @@ def _convert_column(values: list, column: Column, options: Options, exact_only: 
             NULL
             if v is None and nullable
             else format_ms(v)
-            if v.__class__ is int and 0 <= v < _EPOCH_MS_END
+            if v.__class__ is int and 0 <= v < EPOCH_MS_END
             else slow(i, v)
             for i, v in enumerate(values)
         ]

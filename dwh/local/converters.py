@@ -22,6 +22,8 @@ import orjson
 
 NULL = "\\N"
 EPOCH = datetime(1970, 1, 1)
+# Milliseconds from the epoch to 10000-01-01: later instants are past datetime's range (and Redshift's).
+EPOCH_MS_END = (datetime.max - EPOCH) // timedelta(milliseconds=1) + 1
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 # Text holding one of these needs the exact converter: COPY text escapes, NUL (rejected) and the
 # lone surrogates that invalid UTF-8 bytes decode to (rejected, or replaced with ACCEPTINVCHARS).
@@ -37,6 +39,8 @@ INT_RANGES = {
     "integer": (-(2**31), 2**31 - 1),
     "bigint": (-(2**63), 2**63 - 1),
 }
+# A string of at most this many digits is in range for the type (one digit fewer than its maximum).
+SAFE_DIGITS = {data_type: len(str(high)) - 1 for data_type, (_, high) in INT_RANGES.items()}
 _KINDS = {
     "character varying": "text",
     "character": "text",

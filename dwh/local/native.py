@@ -35,7 +35,7 @@ import msgspec
 
 from dwh.config import sql_literal
 from dwh.local.columnar import Plan
-from dwh.local.converters import INT_RANGES, Column, kind_of
+from dwh.local.converters import EPOCH_MS_END, INT_RANGES, SAFE_DIGITS, Column, kind_of
 
 # "exact" turns this path off, "native" on for any load (tests run every COPY both ways); unset, it
 # serves loads of MIN_BYTES or more: importing DuckDB costs about 0.3 s, the path saves about 5 µs a row.
@@ -46,8 +46,6 @@ MIN_BYTES = 32 << 20
 # scans for quickly (an alternation of whole patterns was slower than msgspec's decode).
 _ESCAPE_NEEDING_EXACT = re.compile(rb"\\(?:[\\tnr]|u00(?:0[09adAD0]|5[cC]))")
 _MINUS_ZERO = re.compile(rb"-0(?:[\s,\]}]|$)")
-# Milliseconds from the epoch to 10000-01-01: the exact path's range of epochmillisecs timestamps.
-_EPOCH_MS_END = 253_402_300_800_000
 # Python's str.isspace characters: under BLANKSASNULL such text loads NULL on the exact path.
 _SPACES = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B)))
 _SPACES += "\u2028\u2029\u202f\u205f\u3000"
@@ -102,17 +100,16 @@ def _column_shape(column: Column, key: str, plan: Plan) -> tuple[Any, str, str] 
         return str | None, "VARCHAR", f"CASE {' '.join(branches)} ELSE {converted} END"
     if kind == "integer":
         low, high = INT_RANGES[column.data_type]
-        safe_digits = len(str(high)) - 1
         shape = (
             Annotated[int, msgspec.Meta(ge=low, le=high)]
-            | Annotated[str, msgspec.Meta(pattern=f"^[0-9]{{0,{safe_digits}}}$")]
+            | Annotated[str, msgspec.Meta(pattern=f"^[0-9]{{0,{SAFE_DIGITS[column.data_type]}}}$")]
             | None
         )
         return shape, "VARCHAR", f"CAST(NULLIF({value}, '') AS BIGINT)"
     if kind == "float":
         return float | None, "DOUBLE", value
     if kind == "timestamp" and (options.time_format or "").lower() == "epochmillisecs":
-        return Annotated[int, msgspec.Meta(ge=0, lt=_EPOCH_MS_END)] | None, "BIGINT", f"epoch_ms({value})"
+        return Annotated[int, msgspec.Meta(ge=0, lt=EPOCH_MS_END)] | None, "BIGINT", f"epoch_ms({value})"
     return None
 
 
