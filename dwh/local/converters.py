@@ -286,12 +286,8 @@ def _date_converter(column: Column, options: Options):
 
 
 def _other_converter(column: Column, options: Options):
-    text = _text_converter(Column(column.name, "text"), options)
-
-    def convert(value) -> str | None:
-        return text(value if type(value) is str else json_text(value))
-
-    return convert
+    """Other types load the value's text (JSON text for non-strings), as an unbounded text column does."""
+    return _text_converter(Column(column.name, "text"), options)
 
 
 _CONVERTERS = {
