@@ -54,6 +54,14 @@ class Plan:
         self.__dict__.update(state)
         self.__post_init__()
 
+    def keys(self) -> list[str] | None:
+        """The top-level JSON key of each column, or None when a JSONPath goes deeper or indexes."""
+        if self.mode != "paths":
+            return [column.name for column in self.columns]
+        if all(len(steps) == 1 and isinstance(steps[0], str) for steps in self.paths):
+            return [steps[0] for steps in self.paths]
+        return None
+
 
 _MS_PER_DAY = 86_400_000
 
@@ -135,13 +143,8 @@ def _convert_column(values: list, column: Column, options: Options, exact_only: 
 
 def _extract_all(documents: list, plan: Plan) -> list:
     """The values of every column, column by column; one C-level pass when every key is present."""
-    if plan.mode == "paths":
-        keys = [steps[0] for steps in plan.paths if len(steps) == 1 and isinstance(steps[0], str)]
-        if len(keys) != len(plan.paths):
-            keys = []
-    else:
-        keys = [column.name for column in plan.columns]
-    if keys and len(keys) > 1:
+    keys = plan.keys()
+    if keys is not None and len(keys) > 1:
         try:
             return list(zip(*map(itemgetter(*keys), documents), strict=True))
         except (KeyError, TypeError):

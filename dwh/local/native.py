@@ -70,13 +70,8 @@ def _identifier(text: str) -> str:
 
 def _keys(plan: Plan) -> list[str] | None:
     """The JSON key of each column, or None when a column is not one distinct top-level key."""
-    if plan.mode == "auto":
-        keys = [column.name for column in plan.columns]
-    elif plan.mode == "paths" and all(len(steps) == 1 and isinstance(steps[0], str) for steps in plan.paths):
-        keys = [steps[0] for steps in plan.paths]
-    else:
-        return None
-    if len(set(keys)) != len(keys) or not all(keys):
+    keys = plan.keys() if plan.mode != "ignorecase" else None
+    if keys is None or len(set(keys)) != len(keys) or not all(keys):
         return None
     return keys
 
