@@ -1,6 +1,6 @@
 """Linux only: run PostgreSQL when we are root (it refuses to run as root).
 
-Imported only by runner.py, and only when running as root on Linux:
+Imported only by privileges.py, and only when running as root on Linux:
 * first choice, `unshare --user --map-user=1000`: initdb/pg_ctl run in a user namespace where
   they are an ordinary user while every file stays root-owned (nothing outside DATA_DIR changes);
 * where user namespaces are unavailable, the existing user `nobody`: DATA_DIR is chowned to it,
