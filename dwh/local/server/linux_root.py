@@ -92,7 +92,7 @@ def nobody_runner(binaries: Path, uid: int, gid: int) -> Runner:
     )
 
 
-def runner_for_start(s: ServerSettings) -> Runner:
+def runner_for_start() -> Runner:
     """The runner for init/start; with the `nobody` method also prepares the binaries."""
     binaries = bin_dir()
     method = requested_method()
