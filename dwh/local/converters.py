@@ -111,6 +111,11 @@ def json_text(value) -> str:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+def _shown(value) -> str:
+    """A rejected value as an error shows it: a string as it is, anything else as its JSON text."""
+    return value if type(value) is str else json_text(value)
+
+
 def _utf8_len(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-8", "surrogateescape"))
 
@@ -196,7 +201,7 @@ def _float_converter(column: Column, options: Options):
                 return repr(float(text))
             except ValueError:
                 pass
-        raise FieldError(1208, "FLOAT data type format error", json_text(value) if type(value) is not str else value)
+        raise FieldError(1208, "FLOAT data type format error", _shown(value))
 
     return convert
 
@@ -231,7 +236,7 @@ def _bool_converter(column: Column, options: Options):
             return "t"
         if text in _FALSE:
             return "f"
-        raise FieldError(1210, "BOOLEAN data type format error", json_text(value) if type(value) is not str else value)
+        raise FieldError(1210, "BOOLEAN data type format error", _shown(value))
 
     return convert
 
@@ -261,9 +266,7 @@ def _timestamp_converter(column: Column, options: Options):
             except ValueError:
                 pass
         wanted = f"TIMEFORMAT '{options.time_format}'" if options.time_format else "'YYYY-MM-DD HH:MI:SS'"
-        raise FieldError(
-            1206, f"Invalid timestamp format or value, expected {wanted}", raw if type(raw) is str else json_text(raw)
-        )
+        raise FieldError(1206, f"Invalid timestamp format or value, expected {wanted}", _shown(raw))
 
     return convert
 
@@ -278,9 +281,7 @@ def _date_converter(column: Column, options: Options):
                 return datetime.strptime(text, "%Y-%m-%d").date().isoformat()
             except ValueError:
                 pass
-        raise FieldError(
-            1205, "Invalid date format, expected 'YYYY-MM-DD'", value if type(value) is str else json_text(value)
-        )
+        raise FieldError(1205, "Invalid date format, expected 'YYYY-MM-DD'", _shown(value))
 
     return convert
 
