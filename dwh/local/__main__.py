@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", help="config file (default: dwh.cfg, else dwh.cfg.example)")
     args = parser.parse_args(argv)
 
-    def body() -> None:
+    def body() -> int | None:
         settings = _settings(args.config or "dwh.cfg", explicit=args.config is not None)
         if args.command == "start":
             ensure_running(settings)
@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             os.execve(command[0], command, environment)
         else:
             print(status(settings))
+        return None
 
     return cli.exit_code(body)
 

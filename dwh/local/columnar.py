@@ -18,10 +18,12 @@ from operator import itemgetter
 from dwh.errors import LoadError
 from dwh.local.converters import (
     EPOCH,
+    EPOCH_MS_END,
     INT_RANGES,
     MAX_UTF8_BYTES,
     NEEDS_EXACT_TEXT,
     NULL,
+    SAFE_DIGITS,
     Column,
     FieldError,
     Options,
@@ -52,10 +54,16 @@ class Plan:
         self.__dict__.update(state)
         self.__post_init__()
 
+    def keys(self) -> list[str] | None:
+        """The top-level JSON key of each column, or None when a JSONPath goes deeper or indexes."""
+        if self.mode != "paths":
+            return [column.name for column in self.columns]
+        if all(len(steps) == 1 and isinstance(steps[0], str) for steps in self.paths):
+            return [steps[0] for steps in self.paths]
+        return None
+
 
 _MS_PER_DAY = 86_400_000
-# Milliseconds from the epoch to 10000-01-01: later instants are past datetime's range (and Redshift's).
-_EPOCH_MS_END = 253_402_300_800_000
 
 
 def _epoch_millis_formatter():
@@ -104,7 +112,7 @@ def _convert_column(values: list, column: Column, options: Options, exact_only: 
         ]
     if kind == "integer":
         low, high = INT_RANGES[column.data_type]
-        safe_digits = len(str(high)) - 1
+        safe_digits = SAFE_DIGITS[column.data_type]
         return [
             NULL
             if v is None and nullable
@@ -126,7 +134,7 @@ def _convert_column(values: list, column: Column, options: Options, exact_only: 
             NULL
             if v is None and nullable
             else format_ms(v)
-            if v.__class__ is int and 0 <= v < _EPOCH_MS_END
+            if v.__class__ is int and 0 <= v < EPOCH_MS_END
             else slow(i, v)
             for i, v in enumerate(values)
         ]
@@ -135,13 +143,8 @@ def _convert_column(values: list, column: Column, options: Options, exact_only: 
 
 def _extract_all(documents: list, plan: Plan) -> list:
     """The values of every column, column by column; one C-level pass when every key is present."""
-    if plan.mode == "paths":
-        keys = [steps[0] for steps in plan.paths if len(steps) == 1 and isinstance(steps[0], str)]
-        if len(keys) != len(plan.paths):
-            keys = []
-    else:
-        keys = [column.name for column in plan.columns]
-    if keys and len(keys) > 1:
+    keys = plan.keys()
+    if keys is not None and len(keys) > 1:
         try:
             return list(zip(*map(itemgetter(*keys), documents), strict=True))
         except (KeyError, TypeError):

@@ -22,6 +22,8 @@ import orjson
 
 NULL = "\\N"
 EPOCH = datetime(1970, 1, 1)
+# Milliseconds from the epoch to 10000-01-01: later instants are past datetime's range (and Redshift's).
+EPOCH_MS_END = (datetime.max - EPOCH) // timedelta(milliseconds=1) + 1
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 # Text holding one of these needs the exact converter: COPY text escapes, NUL (rejected) and the
 # lone surrogates that invalid UTF-8 bytes decode to (rejected, or replaced with ACCEPTINVCHARS).
@@ -37,6 +39,8 @@ INT_RANGES = {
     "integer": (-(2**31), 2**31 - 1),
     "bigint": (-(2**63), 2**63 - 1),
 }
+# A string of at most this many digits is in range for the type (one digit fewer than its maximum).
+SAFE_DIGITS = {data_type: len(str(high)) - 1 for data_type, (_, high) in INT_RANGES.items()}
 _KINDS = {
     "character varying": "text",
     "character": "text",
@@ -105,6 +109,11 @@ def json_text(value) -> str:
     except TypeError:
         # orjson refuses integers beyond 64 bits and lone surrogates (invalid UTF-8 in the file)
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _shown(value) -> str:
+    """A rejected value as an error shows it: a string as it is, anything else as its JSON text."""
+    return value if type(value) is str else json_text(value)
 
 
 def _utf8_len(text: str) -> int:
@@ -192,7 +201,7 @@ def _float_converter(column: Column, options: Options):
                 return repr(float(text))
             except ValueError:
                 pass
-        raise FieldError(1208, "FLOAT data type format error", json_text(value) if type(value) is not str else value)
+        raise FieldError(1208, "FLOAT data type format error", _shown(value))
 
     return convert
 
@@ -227,7 +236,7 @@ def _bool_converter(column: Column, options: Options):
             return "t"
         if text in _FALSE:
             return "f"
-        raise FieldError(1210, "BOOLEAN data type format error", json_text(value) if type(value) is not str else value)
+        raise FieldError(1210, "BOOLEAN data type format error", _shown(value))
 
     return convert
 
@@ -257,9 +266,7 @@ def _timestamp_converter(column: Column, options: Options):
             except ValueError:
                 pass
         wanted = f"TIMEFORMAT '{options.time_format}'" if options.time_format else "'YYYY-MM-DD HH:MI:SS'"
-        raise FieldError(
-            1206, f"Invalid timestamp format or value, expected {wanted}", raw if type(raw) is str else json_text(raw)
-        )
+        raise FieldError(1206, f"Invalid timestamp format or value, expected {wanted}", _shown(raw))
 
     return convert
 
@@ -274,20 +281,14 @@ def _date_converter(column: Column, options: Options):
                 return datetime.strptime(text, "%Y-%m-%d").date().isoformat()
             except ValueError:
                 pass
-        raise FieldError(
-            1205, "Invalid date format, expected 'YYYY-MM-DD'", value if type(value) is str else json_text(value)
-        )
+        raise FieldError(1205, "Invalid date format, expected 'YYYY-MM-DD'", _shown(value))
 
     return convert
 
 
 def _other_converter(column: Column, options: Options):
-    text = _text_converter(Column(column.name, "text"), options)
-
-    def convert(value) -> str | None:
-        return text(value if type(value) is str else json_text(value))
-
-    return convert
+    """Other types load the value's text (JSON text for non-strings), as an unbounded text column does."""
+    return _text_converter(Column(column.name, "text"), options)
 
 
 _CONVERTERS = {

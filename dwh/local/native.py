@@ -33,8 +33,9 @@ from typing import Annotated, Any
 
 import msgspec
 
+from dwh.config import sql_literal
 from dwh.local.columnar import Plan
-from dwh.local.converters import INT_RANGES, Column, kind_of
+from dwh.local.converters import EPOCH_MS_END, INT_RANGES, SAFE_DIGITS, Column, kind_of
 
 # "exact" turns this path off, "native" on for any load (tests run every COPY both ways); unset, it
 # serves loads of MIN_BYTES or more: importing DuckDB costs about 0.3 s, the path saves about 5 µs a row.
@@ -45,8 +46,6 @@ MIN_BYTES = 32 << 20
 # scans for quickly (an alternation of whole patterns was slower than msgspec's decode).
 _ESCAPE_NEEDING_EXACT = re.compile(rb"\\(?:[\\tnr]|u00(?:0[09adAD0]|5[cC]))")
 _MINUS_ZERO = re.compile(rb"-0(?:[\s,\]}]|$)")
-# Milliseconds from the epoch to 10000-01-01: the exact path's range of epochmillisecs timestamps.
-_EPOCH_MS_END = 253_402_300_800_000
 # Python's str.isspace characters: under BLANKSASNULL such text loads NULL on the exact path.
 _SPACES = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B)))
 _SPACES += "\u2028\u2029\u202f\u205f\u3000"
@@ -65,23 +64,14 @@ def wanted(total_bytes: int) -> bool:
     return total_bytes >= MIN_BYTES
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _identifier(text: str) -> str:
     return '"' + text.replace('"', '""') + '"'
 
 
 def _keys(plan: Plan) -> list[str] | None:
     """The JSON key of each column, or None when a column is not one distinct top-level key."""
-    if plan.mode == "auto":
-        keys = [column.name for column in plan.columns]
-    elif plan.mode == "paths" and all(len(steps) == 1 and isinstance(steps[0], str) for steps in plan.paths):
-        keys = [steps[0] for steps in plan.paths]
-    else:
-        return None
-    if len(set(keys)) != len(keys) or not all(keys):
+    keys = plan.keys() if plan.mode != "ignorecase" else None
+    if keys is None or len(set(keys)) != len(keys) or not all(keys):
         return None
     return keys
 
@@ -100,21 +90,21 @@ def _column_shape(column: Column, key: str, plan: Plan) -> tuple[Any, str, str] 
             branches.append(f"WHEN strlen({value}) > {column.max_length} THEN error('exact path')")
         if options.blanks_as_null:
             branches.append(f"WHEN ascii({value}) BETWEEN 33 AND 126 THEN {converted}")
-            branches.append(f"WHEN {value} <> '' AND trim({value}, {_literal(_SPACES)}) = '' THEN error('exact path')")
+            blank = f"{value} <> '' AND trim({value}, {sql_literal(_SPACES)}) = ''"
+            branches.append(f"WHEN {blank} THEN error('exact path')")
         return str | None, "VARCHAR", f"CASE {' '.join(branches)} ELSE {converted} END"
     if kind == "integer":
         low, high = INT_RANGES[column.data_type]
-        safe_digits = len(str(high)) - 1
         shape = (
             Annotated[int, msgspec.Meta(ge=low, le=high)]
-            | Annotated[str, msgspec.Meta(pattern=f"^[0-9]{{0,{safe_digits}}}$")]
+            | Annotated[str, msgspec.Meta(pattern=f"^[0-9]{{0,{SAFE_DIGITS[column.data_type]}}}$")]
             | None
         )
         return shape, "VARCHAR", f"CAST(NULLIF({value}, '') AS BIGINT)"
     if kind == "float":
         return float | None, "DOUBLE", value
     if kind == "timestamp" and (options.time_format or "").lower() == "epochmillisecs":
-        return Annotated[int, msgspec.Meta(ge=0, lt=_EPOCH_MS_END)] | None, "BIGINT", f"epoch_ms({value})"
+        return Annotated[int, msgspec.Meta(ge=0, lt=EPOCH_MS_END)] | None, "BIGINT", f"epoch_ms({value})"
     return None
 
 
@@ -125,7 +115,8 @@ class NativeConverter:
         fields = [(f"c{i}", shape, None) for i, (shape, _, _) in enumerate(shapes)]
         row = msgspec.defstruct("Row", fields, rename={f"c{i}": key for i, key in enumerate(keys)})
         self.decoder = msgspec.json.Decoder(row)
-        self.columns = "{" + ", ".join(f"{_literal(k)}: '{t}'" for k, (_, t, _) in zip(keys, shapes, strict=True)) + "}"
+        types = ", ".join(f"{sql_literal(k)}: '{t}'" for k, (_, t, _) in zip(keys, shapes, strict=True))
+        self.columns = "{" + types + "}"
         self.select = ", ".join(expression for _, _, expression in shapes)
         self.connection: Any = None
 
@@ -187,11 +178,11 @@ class NativeConverter:
             with open(source, "wb") as handle:
                 handle.write(data)
             read = (
-                f"read_json({_literal(source)}, format='newline_delimited', records=true, "
+                f"read_json({sql_literal(source)}, format='newline_delimited', records=true, "
                 f"columns={self.columns}, maximum_object_size={len(data) + 1})"
             )
             written = self.connection.execute(
-                f"COPY (SELECT {self.select} FROM {read}) TO {_literal(target)} "
+                f"COPY (SELECT {self.select} FROM {read}) TO {sql_literal(target)} "
                 "(FORMAT csv, HEADER false, DELIMITER '\t', QUOTE '', ESCAPE '', NULLSTR '\\N')"
             ).fetchone()
             if written is None or written[0] != count:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
-import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -61,8 +60,9 @@ def worker_context(platform: str = sys.platform) -> BaseContext:
 
 
 def _threads() -> int:
-    """This process's threads, native ones included (DuckDB's, once the native converter ran here)."""
-    return max(psutil.Process().num_threads(), threading.active_count())
+    """This process's operating-system threads: Python's and native ones (DuckDB's, once the native
+    converter ran here), which threading.active_count() does not see."""
+    return psutil.Process().num_threads()
 
 
 def batches(

@@ -155,13 +155,13 @@ class LocalWarehouse(Warehouse):
                 if result.data:
                     yield result.data
 
-        target = pgsql.SQL("COPY {} ({}) FROM STDIN").format(
+        copy_in = pgsql.SQL("COPY {} ({}) FROM STDIN").format(
             pgsql.Identifier(stmt.table), pgsql.SQL(", ").join(pgsql.Identifier(c.name) for c in columns)
         )
         reader = ChunkReader(chunks())
         with progress, self.cursor() as cur:
             try:
-                cur.copy_expert(target.as_string(self._conn), reader, size=_READ_SIZE)
+                cur.copy_expert(copy_in.as_string(self._conn), reader, size=_READ_SIZE)
             except psycopg2.Error:
                 if isinstance(reader.failure, LoadFailed):
                     raise reader.failure from None
@@ -180,10 +180,10 @@ class LocalWarehouse(Warehouse):
             # enough for its plans. Measured at 1M events: ANALYZE 0.40 s -> 0.04 s, the transform's
             # statements unchanged (songplays 2.7-2.9 s either way). SET LOCAL ends with the transaction.
             cur.execute("SHOW default_statistics_target")
-            (target,) = cur.fetchone()
+            (statistics_target,) = cur.fetchone()
             cur.execute("SET LOCAL default_statistics_target = 10")
             cur.execute(pgsql.SQL("ANALYZE {}").format(pgsql.Identifier(stmt.table)))
-            cur.execute("SELECT set_config('default_statistics_target', %s, true)", (target,))
+            cur.execute("SELECT set_config('default_statistics_target', %s, true)", (statistics_target,))
         self.last_load_errors = errors
         for error in errors:
             log.warning("COPY %s skipped a row (MAXERROR %d): %s", stmt.table, stmt.max_error, error)

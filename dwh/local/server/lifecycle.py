@@ -218,7 +218,7 @@ def ensure_running(s: ServerSettings) -> dict[str, Any]:
     with DataDirLock(s):
         running = live_server(s)
         if running is None:
-            runner = runner_for_start(s)
+            runner = runner_for_start()
             if port_in_use(s.host, s.port):  # before a (slow) initdb
                 raise port_error(s)
             if not (pgdata(s) / "PG_VERSION").exists():

@@ -1,6 +1,6 @@
 """Linux only: run PostgreSQL when we are root (it refuses to run as root).
 
-Imported only by runner.py, and only when running as root on Linux:
+Imported only by privileges.py, and only when running as root on Linux:
 * first choice, `unshare --user --map-user=1000`: initdb/pg_ctl run in a user namespace where
   they are an ordinary user while every file stays root-owned (nothing outside DATA_DIR changes);
 * where user namespaces are unavailable, the existing user `nobody`: DATA_DIR is chowned to it,
@@ -92,7 +92,7 @@ def nobody_runner(binaries: Path, uid: int, gid: int) -> Runner:
     )
 
 
-def runner_for_start(s: ServerSettings) -> Runner:
+def runner_for_start() -> Runner:
     """The runner for init/start; with the `nobody` method also prepares the binaries."""
     binaries = bin_dir()
     method = requested_method()

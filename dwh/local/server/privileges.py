@@ -15,11 +15,11 @@ from dwh.local.server.layout import bin_dir
 from dwh.local.server.runner import Runner, running_as_root
 
 
-def runner_for_start(s: ServerSettings) -> Runner:
+def runner_for_start() -> Runner:
     """The runner for init/start; as root also prepares what the chosen method needs."""
     if not running_as_root():
         return Runner("self", bin_dir())
-    return _linux_root().runner_for_start(s)
+    return _linux_root().runner_for_start()
 
 
 def runner_for_existing(s: ServerSettings) -> Runner:
