@@ -78,10 +78,6 @@ class DryRunWarehouse(Warehouse):
         self.printer.show(self.connection, statement)
         return [UnknownRow()]
 
-    def scalar(self, statement: str) -> Any:
-        self.printer.show(self.connection, statement)
-        return Unknown()
-
     @contextmanager
     def cursor(self) -> Iterator[Any]:
         raise WarehouseError("a dry run runs no statement of its own")

@@ -236,9 +236,6 @@ class Tally(Warehouse):
     def query(self, statement: str) -> list[tuple]:
         return self.warehouse.query(statement)
 
-    def scalar(self, statement: str) -> Any:
-        return self.warehouse.scalar(statement)
-
     @contextmanager
     def transaction(self) -> Iterator[None]:
         try:
