@@ -98,6 +98,11 @@ class Connection:
     #: Set when [CLUSTER] AUTH = iam: user and password then come from AWS at each connection.
     iam: IamLogin | None = None
 
+    @property
+    def description(self) -> str:
+        """The warehouse as messages name it (never the password)."""
+        return f"Redshift at {self.host}:{self.port}/{self.dbname}"
+
 
 @dataclass(frozen=True)
 class ServerSettings:
@@ -108,6 +113,11 @@ class ServerSettings:
     port: int = 54329
     user: str = "sparkify"
     dbname: str = "sparkify"
+
+    @property
+    def description(self) -> str:
+        """The warehouse as messages name it."""
+        return f"local PostgreSQL at {self.host}:{self.port}/{self.dbname}"
 
 
 @dataclass(frozen=True)

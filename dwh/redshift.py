@@ -141,12 +141,11 @@ class RedshiftWarehouse(Warehouse):
         c = settings.redshift
         if c is None:
             raise WarehouseError(f"{settings.path.name}: [WAREHOUSE] TARGET is not redshift")
-        description = f"Redshift at {c.host}:{c.port}/{c.dbname}"
         password: dict[str, Any] = {} if c.iam else {"user": c.user, "password": c.password}
         super().__init__(
             conn
             or connect_with_retry(
-                description,
+                c.description,
                 login=credentials_for(c) if c.iam else None,
                 host=c.host,
                 port=c.port,
@@ -155,7 +154,7 @@ class RedshiftWarehouse(Warehouse):
                 sslmode=c.sslmode,
                 **password,
             ),
-            description,
+            c.description,
         )
         self._open_session = session or (lambda: RedshiftWarehouse(settings))
 
