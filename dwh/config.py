@@ -205,6 +205,11 @@ class ConfigReader:
             raise self.fail(section, key, f"must {must} {what}, got {value!r}")
         return value
 
+    def optional(self, section: str, key: str, pattern: re.Pattern, what: str) -> str | None:
+        """A key that may be absent or empty (None); when set, it must match ``pattern``."""
+        value = self.get(section, key, default="")
+        return self.matching(section, key, pattern, what, value) if value else None
+
     def choice(self, section: str, key: str, choices: tuple[str, ...]) -> str:
         value = self.required(section, key)
         if value not in choices:
@@ -317,7 +322,6 @@ def _iam_login(cfg: ConfigReader, host: str) -> IamLogin:
     auto_create = boolean(cfg, "CLUSTER", "IAM_AUTO_CREATE")
     if auto_create and login != "db_user":
         raise cfg.fail("CLUSTER", "IAM_AUTO_CREATE", "applies only with IAM_LOGIN = db_user")
-    profile = cfg.get("AWS", "PROFILE", default="")
     return IamLogin(
         serverless=serverless,
         name=name,
@@ -326,7 +330,7 @@ def _iam_login(cfg: ConfigReader, host: str) -> IamLogin:
         if login == "db_user"
         else None,
         auto_create=auto_create,
-        profile=cfg.matching("AWS", "PROFILE", _PROFILE, "a profile name", profile) if profile else None,
+        profile=cfg.optional("AWS", "PROFILE", _PROFILE, "a profile name"),
     )
 
 
@@ -355,9 +359,7 @@ def _redshift_settings(cfg: ConfigReader, path: Path) -> Settings:
         log_data=cfg.matching("S3", "LOG_DATA", _S3_URI, s3_uri),
         log_jsonpath=jsonpath,
         song_data=cfg.matching("S3", "SONG_DATA", _S3_URI, s3_uri),
-        song_manifest=_optional(
-            cfg, "S3", "SONG_MANIFEST", lambda: cfg.matching("S3", "SONG_MANIFEST", _S3_URI, s3_uri)
-        ),
+        song_manifest=cfg.optional("S3", "SONG_MANIFEST", _S3_URI, s3_uri),
         region=cfg.matching("S3", "REGION", REGION_PATTERN, "an AWS region such as us-west-2"),
         iam_role=cfg.matching("IAM_ROLE", "ARN", _IAM_ROLE_ARN, "arn:aws:iam::<12-digit account>:role/<name>"),
         **_load_options(cfg),
@@ -423,19 +425,13 @@ def _server_settings(cfg: ConfigReader, base: Path) -> ServerSettings:
 def _local_settings(cfg: ConfigReader, path: Path) -> Settings:
     base = path.resolve().parent
     server = _server_settings(cfg, base)
-    region = cfg.get("S3", "REGION", default="")
-    endpoint = cfg.get("LOCAL", "S3_ENDPOINT_URL", default="")
     sources = Sources(
         log_data=_local_source(cfg, "LOG_DATA", base),
         log_jsonpath=_local_source(cfg, "LOG_JSONPATH", base),
         song_data=_local_source(cfg, "SONG_DATA", base),
         song_manifest=_optional(cfg, "LOCAL", "SONG_MANIFEST", lambda: _local_source(cfg, "SONG_MANIFEST", base)),
-        region=cfg.matching("S3", "REGION", REGION_PATTERN, "an AWS region such as us-west-2", region)
-        if region
-        else None,
-        s3_endpoint_url=cfg.matching("LOCAL", "S3_ENDPOINT_URL", _ENDPOINT_URL, "http(s)://host:port", endpoint)
-        if endpoint
-        else None,
+        region=cfg.optional("S3", "REGION", REGION_PATTERN, "an AWS region such as us-west-2"),
+        s3_endpoint_url=cfg.optional("LOCAL", "S3_ENDPOINT_URL", _ENDPOINT_URL, "http(s)://host:port"),
         s3_anonymous=boolean(cfg, "LOCAL", "S3_ANONYMOUS"),
         **_load_options(cfg),
     )
