@@ -342,21 +342,19 @@ WHERE known.start_time IS NULL;
 # transaction is Redshift's documented merge pattern and runs unchanged on PostgreSQL.
 # {day} and {next_day} are filled by daily_load_queries() with validated dates.
 
+# The plays a daily load replaces: the day's, and those of the events staged.
+DAY_PLAYS = f"""(start_time >= {{day}} AND start_time < {{next_day}})
+   OR songplay_id IN ({STAGED_SONGPLAY_IDS})"""
+
 songplay_day_delete = f"""
 DELETE FROM songplays
-WHERE (start_time >= {{day}} AND start_time < {{next_day}})
-   OR songplay_id IN ({STAGED_SONGPLAY_IDS});
+WHERE {DAY_PLAYS};
 """
 time_day_delete = """
 DELETE FROM time
 WHERE start_time >= {day} AND start_time < {next_day};
 """
-time_day_insert = time_table_insert.replace(
-    PLAY_TIMES,
-    f"""SELECT DISTINCT start_time FROM songplays
-        WHERE (start_time >= {{day}} AND start_time < {{next_day}})
-           OR songplay_id IN ({STAGED_SONGPLAY_IDS})""",
-)
+time_day_insert = time_table_insert.replace(PLAY_TIMES, f"{PLAY_TIMES}\nWHERE {DAY_PLAYS}")
 user_upsert_delete = f"""
 DELETE FROM users
 WHERE user_id IN (
