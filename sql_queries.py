@@ -433,14 +433,14 @@ referential_checks = [
     Check(f"songplays.{key} in {dimension}", PLAY_REFERENCES, "==", 0, position)
     for position, (dimension, key) in enumerate(DIMENSION_KEYS.items())
 ]
-# The plays within the staged events' time span against the distinct NextSong events staged:
-# one pass over staging for the span and the count.
 # Reported only, from one scan of songplays: how many plays the catalogue matched, and how many
 # events named no song at all.
 PLAY_SHARES = """SELECT ROUND(100.0 * COUNT(song_id) / NULLIF(COUNT(*), 0), 2) AS matched_percent,
        COUNT(*) - COUNT(song_title) AS without_title
 FROM songplays;"""
 
+# The plays within the staged events' time span against the distinct NextSong events staged:
+# one pass over staging for the span and the count.
 coverage_checks = [
     Check(
         "songplays = NextSong events staged",
