@@ -592,4 +592,3 @@ DISTSTYLE ALL;
 """
 
 control_table_queries = [etl_lock_table_create, etl_runs_table_create]
-CONTROL_TABLES = ["etl_lock", "etl_runs"]
