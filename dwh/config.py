@@ -29,7 +29,7 @@ _ENDPOINT_URL = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+(/[A-Za-z0-9._~/\-]*)?
 AUTH_METHODS = ("password", "iam")
 IAM_LOGINS = ("identity", "db_user")
 BOOLEANS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
-_REGION = r"(?P<region>[a-z]{2}(-[a-z]+)+-\d{1,2})"
+_REGION = f"(?P<region>{REGION_PATTERN.pattern})"
 #: Endpoint host names as AWS issues them: cluster-id.random.region.redshift.amazonaws.com and
 #: workgroup.account-id.region.redshift-serverless.amazonaws.com (.com.cn in China).
 _CLUSTER_HOST = re.compile(
