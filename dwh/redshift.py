@@ -68,7 +68,6 @@ ORDER BY starttime, line_number
 LIMIT 20;
 """
 LOAD_ERROR_QUERIES = (sys_load_errors, stl_load_errors)
-#: The queries as they reach Redshift (parameters bound to example values), for the SQL tests.
 
 
 @dataclass(frozen=True)
