@@ -267,12 +267,17 @@ def boolean(cfg: ConfigReader, section: str, key: str, default: bool = False) ->
     return BOOLEANS[value]
 
 
+def _keyword(cfg: ConfigReader, section: str, key: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices`` in any case, given in lower case; the first when absent or empty."""
+    value = (cfg.get(section, key, default="") or choices[0]).lower()
+    if value not in choices:
+        raise cfg.fail(section, key, f"must be {' or '.join(choices)}, got {value!r}")
+    return value
+
+
 def auth_method(cfg: ConfigReader) -> str:
     """[CLUSTER] AUTH: password (the default) or iam."""
-    auth = (cfg.get("CLUSTER", "AUTH", default="") or "password").lower()
-    if auth not in AUTH_METHODS:
-        raise cfg.fail("CLUSTER", "AUTH", f"must be {' or '.join(AUTH_METHODS)}, got {auth!r}")
-    return auth
+    return _keyword(cfg, "CLUSTER", "AUTH", AUTH_METHODS)
 
 
 def _iam_login(cfg: ConfigReader, host: str) -> IamLogin:
@@ -309,9 +314,7 @@ def _iam_login(cfg: ConfigReader, host: str) -> IamLogin:
         region = parsed.group("region")
     else:
         region = cfg.matching("AWS", "REGION", REGION_PATTERN, "an AWS region such as us-west-2 (HOST names none)")
-    login = (cfg.get("CLUSTER", "IAM_LOGIN", default="") or "identity").lower()
-    if login not in IAM_LOGINS:
-        raise cfg.fail("CLUSTER", "IAM_LOGIN", f"must be {' or '.join(IAM_LOGINS)}, got {login!r}")
+    login = _keyword(cfg, "CLUSTER", "IAM_LOGIN", IAM_LOGINS)
     if login == "db_user" and serverless:
         raise cfg.fail(
             "CLUSTER",
