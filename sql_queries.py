@@ -342,21 +342,19 @@ WHERE known.start_time IS NULL;
 # transaction is Redshift's documented merge pattern and runs unchanged on PostgreSQL.
 # {day} and {next_day} are filled by daily_load_queries() with validated dates.
 
+# The plays a daily load replaces: the day's, and those of the events staged.
+DAY_PLAYS = f"""(start_time >= {{day}} AND start_time < {{next_day}})
+   OR songplay_id IN ({STAGED_SONGPLAY_IDS})"""
+
 songplay_day_delete = f"""
 DELETE FROM songplays
-WHERE (start_time >= {{day}} AND start_time < {{next_day}})
-   OR songplay_id IN ({STAGED_SONGPLAY_IDS});
+WHERE {DAY_PLAYS};
 """
 time_day_delete = """
 DELETE FROM time
 WHERE start_time >= {day} AND start_time < {next_day};
 """
-time_day_insert = time_table_insert.replace(
-    PLAY_TIMES,
-    f"""SELECT DISTINCT start_time FROM songplays
-        WHERE (start_time >= {{day}} AND start_time < {{next_day}})
-           OR songplay_id IN ({STAGED_SONGPLAY_IDS})""",
-)
+time_day_insert = time_table_insert.replace(PLAY_TIMES, f"{PLAY_TIMES}\nWHERE {DAY_PLAYS}")
 user_upsert_delete = f"""
 DELETE FROM users
 WHERE user_id IN (
@@ -435,14 +433,14 @@ referential_checks = [
     Check(f"songplays.{key} in {dimension}", PLAY_REFERENCES, "==", 0, position)
     for position, (dimension, key) in enumerate(DIMENSION_KEYS.items())
 ]
-# The plays within the staged events' time span against the distinct NextSong events staged:
-# one pass over staging for the span and the count.
 # Reported only, from one scan of songplays: how many plays the catalogue matched, and how many
 # events named no song at all.
 PLAY_SHARES = """SELECT ROUND(100.0 * COUNT(song_id) / NULLIF(COUNT(*), 0), 2) AS matched_percent,
        COUNT(*) - COUNT(song_title) AS without_title
 FROM songplays;"""
 
+# The plays within the staged events' time span against the distinct NextSong events staged:
+# one pass over staging for the span and the count.
 coverage_checks = [
     Check(
         "songplays = NextSong events staged",
@@ -594,4 +592,3 @@ DISTSTYLE ALL;
 """
 
 control_table_queries = [etl_lock_table_create, etl_runs_table_create]
-CONTROL_TABLES = ["etl_lock", "etl_runs"]

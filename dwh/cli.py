@@ -130,6 +130,6 @@ def setup_logging(quiet: bool) -> None:
 
 
 def run(body: Callable[[], None], args: argparse.Namespace) -> int:
-    """Set up logging (-q: errors only), then run body() through exit_code()."""
+    """Set up logging (-q: warnings and errors only), then run body() through exit_code()."""
     setup_logging(args.quiet)
     return exit_code(body)

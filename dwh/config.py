@@ -29,7 +29,7 @@ _ENDPOINT_URL = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+(/[A-Za-z0-9._~/\-]*)?
 AUTH_METHODS = ("password", "iam")
 IAM_LOGINS = ("identity", "db_user")
 BOOLEANS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
-_REGION = r"(?P<region>[a-z]{2}(-[a-z]+)+-\d{1,2})"
+_REGION = f"(?P<region>{REGION_PATTERN.pattern})"
 #: Endpoint host names as AWS issues them: cluster-id.random.region.redshift.amazonaws.com and
 #: workgroup.account-id.region.redshift-serverless.amazonaws.com (.com.cn in China).
 _CLUSTER_HOST = re.compile(
@@ -98,6 +98,11 @@ class Connection:
     #: Set when [CLUSTER] AUTH = iam: user and password then come from AWS at each connection.
     iam: IamLogin | None = None
 
+    @property
+    def description(self) -> str:
+        """The warehouse as messages name it (never the password)."""
+        return f"Redshift at {self.host}:{self.port}/{self.dbname}"
+
 
 @dataclass(frozen=True)
 class ServerSettings:
@@ -108,6 +113,11 @@ class ServerSettings:
     port: int = 54329
     user: str = "sparkify"
     dbname: str = "sparkify"
+
+    @property
+    def description(self) -> str:
+        """The warehouse as messages name it."""
+        return f"local PostgreSQL at {self.host}:{self.port}/{self.dbname}"
 
 
 @dataclass(frozen=True)
@@ -195,6 +205,11 @@ class ConfigReader:
             raise self.fail(section, key, f"must {must} {what}, got {value!r}")
         return value
 
+    def optional(self, section: str, key: str, pattern: re.Pattern, what: str) -> str | None:
+        """A key that may be absent or empty (None); when set, it must match ``pattern``."""
+        value = self.get(section, key, default="")
+        return self.matching(section, key, pattern, what, value) if value else None
+
     def choice(self, section: str, key: str, choices: tuple[str, ...]) -> str:
         value = self.required(section, key)
         if value not in choices:
@@ -252,12 +267,17 @@ def boolean(cfg: ConfigReader, section: str, key: str, default: bool = False) ->
     return BOOLEANS[value]
 
 
+def _keyword(cfg: ConfigReader, section: str, key: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices`` in any case, given in lower case; the first when absent or empty."""
+    value = (cfg.get(section, key, default="") or choices[0]).lower()
+    if value not in choices:
+        raise cfg.fail(section, key, f"must be {' or '.join(choices)}, got {value!r}")
+    return value
+
+
 def auth_method(cfg: ConfigReader) -> str:
     """[CLUSTER] AUTH: password (the default) or iam."""
-    auth = (cfg.get("CLUSTER", "AUTH", default="") or "password").lower()
-    if auth not in AUTH_METHODS:
-        raise cfg.fail("CLUSTER", "AUTH", f"must be {' or '.join(AUTH_METHODS)}, got {auth!r}")
-    return auth
+    return _keyword(cfg, "CLUSTER", "AUTH", AUTH_METHODS)
 
 
 def _iam_login(cfg: ConfigReader, host: str) -> IamLogin:
@@ -294,9 +314,7 @@ def _iam_login(cfg: ConfigReader, host: str) -> IamLogin:
         region = parsed.group("region")
     else:
         region = cfg.matching("AWS", "REGION", REGION_PATTERN, "an AWS region such as us-west-2 (HOST names none)")
-    login = (cfg.get("CLUSTER", "IAM_LOGIN", default="") or "identity").lower()
-    if login not in IAM_LOGINS:
-        raise cfg.fail("CLUSTER", "IAM_LOGIN", f"must be {' or '.join(IAM_LOGINS)}, got {login!r}")
+    login = _keyword(cfg, "CLUSTER", "IAM_LOGIN", IAM_LOGINS)
     if login == "db_user" and serverless:
         raise cfg.fail(
             "CLUSTER",
@@ -307,7 +325,6 @@ def _iam_login(cfg: ConfigReader, host: str) -> IamLogin:
     auto_create = boolean(cfg, "CLUSTER", "IAM_AUTO_CREATE")
     if auto_create and login != "db_user":
         raise cfg.fail("CLUSTER", "IAM_AUTO_CREATE", "applies only with IAM_LOGIN = db_user")
-    profile = cfg.get("AWS", "PROFILE", default="")
     return IamLogin(
         serverless=serverless,
         name=name,
@@ -316,7 +333,7 @@ def _iam_login(cfg: ConfigReader, host: str) -> IamLogin:
         if login == "db_user"
         else None,
         auto_create=auto_create,
-        profile=cfg.matching("AWS", "PROFILE", _PROFILE, "a profile name", profile) if profile else None,
+        profile=cfg.optional("AWS", "PROFILE", _PROFILE, "a profile name"),
     )
 
 
@@ -345,9 +362,7 @@ def _redshift_settings(cfg: ConfigReader, path: Path) -> Settings:
         log_data=cfg.matching("S3", "LOG_DATA", _S3_URI, s3_uri),
         log_jsonpath=jsonpath,
         song_data=cfg.matching("S3", "SONG_DATA", _S3_URI, s3_uri),
-        song_manifest=_optional(
-            cfg, "S3", "SONG_MANIFEST", lambda: cfg.matching("S3", "SONG_MANIFEST", _S3_URI, s3_uri)
-        ),
+        song_manifest=cfg.optional("S3", "SONG_MANIFEST", _S3_URI, s3_uri),
         region=cfg.matching("S3", "REGION", REGION_PATTERN, "an AWS region such as us-west-2"),
         iam_role=cfg.matching("IAM_ROLE", "ARN", _IAM_ROLE_ARN, "arn:aws:iam::<12-digit account>:role/<name>"),
         **_load_options(cfg),
@@ -413,19 +428,13 @@ def _server_settings(cfg: ConfigReader, base: Path) -> ServerSettings:
 def _local_settings(cfg: ConfigReader, path: Path) -> Settings:
     base = path.resolve().parent
     server = _server_settings(cfg, base)
-    region = cfg.get("S3", "REGION", default="")
-    endpoint = cfg.get("LOCAL", "S3_ENDPOINT_URL", default="")
     sources = Sources(
         log_data=_local_source(cfg, "LOG_DATA", base),
         log_jsonpath=_local_source(cfg, "LOG_JSONPATH", base),
         song_data=_local_source(cfg, "SONG_DATA", base),
         song_manifest=_optional(cfg, "LOCAL", "SONG_MANIFEST", lambda: _local_source(cfg, "SONG_MANIFEST", base)),
-        region=cfg.matching("S3", "REGION", REGION_PATTERN, "an AWS region such as us-west-2", region)
-        if region
-        else None,
-        s3_endpoint_url=cfg.matching("LOCAL", "S3_ENDPOINT_URL", _ENDPOINT_URL, "http(s)://host:port", endpoint)
-        if endpoint
-        else None,
+        region=cfg.optional("S3", "REGION", REGION_PATTERN, "an AWS region such as us-west-2"),
+        s3_endpoint_url=cfg.optional("LOCAL", "S3_ENDPOINT_URL", _ENDPOINT_URL, "http(s)://host:port"),
         s3_anonymous=boolean(cfg, "LOCAL", "S3_ANONYMOUS"),
         **_load_options(cfg),
     )

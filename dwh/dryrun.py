@@ -41,11 +41,9 @@ class Unknown:
 
 def describe_target(settings: Settings) -> str:
     """Where the statements would run, as the warehouse classes describe it (never the password)."""
-    if settings.redshift is not None:
-        c = settings.redshift
-        return f"Redshift at {c.host}:{c.port}/{c.dbname}"
-    assert settings.local is not None
-    return f"local PostgreSQL at {settings.local.host}:{settings.local.port}/{settings.local.dbname}"
+    target = settings.redshift or settings.local
+    assert target is not None
+    return target.description
 
 
 class Printer:
@@ -77,10 +75,6 @@ class DryRunWarehouse(Warehouse):
     def query(self, statement: str) -> list[tuple]:
         self.printer.show(self.connection, statement)
         return [UnknownRow()]
-
-    def scalar(self, statement: str) -> Any:
-        self.printer.show(self.connection, statement)
-        return Unknown()
 
     @contextmanager
     def cursor(self) -> Iterator[Any]:

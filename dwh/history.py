@@ -1,6 +1,6 @@
 """Load history: every run of create_tables.py and etl.py, one row in the warehouse's etl_runs table.
 
-Written on a connection of its own, each statement committed at once, so a load that rolls back
+Written on a connection of its own, each write committed at once, so a load that rolls back
 still records why. A run inserts its 'running' row only once it holds the load lock, so at most one
 row can rightly be 'running': any other belongs to a run that died (kill -9, a lost host) and is
 marked 'abandoned' by the next run that gets the lock.
@@ -144,22 +144,28 @@ class History:
     def __init__(self, warehouse: Warehouse):
         self.warehouse = warehouse
 
-    def _write(self, statement: str) -> None:
+    def _write(self, *statements: str) -> None:
+        """Run the statements and commit them together (one commit: each is a round trip on Redshift)."""
         with self.warehouse.transaction():
-            self.warehouse.execute(statement)
+            for statement in statements:
+                self.warehouse.execute(statement)
 
     def start(self, run: RunRecord) -> None:
         """Record the run as running and mark every other 'running' row abandoned (call with the lock held)."""
-        self._write(run_insert.format(**run.values(), status=sql_literal(RUNNING)))
-        self._write(runs_abandon.format(now=timestamp_literal(now()), run_id=sql_literal(run.run_id)))
+        self._write(
+            run_insert.format(**run.values(), status=sql_literal(RUNNING)),
+            runs_abandon.format(now=timestamp_literal(now()), run_id=sql_literal(run.run_id)),
+        )
 
     def finish(self, run: RunRecord, status: str, counts: Counts | None = None, error: str | None = None) -> None:
         self._write(_finish_statement(run, status, counts or Counts(), error))
 
     def refused(self, run: RunRecord, error: str) -> None:
         """Record a run that never got the lock: failed, having changed nothing."""
-        self._write(run_insert.format(**run.values(), status=sql_literal(FAILED)))
-        self.finish(run, FAILED, error=error)
+        self._write(
+            run_insert.format(**run.values(), status=sql_literal(FAILED)),
+            _finish_statement(run, FAILED, Counts(), error),
+        )
 
     def holder(self) -> Holder | None:
         """The newest 'running' row: the lock holder, once it has recorded itself."""
@@ -235,9 +241,6 @@ class Tally(Warehouse):
 
     def query(self, statement: str) -> list[tuple]:
         return self.warehouse.query(statement)
-
-    def scalar(self, statement: str) -> Any:
-        return self.warehouse.scalar(statement)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

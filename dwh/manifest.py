@@ -15,10 +15,8 @@ import sys
 from dwh.sources import ANONYMOUS_HELP, SourceError, open_store
 
 
-def manifest_for(
-    prefix: str, region: str | None = None, endpoint_url: str | None = None, anonymous: bool = False
-) -> dict:
-    objects = open_store(prefix, region, endpoint_url, anonymous).list(prefix)
+def manifest_for(prefix: str, region: str | None = None, anonymous: bool = False) -> dict:
+    objects = open_store(prefix, region, anonymous=anonymous).list(prefix)
     if not objects:
         raise SourceError(f"{prefix} matches no file")
     return {"entries": [{"url": obj.name, "mandatory": True, "meta": {"content_length": obj.size}} for obj in objects]}

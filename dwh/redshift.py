@@ -68,7 +68,6 @@ ORDER BY starttime, line_number
 LIMIT 20;
 """
 LOAD_ERROR_QUERIES = (sys_load_errors, stl_load_errors)
-#: The queries as they reach Redshift (parameters bound to example values), for the SQL tests.
 
 
 @dataclass(frozen=True)
@@ -141,12 +140,11 @@ class RedshiftWarehouse(Warehouse):
         c = settings.redshift
         if c is None:
             raise WarehouseError(f"{settings.path.name}: [WAREHOUSE] TARGET is not redshift")
-        description = f"Redshift at {c.host}:{c.port}/{c.dbname}"
         password: dict[str, Any] = {} if c.iam else {"user": c.user, "password": c.password}
         super().__init__(
             conn
             or connect_with_retry(
-                description,
+                c.description,
                 login=credentials_for(c) if c.iam else None,
                 host=c.host,
                 port=c.port,
@@ -155,7 +153,7 @@ class RedshiftWarehouse(Warehouse):
                 sslmode=c.sslmode,
                 **password,
             ),
-            description,
+            c.description,
         )
         self._open_session = session or (lambda: RedshiftWarehouse(settings))
 

@@ -106,14 +106,12 @@ def _finish(
         log.warning("could not record the run's end in etl_runs: %s", failure_message(exc))
 
 
-def show_history(settings: Settings, limit: int, opener: Opener = connect) -> str:
-    """The last `limit` runs as a table; a 'running' run that no longer holds the lock shows as abandoned."""
-    log_book = history.History(opener(settings, "history"))
-    lock = opener(settings, "load lock")
-    try:
-        rows = log_book.recent(limit)
-        alive = any(row[6] == history.RUNNING for row in rows) and runlock.holder_alive(lock)
+def show_history(settings: Settings, limit: int) -> str:
+    """The last `limit` runs as a table; a 'running' run that no longer holds the lock shows as abandoned.
+
+    One connection reads the rows, then tries the lock for a moment (each in its own transaction).
+    """
+    with db.connect(settings) as warehouse:
+        rows = history.History(warehouse).recent(limit)
+        alive = any(row[6] == history.RUNNING for row in rows) and runlock.holder_alive(warehouse)
         return history.format_runs(rows, alive)
-    finally:
-        lock.close()
-        log_book.warehouse.close()
