@@ -17,7 +17,7 @@ import boto3
 import psycopg2
 import pytest
 from botocore.stub import Stubber
-from helpers import REDSHIFT, run_script
+from helpers import REDSHIFT, python_output, run_script
 from moto import mock_aws
 
 import etl
@@ -268,18 +268,7 @@ def test_no_issued_password_is_printed_or_logged(iam_config, db_role, loaded_sam
 
 
 def test_password_path_does_not_import_boto3():
-    import subprocess
-    import sys
-
-    from helpers import ROOT
-
-    loaded = subprocess.run(
-        [sys.executable, "-c", "import sys, etl, create_tables, dwh.redshift; print('boto3' in sys.modules)"],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    ).stdout
+    loaded = python_output("import sys, etl, create_tables, dwh.redshift; print('boto3' in sys.modules)")
     assert loaded.strip() == "False"
 
 
