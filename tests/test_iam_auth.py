@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import psycopg2
 import pytest
+from aws_helpers import no_aws_environment
 from botocore.stub import Stubber
 from helpers import REDSHIFT, python_output, run_script
 from moto import mock_aws
@@ -79,13 +80,7 @@ def iam_config(make_config, local_server):
 
 @pytest.fixture
 def no_aws_credentials(monkeypatch, tmp_path):
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    empty = tmp_path / "empty"
-    empty.write_text("")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(empty))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    no_aws_environment(monkeypatch, tmp_path)
 
 
 @pytest.fixture
