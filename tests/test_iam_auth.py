@@ -33,11 +33,7 @@ WORKGROUP = "sparkify"
 REGION = "us-west-2"
 
 
-@pytest.fixture(autouse=True)
-def fresh_credentials():
-    iam_auth.forget_all()
-    yield
-    iam_auth.forget_all()
+pytestmark = pytest.mark.usefixtures("fresh_iam_credentials")
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""AWS fixtures for the iac_setup.py tests: fake credentials, moto, a dwh.cfg, a recording sleep, a runner.
+"""AWS fixtures: fake credentials, moto, a dwh.cfg, a recording sleep, a runner for iac_setup.py, and an
+empty cache of temporary database credentials.
 
 Nothing here ever reaches the network: credentials are fake, instance metadata is off, the
 public-IP lookup is replaced, and AWS is moto (or a botocore Stubber for Redshift Serverless,
@@ -56,6 +57,16 @@ def moto_aws(aws_env, monkeypatch):
     monkeypatch.setattr(iam_models, "aws_managed_policies_data", _SMALL_POLICIES)
     with mock_aws():
         yield
+
+
+@pytest.fixture
+def fresh_iam_credentials():
+    """No temporary database credentials cached by dwh.iam_auth before or after the test."""
+    from dwh import iam_auth
+
+    iam_auth.forget_all()
+    yield
+    iam_auth.forget_all()
 
 
 @pytest.fixture
