@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import psycopg2
 import pytest
-from aws_helpers import no_aws_environment
+from aws_helpers import REGION, no_aws_environment
 from botocore.stub import Stubber
 from helpers import REDSHIFT, python_output, run_script
 from moto import mock_aws
@@ -30,7 +30,6 @@ from dwh.local import server
 IAM_USER = "IAM:alice"
 CLUSTER = "sparkify-dwh"
 WORKGROUP = "sparkify"
-REGION = "us-west-2"
 
 
 pytestmark = pytest.mark.usefixtures("fresh_iam_credentials")

@@ -11,7 +11,7 @@ import json
 
 import boto3
 import pytest
-from aws_helpers import no_aws_environment
+from aws_helpers import REGION, no_aws_environment
 from helpers import EXPECTED_ROWS, SAMPLE, row_counts
 from moto import mock_aws
 
@@ -22,7 +22,6 @@ from dwh.manifest import main as write_manifest
 
 PUBLIC = "sparkify-public"
 PRIVATE = "sparkify-private"
-REGION = "us-west-2"
 ANONYMOUS_DB = "anonymous_s3"
 
 
