@@ -1,5 +1,6 @@
-"""Plain helpers for the iac_setup.py tests (tests/test_iac_*.py): the fake account's names, a boto3
-session on iac_setup's parsed API models, a recording sleep, dwh.cfg edits and moto's Redshift state.
+"""Plain helpers for the AWS tests: an environment without AWS credentials, and for the iac_setup.py tests
+(tests/test_iac_*.py) the fake account's names, a boto3 session on iac_setup's parsed API models, a recording
+sleep, dwh.cfg edits and moto's Redshift state.
 
 The AWS fixtures (aws_env, moto_aws, cfg_path, fake_sleep, run) live in tests/plugins/aws.py.
 """
@@ -7,7 +8,10 @@ The AWS fixtures (aws_env, moto_aws, cfg_path, fake_sleep, run) live in tests/pl
 from __future__ import annotations
 
 import configparser
+import os
 from pathlib import Path
+
+import pytest
 
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "us-west-2"
@@ -17,6 +21,19 @@ ROLE_NAME = "sparkify-dwh-s3-read"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/{ROLE_NAME}"
 CLUSTER_ID = "sparkify-dwh"
 S3_READ_ARN = "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"
+
+
+def no_aws_environment(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    """An environment in which boto3 finds no credentials anywhere: no AWS_* variable, empty config
+    and credentials files (folder holds them), no instance metadata."""
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    empty = folder / "empty-aws-file"
+    empty.write_text("")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(empty))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
 
 def session(**kwargs):

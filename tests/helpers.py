@@ -91,6 +91,13 @@ def run_script(script: str, config: Path, *args: str, env: dict | None = None) -
     )
 
 
+def python_output(code: str) -> str:
+    """Run code in a fresh interpreter from the project root (nothing imported yet); return what it printed."""
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT, timeout=120
+    ).stdout
+
+
 def load_with_scripts(config: Path) -> None:
     """create_tables.py then etl.py, as a user runs them; both must succeed."""
     for script in ("create_tables.py", "etl.py"):

@@ -21,14 +21,11 @@ STAR = tuple(STAR_KEYS)
 APP_NAME = "etl-under-kill-test"
 
 
-KEYS = STAR_KEYS
-
-
 def star(query, tables=STAR) -> dict:
     """Each star table's row count and a checksum of its keys."""
     return {
         table: query(
-            f"SELECT COUNT(*), MD5(STRING_AGG(CAST({KEYS[table]} AS VARCHAR), ',' ORDER BY {KEYS[table]})) "
+            f"SELECT COUNT(*), MD5(STRING_AGG(CAST({STAR_KEYS[table]} AS VARCHAR), ',' ORDER BY {STAR_KEYS[table]})) "
             f"FROM {table}",
             db=ATOMIC_DB,
         )[0]

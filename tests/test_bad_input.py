@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from helpers import REDSHIFT, SAMPLE, load_with_scripts, row_counts, run_script
+from helpers import EXPECTED_ROWS, REDSHIFT, SAMPLE, load_with_scripts, row_counts, run_script
 
 from dwh.errors import WarehouseError
 from dwh.local import server
@@ -18,9 +18,13 @@ OTHER_DB = "bad_input_loaded"
 
 
 @pytest.fixture
-def previous(make_config, query):
-    """The sample, loaded and published; returns its row counts."""
-    load_with_scripts(make_config())
+def previous(loaded_sample, query):
+    """The sample, loaded and published; returns its row counts.
+
+    The session's load is reused; it is loaded again only when an earlier test changed its row counts.
+    """
+    if row_counts(query) != EXPECTED_ROWS:
+        load_with_scripts(loaded_sample)
     return row_counts(query)
 
 

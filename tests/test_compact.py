@@ -1,9 +1,6 @@
 """Compacted song files load exactly the rows the one-song files load."""
 
-import subprocess
-import sys
-
-from helpers import ROOT, SAMPLE, load_with_scripts
+from helpers import SAMPLE, load_with_scripts, python_output
 
 from dwh.compact import main as compact
 
@@ -43,12 +40,6 @@ def test_compacting_nothing_is_an_error(tmp_path, capsys):
 
 
 def test_redshift_side_tools_import_nothing_from_the_local_warehouse():
-    loaded = subprocess.run(
-        [sys.executable, "-c", "import sys, dwh.compact, dwh.manifest; print(sorted(sys.modules))"],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    ).stdout
+    loaded = python_output("import sys, dwh.compact, dwh.manifest; print(sorted(sys.modules))")
     assert "'dwh.sources'" in loaded and "'dwh.json_documents'" in loaded
     assert "dwh.local" not in loaded

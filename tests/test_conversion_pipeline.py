@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 
 import pytest
-from helpers import ROOT
+from helpers import python_output
 
 from dwh.local import pipeline
 from dwh.local.columnar import Plan
@@ -79,14 +77,10 @@ def test_macos_and_windows_workers_are_spawned(platform):
 
 
 def test_linux_forks_before_threads_start_and_uses_a_fork_server_after():
-    single_threaded = subprocess.run(
-        [sys.executable, "-c", "import dwh.local.pipeline as p; print(p.worker_context('linux').get_start_method())"],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
+    single_threaded = python_output(
+        "import dwh.local.pipeline as p; print(p.worker_context('linux').get_start_method())"
     )
-    assert single_threaded.stdout.strip() == "fork"
+    assert single_threaded.strip() == "fork"
     stop = threading.Event()
     thread = threading.Thread(target=stop.wait)
     thread.start()
@@ -100,14 +94,8 @@ def test_linux_forks_before_threads_start_and_uses_a_fork_server_after():
 def test_linux_uses_a_fork_server_once_duckdb_runs_threads_here():
     """DuckDB's threads are invisible to threading.active_count, and a fork could copy their locks."""
     code = "import duckdb, dwh.local.pipeline as p; con = duckdb.connect(); con.execute('select 1')"
-    after_duckdb = subprocess.run(
-        [sys.executable, "-c", code + "; print(p.worker_context('linux').get_start_method())"],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    )
-    assert after_duckdb.stdout.strip() == "forkserver"
+    after_duckdb = python_output(code + "; print(p.worker_context('linux').get_start_method())")
+    assert after_duckdb.strip() == "forkserver"
 
 
 def test_files_convert_the_same_alone_or_batched():

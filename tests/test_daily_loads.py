@@ -13,11 +13,10 @@ from sql_queries import STAR_KEYS
 DAILY_DB = "daily_loads"
 FULL_DB = "daily_loads_reference"
 DAYS = [date(2018, 11, 1) + timedelta(days=n) for n in range(30)]
-STAR_ORDER = STAR_KEYS
 
 
 def star(query, db=None) -> dict:
-    return {table: query(f"SELECT * FROM {table} ORDER BY {key}", db=db) for table, key in STAR_ORDER.items()}
+    return {table: query(f"SELECT * FROM {table} ORDER BY {key}", db=db) for table, key in STAR_KEYS.items()}
 
 
 @pytest.fixture

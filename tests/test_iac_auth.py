@@ -16,12 +16,7 @@ from dwh.config import load_settings
 from dwh.iac.db_login import login_keys, login_statement
 from dwh.iac.settings import DbSpec
 
-
-@pytest.fixture(autouse=True)
-def fresh_credentials():
-    iam_auth.forget_all()
-    yield
-    iam_auth.forget_all()
+pytestmark = pytest.mark.usefixtures("fresh_iam_credentials")
 
 
 def printed_statement(out: str) -> dict:

@@ -16,8 +16,9 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import psycopg2
 import pytest
+from aws_helpers import REGION, no_aws_environment
 from botocore.stub import Stubber
-from helpers import REDSHIFT, run_script
+from helpers import REDSHIFT, python_output, run_script
 from moto import mock_aws
 
 import etl
@@ -29,14 +30,9 @@ from dwh.local import server
 IAM_USER = "IAM:alice"
 CLUSTER = "sparkify-dwh"
 WORKGROUP = "sparkify"
-REGION = "us-west-2"
 
 
-@pytest.fixture(autouse=True)
-def fresh_credentials():
-    iam_auth.forget_all()
-    yield
-    iam_auth.forget_all()
+pytestmark = pytest.mark.usefixtures("fresh_iam_credentials")
 
 
 @pytest.fixture
@@ -79,13 +75,7 @@ def iam_config(make_config, local_server):
 
 @pytest.fixture
 def no_aws_credentials(monkeypatch, tmp_path):
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    empty = tmp_path / "empty"
-    empty.write_text("")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(empty))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    no_aws_environment(monkeypatch, tmp_path)
 
 
 @pytest.fixture
@@ -268,18 +258,7 @@ def test_no_issued_password_is_printed_or_logged(iam_config, db_role, loaded_sam
 
 
 def test_password_path_does_not_import_boto3():
-    import subprocess
-    import sys
-
-    from helpers import ROOT
-
-    loaded = subprocess.run(
-        [sys.executable, "-c", "import sys, etl, create_tables, dwh.redshift; print('boto3' in sys.modules)"],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    ).stdout
+    loaded = python_output("import sys, etl, create_tables, dwh.redshift; print('boto3' in sys.modules)")
     assert loaded.strip() == "False"
 
 

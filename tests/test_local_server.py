@@ -21,7 +21,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-from helpers import wait_until
+from helpers import ROOT, free_port, wait_until
 
 from dwh.local.server import (
     ServerError,
@@ -35,15 +35,8 @@ from dwh.local.server import (
     stop,
 )
 
-PROJECT = Path(__file__).resolve().parents[1]
 IS_ROOT = os.geteuid() == 0
 root_only = pytest.mark.skipif(not IS_ROOT, reason="exercises the root-only launch paths")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def linux_root():
@@ -83,7 +76,7 @@ def shared_tmpdir() -> Path:
 
 
 def run_module(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(PROJECT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run(
         [sys.executable, "-m", "dwh.local", *args],
         cwd=cwd,
@@ -211,7 +204,7 @@ def test_server_outlives_the_process_that_started_it(servers, tmp_path):
         from dwh.local.server import ServerSettings, ensure_running
         ensure_running(ServerSettings(data_dir=Path({str(s.data_dir)!r}), port={s.port}))
     """)
-    env = {**os.environ, "PYTHONPATH": str(PROJECT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
 
     assert is_running(s)
@@ -243,7 +236,7 @@ def test_concurrent_starts_share_one_server(servers, tmp_path):
         from dwh.local.server import ServerSettings, ensure_running
         print(ensure_running(ServerSettings(data_dir=Path({str(s.data_dir)!r}), port={s.port}))["password"])
     """)
-    env = {**os.environ, "PYTHONPATH": str(PROJECT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -444,7 +437,7 @@ def python_for(uid: int, gid: int) -> tuple[str, dict] | None:
     """A Python 3.x interpreter (this one, or the system's of the same version) that can import
     this project's dependencies when run as uid: the venv's may sit under a 0700 folder."""
     site_packages = str(Path(psycopg2.__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT), site_packages])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), site_packages])}
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
     for python in filter(None, [sys.executable, shutil.which(version, path="/usr/local/bin:/usr/bin")]):
         try:

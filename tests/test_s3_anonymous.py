@@ -11,6 +11,7 @@ import json
 
 import boto3
 import pytest
+from aws_helpers import REGION, no_aws_environment
 from helpers import EXPECTED_ROWS, SAMPLE, row_counts
 from moto import mock_aws
 
@@ -21,7 +22,6 @@ from dwh.manifest import main as write_manifest
 
 PUBLIC = "sparkify-public"
 PRIVATE = "sparkify-private"
-REGION = "us-west-2"
 ANONYMOUS_DB = "anonymous_s3"
 
 
@@ -29,30 +29,9 @@ ANONYMOUS_DB = "anonymous_s3"
 def no_credentials(tmp_path_factory):
     """An environment in which boto3 finds no credentials anywhere (for this module's tests)."""
     with pytest.MonkeyPatch.context() as monkeypatch:
-        _strip_credentials(monkeypatch, tmp_path_factory.mktemp("aws"))
+        no_aws_environment(monkeypatch, tmp_path_factory.mktemp("aws"))
+        monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
         yield
-
-
-def _strip_credentials(monkeypatch, folder):
-    for name in (
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AWS_SECURITY_TOKEN",
-        "AWS_PROFILE",
-        "AWS_DEFAULT_PROFILE",
-        "AWS_WEB_IDENTITY_TOKEN_FILE",
-        "AWS_ROLE_ARN",
-        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    empty = folder / "empty-aws-file"
-    empty.write_text("")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(empty))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
 
 
 @pytest.fixture(scope="module")

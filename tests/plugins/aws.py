@@ -1,4 +1,5 @@
-"""AWS fixtures for the iac_setup.py tests: fake credentials, moto, a dwh.cfg, a recording sleep, a runner.
+"""AWS fixtures: fake credentials, moto, a dwh.cfg, a recording sleep, a runner for iac_setup.py, and an
+empty cache of temporary database credentials.
 
 Nothing here ever reaches the network: credentials are fake, instance metadata is off, the
 public-IP lookup is replaced, and AWS is moto (or a botocore Stubber for Redshift Serverless,
@@ -9,12 +10,11 @@ for these fixtures, so runs of the warehouse tests alone do not pay for them.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
 import pytest
-from aws_helpers import MY_IP, PASSWORD, REGION, FakeSleep
+from aws_helpers import MY_IP, PASSWORD, REGION, FakeSleep, no_aws_environment
 from helpers import ROOT
 
 from dwh.config import PASSWORD_ENV
@@ -36,15 +36,10 @@ def aws_env(monkeypatch, tmp_path):
     """Fake credentials, no config files, no instance metadata, a fixed public IP."""
     from dwh.iac import ingress
 
-    for var in list(os.environ):
-        if var.startswith("AWS_"):
-            monkeypatch.delenv(var)
+    no_aws_environment(monkeypatch, tmp_path)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing-key-id")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing-secret-key")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")  # before the mock starts
     monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     monkeypatch.delenv(PASSWORD_ENV, raising=False)
@@ -62,6 +57,16 @@ def moto_aws(aws_env, monkeypatch):
     monkeypatch.setattr(iam_models, "aws_managed_policies_data", _SMALL_POLICIES)
     with mock_aws():
         yield
+
+
+@pytest.fixture
+def fresh_iam_credentials():
+    """No temporary database credentials cached by dwh.iam_auth before or after the test."""
+    from dwh import iam_auth
+
+    iam_auth.forget_all()
+    yield
+    iam_auth.forget_all()
 
 
 @pytest.fixture
