@@ -19,6 +19,11 @@ from tqdm import tqdm
 
 log = logging.getLogger("dwh")
 
+# tqdm's monitor is a thread that outlives the bar; a process with a second thread can no longer
+# fork its conversion workers safely (dwh.local.pipeline then starts them from a fork server), so a
+# later COPY in the same run would start them the slow way. Bars here refresh as rows arrive.
+tqdm.monitor_interval = 0
+
 #: In a log, one progress line per this many seconds (none for a COPY that ends sooner);
 #: the environment variable sets another interval (0: a line per batch of files read).
 LOG_INTERVAL = 5.0
