@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from datetime import datetime
 
 import pytest
@@ -315,3 +316,24 @@ def test_copy_analyzes_the_table_and_leaves_the_session_settings_alone(load, war
         # Statistics target 10 (a small sample, fast): at most 11 histogram bounds per column.
         cur.execute("SELECT attname, cardinality(histogram_bounds::text::text[]) FROM pg_stats WHERE tablename = 't'")
         assert sorted(cur.fetchall()) == [("a", 11), ("b", 11)]
+
+
+def test_a_failed_copy_with_fork_server_workers_ends_and_names_the_row(load, monkeypatch):
+    # A second thread makes the pool start its workers from a fork server; the failure must end the
+    # load (on Python 3.11.2, cancelling the batches in flight hung the pool's shutdown for good).
+    from dwh.local import pipeline
+
+    files = {f"src/{i:02}.json": "\n".join(json.dumps({"n": i * 10 + j}) for j in range(5)) for i in range(12)}
+    files["src/07.json"] += '\n{"n": "seven"}'
+    monkeypatch.setenv("SPARKIFY_COPY_WORKERS", "2")
+    monkeypatch.setattr(pipeline, "BATCH_FILES", 2)
+    stop = threading.Event()
+    second_thread = threading.Thread(target=stop.wait)
+    second_thread.start()
+    try:
+        assert pipeline.worker_context().get_start_method() == "forkserver"
+        error = failure(load, "n INT", files)
+    finally:
+        stop.set()
+        second_thread.join()
+    assert "07.json, line 6, column n (integer): Invalid digit" in str(error)

@@ -12,7 +12,7 @@ import os
 import sys
 from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from multiprocessing.context import BaseContext
 
 import psutil
@@ -108,8 +108,11 @@ def convert_in_order(
             while pending:
                 yield pending.popleft().result()
         finally:
-            for future in pending:
-                future.cancel()
+            # A consumer that stops early (a failed COPY) leaves batches in flight: let them finish
+            # rather than cancel them. Cancelling queued work can hang the pool's shutdown for good
+            # on Python 3.11.0-3.11.4 with fork-server workers (Debian 12's python3 is 3.11.2);
+            # at most one batch per worker and one more is in flight, so the wait is short.
+            wait(pending)
 
 
 class ChunkReader:
