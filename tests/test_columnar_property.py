@@ -584,3 +584,19 @@ def test_a_process_keeps_a_few_converters_and_closes_the_rest():
     with pytest.raises(duckdb.Error):
         first.connection.execute("SELECT 1")
     assert native.converter_for_plan(plans[0]) is not first
+
+
+def test_local_files_duckdb_reads_in_place_convert_like_their_bytes(tmp_path):
+    """A worker hands DuckDB the paths of local files it read (no temporary copy): same rows, same order,
+    with or without a final newline, and a pretty-printed file in between still goes the exact way."""
+    plan = native_plan([column("c0", "VARCHAR(12)"), column("c1", "INTEGER")], "auto", ["$.c0", "$.c1"], Options())
+    files = []
+    for n in range(5):
+        texts = [json.dumps({"c0": f"f{n}r{r}", "c1": r}, indent=2 if n == 3 else None) for r in range(3)]
+        path = tmp_path / f"{n}.json"
+        path.write_bytes("\n".join(texts).encode() + (b"\n" if n % 2 else b""))
+        files.append((str(path), path.read_bytes()))
+    in_place = convert_files([(name, None) for name, _ in files], plan)
+    assert in_place == convert_files(files, plan)
+    assert in_place.data == exact_conversion(files, plan).data
+    assert in_place.rows == 15

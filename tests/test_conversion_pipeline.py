@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import threading
 
 import pytest
@@ -12,8 +14,8 @@ from dwh.local import pipeline
 from dwh.local.columnar import Plan
 from dwh.local.converters import Column, Options
 from dwh.local.json_batches import convert_files
-from dwh.local.pipeline import convert_in_order, worker_context
-from dwh.sources import SourceObject
+from dwh.local.pipeline import convert_in_order, unread, worker_context
+from dwh.sources import SourceError, SourceObject
 
 PLAN = Plan([Column("n", "integer"), Column("s", "character varying", 8)], Options(), "auto")
 
@@ -104,3 +106,30 @@ def test_files_convert_the_same_alone_or_batched():
     together = convert_files([(obj.name, data) for obj, data in files], PLAN)
     assert together.data == b"".join(r.data for r in alone)
     assert together.errors == [e for r in alone for e in r.errors]
+
+
+def on_disk(tmp_path, files: list[tuple[SourceObject, bytes]]) -> list[SourceObject]:
+    """The files written under tmp_path, as the local store lists them."""
+    objects = []
+    for obj, data in files:
+        path = tmp_path / obj.name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        objects.append(SourceObject(str(path), len(data)))
+    return objects
+
+
+def test_workers_that_read_their_own_local_files_convert_what_this_process_reads(tmp_path, batch_files):
+    batch_files(2)
+    files = source_files(6)
+    objects = on_disk(tmp_path, files)
+    read_here = list(convert_in_order(zip(objects, (data for _, data in files), strict=True), PLAN, 0))
+    assert list(convert_in_order(unread(objects), PLAN, 2)) == read_here
+    assert [(e.filename, e.line_number) for r in read_here for e in r.errors] == [(objects[3].name, 4)]
+
+
+def test_a_local_file_gone_before_its_worker_reads_it_is_named(tmp_path):
+    objects = on_disk(tmp_path, source_files(2))
+    os.remove(objects[1].name)
+    with pytest.raises(SourceError, match=f"cannot read {re.escape(objects[1].name)}: No such file"):
+        list(convert_in_order(unread(objects), PLAN, 2))

@@ -18,6 +18,7 @@ from dwh.errors import LoadError
 from dwh.json_documents import documents_in
 from dwh.local import native
 from dwh.local.columnar import Plan, convert_documents
+from dwh.sources import LocalFiles, SourceObject
 
 
 @dataclass
@@ -107,15 +108,19 @@ def _add_file(batch: _Batch, filename: str, data: bytes) -> None:
 def convert_files(files, plan: Plan) -> FileResult:
     """Convert files (name, content) into COPY text rows and the errors of their rejected rows.
 
-    Native code converts the files whose values allow it (dwh.local.native); the others are
-    converted here: many small files together (one pass per column for all of them), a large
-    file in slices.
+    A content of None names a local file read here. Native code converts the files whose values
+    allow it (dwh.local.native); the others are converted here: many small files together (one
+    pass per column for all of them), a large file in slices.
     """
     files = list(files)
+    on_disk = {name for name, data in files if data is None}
+    if on_disk:
+        local = LocalFiles()
+        files = [(name, local.read(SourceObject(name, 0)) if data is None else data) for name, data in files]
     converter = native.converter_for_plan(plan) if plan.native else None
     if converter is not None:
         parts, rows, errors = [], 0, []
-        for run in converter.convert_files(files):
+        for run in converter.convert_files(files, on_disk):
             result = FileResult(*run) if isinstance(run, tuple) else _convert_exactly(run, plan)
             parts.append(result.data)
             rows += result.rows

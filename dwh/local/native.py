@@ -29,6 +29,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections.abc import Collection
 from typing import Annotated, Any
 
 import msgspec
@@ -133,15 +134,22 @@ class NativeConverter:
             return 0  # not one document a line: DuckDB would reject it, later and slower
         return count
 
-    def convert_files(self, files: list[tuple[str, bytes]]) -> list[tuple[bytes, int] | list[tuple[str, bytes]]]:
+    def convert_files(
+        self, files: list[tuple[str, bytes]], on_disk: Collection[str] = ()
+    ) -> list[tuple[bytes, int] | list[tuple[str, bytes]]]:
         """The files in order, as runs: (COPY text rows, their count) for each run of files this path
-        converted, and a list of (name, content) for each run the exact path must convert."""
+        converted, and a list of (name, content) for each run the exact path must convert.
+
+        DuckDB reads the files named in on_disk (local paths whose content this is) where they are,
+        rather than a temporary copy of their bytes."""
         accepted: list[bytes] = []
+        names: list[str] = []
         runs: list = []
         for name, data in files:
             documents = self.documents_in(data)
             if documents:
-                accepted.append(data if data.endswith(b"\n") else data + b"\n")
+                accepted.append(data)
+                names.append(name)
                 if runs and isinstance(runs[-1], int):
                     runs[-1] += documents
                 else:
@@ -153,7 +161,11 @@ class NativeConverter:
         if not accepted:
             return [files]
         counts = [run for run in runs if isinstance(run, int)]
-        text = self._convert(b"".join(accepted), sum(counts))
+        if all(name in on_disk for name in names):
+            text = self._convert_paths(names, max(map(len, accepted)), sum(counts))
+        else:
+            joined = b"".join(data if data.endswith(b"\n") else data + b"\n" for data in accepted)
+            text = self._convert(joined, sum(counts))
         if text is None:
             return [files]
         if len(runs) == 1:
@@ -168,18 +180,30 @@ class NativeConverter:
 
     def _convert(self, data: bytes, count: int) -> bytes | None:
         """DuckDB's conversion of `count` documents, one a line; None when a guard or DuckDB rejects one."""
+        folder = tempfile.mkdtemp(prefix="sparkify-copy-")
+        source = os.path.join(folder, "in.json")
+        try:
+            with open(source, "wb") as handle:
+                handle.write(data)
+            return self._convert_paths([source], len(data), count)
+        finally:
+            os.remove(source)
+            os.rmdir(folder)
+
+    def _convert_paths(self, paths: list[str], largest: int, count: int) -> bytes | None:
+        """DuckDB's conversion of the files at `paths` (`count` documents, one a line, no file over
+        `largest` bytes); None when a guard or DuckDB rejects one."""
         import duckdb  # about 0.3 s to import: only once a file has passed msgspec's checks
 
         if self.connection is None:
             self.connection = duckdb.connect(":memory:", config={"threads": 1})
         folder = tempfile.mkdtemp(prefix="sparkify-copy-")
-        source, target = os.path.join(folder, "in.json"), os.path.join(folder, "out.txt")
+        target = os.path.join(folder, "out.txt")
         try:
-            with open(source, "wb") as handle:
-                handle.write(data)
+            sources = "[" + ", ".join(sql_literal(path) for path in paths) + "]"
             read = (
-                f"read_json({sql_literal(source)}, format='newline_delimited', records=true, "
-                f"columns={self.columns}, maximum_object_size={len(data) + 1})"
+                f"read_json({sources}, format='newline_delimited', records=true, "
+                f"columns={self.columns}, maximum_object_size={largest + 1})"
             )
             written = self.connection.execute(
                 f"COPY (SELECT {self.select} FROM {read}) TO {sql_literal(target)} "
@@ -192,9 +216,8 @@ class NativeConverter:
         except duckdb.Error:
             return None
         finally:
-            for path in (source, target):
-                if os.path.exists(path):
-                    os.remove(path)
+            if os.path.exists(target):
+                os.remove(target)
             os.rmdir(folder)
 
 

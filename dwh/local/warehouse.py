@@ -22,11 +22,11 @@ from dwh.local.columnar import Plan
 from dwh.local.converters import Column, Options
 from dwh.local.copy_statement import CopyStatement, CopySyntaxError, is_copy, parse_copy
 from dwh.local.jsonpaths import parse_jsonpaths
-from dwh.local.pipeline import WORKERS_ENV, ChunkReader, conversion_workers, convert_in_order
+from dwh.local.pipeline import WORKERS_ENV, ChunkReader, conversion_workers, convert_in_order, unread
 from dwh.local.redshift_compat import refuse_what_redshift_rejects
 from dwh.local.render import render_for_postgres
 from dwh.progress import CopyProgress, ProgressFactory
-from dwh.sources import SourceError, manifest_objects, open_store, read_in_order, read_one
+from dwh.sources import LocalFiles, SourceError, manifest_objects, open_store, read_in_order, read_one
 
 log = logging.getLogger("dwh.local")
 
@@ -141,12 +141,15 @@ class LocalWarehouse(Warehouse):
 
         def counted(files):
             for obj, data in files:
-                progress.file_read(len(data))
+                progress.file_read(obj.size if data is None else len(data))
                 yield obj, data
+
+        # Each worker reads its own batch of local files: no copy of their bytes through a pipe.
+        files = unread(objects) if workers and isinstance(store, LocalFiles) else read_in_order(store, objects)
 
         def chunks():
             nonlocal rows
-            for result in convert_in_order(counted(read_in_order(store, objects)), plan, workers):
+            for result in convert_in_order(counted(files), plan, workers):
                 errors.extend(result.errors)
                 if len(errors) > max_bad_rows(stmt.max_error):
                     raise LoadFailed(_failure_message(stmt, errors), errors)
