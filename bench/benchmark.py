@@ -16,6 +16,7 @@ of the real pipeline in a fresh child process, as etl.py runs it:
     copy songs  DELETE + COPY staging_songs
     transform   etl.py's star-schema rebuild (DELETE + INSERT ... SELECT) in one transaction
     checks      the data-quality checks etl.py runs before it commits
+    etl         etl.py end to end as a user runs it (a subprocess), the server running
 
 then checks every count against what the generator reports, and on the same rows measures
 

@@ -93,6 +93,35 @@ def postmaster_pid(data_dir: Path) -> int | None:
         return None
 
 
+def _children_cpu() -> float:
+    """CPU seconds of this process's ended children and theirs (a phase's process and its workers)."""
+    times = os.times()
+    return times.children_user + times.children_system
+
+
+def server_cpu(data_dir: Path) -> float:
+    """CPU seconds the server has used: the postmaster, its running processes, and the ended backends
+    it reaped (a phase's connections end with the phase, so its backend's time is counted here)."""
+    import psutil
+
+    pid = postmaster_pid(data_dir)
+    if pid is None:
+        return 0.0
+    try:
+        postmaster = psutil.Process(pid)
+        own = postmaster.cpu_times()
+        total = own.user + own.system + own.children_user + own.children_system
+        for child in postmaster.children():
+            try:
+                times = child.cpu_times()
+                total += times.user + times.system
+            except psutil.NoSuchProcess:
+                pass
+    except psutil.NoSuchProcess:
+        return 0.0
+    return total
+
+
 class Runner:
     """Runs phases in child processes (python -m bench.phases) against one server."""
 
@@ -122,6 +151,7 @@ class Runner:
         if profile_out:
             cmd += ["--profile-out", str(profile_out)]
         started = time.perf_counter()
+        cpu_before, server_before = _children_cpu(), server_cpu(self.server_dir)
         child = subprocess.Popen(
             cmd,
             cwd=ROOT,
@@ -134,10 +164,13 @@ class Runner:
             output = child.communicate()[0]
         peak = sampler.peak
         wall = time.perf_counter() - started
+        client_cpu, server_cpu_seconds = _children_cpu() - cpu_before, server_cpu(self.server_dir) - server_before
         if child.returncode != 0:
             raise RuntimeError(f"phase {name} failed (exit {child.returncode}):\n{output[-3000:]}")
         result: Results = json.loads(result_path.read_text())
         result["wall_seconds"] = wall
+        result["client_cpu_seconds"] = client_cpu
+        result["server_cpu_seconds"] = server_cpu_seconds
         result["client_peak_mb"] = max(peak["client"]["pss_kb"], result["vmhwm_self_kb"]) / 1024
         result["client_peak_rss_mb"] = peak["client"]["rss_kb"] / 1024
         result["client_processes"] = peak["client"]["processes"]

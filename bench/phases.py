@@ -17,6 +17,7 @@ import functools
 import json
 import logging
 import resource
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -143,6 +144,19 @@ def checks(args: PhaseArgs) -> Result:
     return {"seconds": seconds, "checks": len(results), "failed": failed}
 
 
+def etl_run(args: PhaseArgs) -> Result:
+    """etl.py end to end as a user runs it, the server running: both COPYs, the transform, the checks."""
+    root = Path(__file__).resolve().parent.parent
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, str(root / "etl.py"), "--config", args.config], cwd=root, capture_output=True, text=True
+    )
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"etl.py failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
+    return {"seconds": seconds}
+
+
 # Loads run again on the exact path alone (SPARKIFY_COPY_CONVERTER=exact): the native converter's gain.
 EXACT_PATH = ["copy_events", "copy_songs"]
 
@@ -152,6 +166,7 @@ PIPELINE: dict[str, Phase] = {
     "copy_songs": copy_songs,
     "transform": transform,
     "checks": checks,
+    "etl": etl_run,
 }
 
 

@@ -16,7 +16,7 @@ from helpers import ROOT
 from bench import report
 
 EVENTS, SONGS = 3_000, 200
-PIPELINE = ["create", "copy_events", "copy_songs", "transform", "checks"]
+PIPELINE = ["create", "copy_events", "copy_songs", "transform", "checks", "etl"]
 PHASES = [*PIPELINE, "floor_events", "floor_songs", "read_songs", "copy_events_exact", "copy_songs_exact"]
 PHASES += ["duckdb_events", "duckdb_songs", "duckdb_transform"]
 PHASE_LINE = re.compile(r"^ {4}(\w+) +(\{.*\})$", re.MULTILINE)
@@ -57,6 +57,7 @@ def test_every_phase_runs_in_its_own_process_in_order(run):
     for name, figures in printed.items():
         assert figures["client_processes"] >= 1 and figures["client_peak_mb"] > 0, name
         assert figures["server_peak_mb"] > 0, name  # the server's processes found and sampled too
+        assert figures["client_cpu_seconds"] > 0 and figures["server_cpu_seconds"] >= 0, name
         if name.startswith("duckdb_") and not duckdb_installed:
             assert figures["skipped"].startswith("duckdb is not installed"), name
         else:
@@ -87,6 +88,14 @@ def test_the_report_computes_ratios_from_the_measured_times(run):
         f"COPY events throughput = **{throughput:.2f}x** the native COPY floor; {with_analyze:.2f}x counting" in stdout
     )
     assert f"| COPY of events at >= 0.5x the native COPY floor | {EVENTS:,}: {throughput:.2f}x |" in stdout
+    whole_run = floor["seconds"] / phases["etl"]["seconds"]
+    assert (
+        f"| whole etl.py run at >= 0.25x the native COPY floor of the events | {EVENTS:,}: {whole_run:.2f}x |" in stdout
+    )
+    client_us = copy["client_cpu_seconds"] / EVENTS * 1e6
+    cores = (copy["client_cpu_seconds"] + copy["server_cpu_seconds"]) / (2 * floor["seconds"])
+    assert f"CPU per event row: the emulation {client_us:.1f} µs on the Python side" in stdout
+    assert f"needs {cores:.1f} cores at this CPU cost." in stdout
     row = next(line for line in stdout.splitlines() if line.startswith("| COPY staging_events (emulation) |"))
     assert row.split(" | ")[5] == f"{copy['seconds'] / floor['seconds']:.2f}x time"
     songs_row = next(line for line in stdout.splitlines() if line.startswith("| COPY staging_songs (emulation) |"))
