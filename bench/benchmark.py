@@ -16,7 +16,6 @@ of the real pipeline in a fresh child process, as etl.py runs it:
     copy songs  DELETE + COPY staging_songs
     transform   etl.py's star-schema rebuild (DELETE + INSERT ... SELECT) in one transaction
     checks      the data-quality checks etl.py runs before it commits
-    etl         etl.py end to end as a user runs it (a subprocess), the server running
 
 then checks every count against what the generator reports, and on the same rows measures
 
@@ -25,10 +24,12 @@ then checks every count against what the generator reports, and on the same rows
     read        listing and reading the song files with the emulation's own reader, no parsing
     exact       the two COPY phases again with SPARKIFY_COPY_CONVERTER=exact: the exact path
                 alone, so the native converter's gain is measured in the same run
+    etl         etl.py end to end as a user runs it (a subprocess), the server running
     duckdb      DuckDB read_json of the same files into a table, and the same INSERT ... SELECTs
 
-Peak memory: the phase's process tree (the Python process and its conversion workers), summed
-PSS and RSS sampled from /proc every 0.1 s, plus ru_maxrss; the server's processes apart.
+Before each phase the server writes a CHECKPOINT, so no phase pays for the writes of the one
+before. Peak memory: the phase's process tree (the Python process and its conversion workers),
+summed PSS and RSS sampled from /proc every 0.1 s, plus ru_maxrss; the server's processes apart.
 The machine this runs on may be shared and noisy: compare ratios measured in the same run.
 """
 
