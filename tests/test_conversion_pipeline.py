@@ -142,3 +142,46 @@ def test_loads_the_native_converter_serves_go_in_larger_batches():
     assert pipeline.batch_bytes(PLAN) == pipeline.BATCH_BYTES
     not_null = Plan([Column("n", "integer", None, True)], Options(), "auto", native=True)  # the exact path's only
     assert pipeline.batch_bytes(not_null) == pipeline.BATCH_BYTES
+
+
+def test_a_large_file_is_cut_into_pieces_between_documents(tmp_path):
+    ndjson = "".join(json.dumps({"n": n, "s": "}\n{" if n % 7 == 0 else "x"}) + "\n" for n in range(200))
+    pretty = "".join(json.dumps({"n": n, "o": {"p": [n, {"q": n}]}}, indent=2) + "\n" for n in range(40))
+    for text in (ndjson, pretty, ndjson.replace("\n", "\r\n")):
+        path = tmp_path / "big.json"
+        path.write_bytes(text.encode())
+        cut = list(pipeline.pieces(SourceObject(str(path), len(text)), size=300))
+        assert len(cut) > 5
+        parts = [piece.read(str(path)) for piece in cut]
+        assert b"".join(parts) == text.encode()
+        for piece, part in zip(cut, parts, strict=True):
+            assert part.startswith(b"{") and part.rstrip().endswith(b"}")  # whole documents only
+            assert piece.first_line == text.encode().count(b"\n", 0, piece.offset) + 1
+
+
+def test_a_file_with_no_place_to_cut_stays_one_piece_from_there(tmp_path):
+    path = tmp_path / "one-line.json"
+    path.write_text('{"n": 1}\n{"n": 2}\n' + json.dumps({"s": "x" * 5000}) + "\n")
+    cut = list(pipeline.pieces(SourceObject(str(path), 0), size=10))
+    assert [(piece.offset, piece.length, piece.first_line) for piece in cut] == [(0, 9, 1), (9, 9, 2), (18, -1, 3)]
+    assert cut[-1].read(str(path)) == path.read_bytes()[18:]
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_pieces_of_a_large_file_convert_like_the_whole_file_with_its_line_numbers(
+    tmp_path, monkeypatch, batch_files, native
+):
+    monkeypatch.setattr(pipeline, "PIECE_BYTES", 2_000)
+    batch_files(1)
+    plan = dataclasses.replace(PLAN, native=native)
+    lines = [json.dumps({"n": n, "s": f"r{n}"}) for n in range(2_000)]
+    lines[1_500] = '{"n": "bad", "s": "x"}'
+    data = "\n".join(lines).encode()
+    objects = on_disk(tmp_path, [(SourceObject("big.json", len(data)), data)])
+    whole = list(convert_in_order(zip(objects, [data], strict=True), plan, 0))
+    assert len(whole) == 1
+    in_pieces = list(convert_in_order(unread(objects), plan, 2))
+    assert len(in_pieces) > 10
+    assert b"".join(r.data for r in in_pieces) == whole[0].data
+    assert sum(r.rows for r in in_pieces) == whole[0].rows == 1_999
+    assert [(e.filename, e.line_number) for r in in_pieces for e in r.errors] == [(objects[0].name, 1_501)]

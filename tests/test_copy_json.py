@@ -279,6 +279,20 @@ def test_worker_processes_give_the_same_rows_and_errors(load, monkeypatch):
     assert "07.json, line 6, column n (integer): Invalid digit" in str(error)
 
 
+def test_a_large_file_loads_in_pieces_with_the_same_rows_and_line_numbers(load, monkeypatch):
+    from dwh.local import pipeline
+
+    lines = [json.dumps({"n": n}) for n in range(3_000)] + ['{\n  "n": 3000\n}', '{"n": 3001}']
+    files = {"src/big.json": "\n".join(lines)}
+    in_process = load("n INT", files)
+    monkeypatch.setenv("SPARKIFY_COPY_WORKERS", "2")
+    monkeypatch.setattr(pipeline, "PIECE_BYTES", 1_000)  # some forty pieces, converted by two workers
+    assert load("n INT", files) == in_process == (3_002, [(n,) for n in range(3_002)])
+    files["src/big.json"] = files["src/big.json"].replace('{"n": 2500}', '{"n": "x"}')
+    error = failure(load, "n INT", files)
+    assert "big.json, line 2501, column n (integer): Invalid digit" in str(error)
+
+
 @pytest.mark.parametrize("slice_size", [1, 2, 3, 1000])
 def test_files_are_converted_in_slices_with_the_same_rows_and_line_numbers(load, monkeypatch, slice_size):
     from dwh.local import json_batches

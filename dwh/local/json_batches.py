@@ -18,7 +18,24 @@ from dwh.errors import LoadError
 from dwh.json_documents import documents_in
 from dwh.local import native
 from dwh.local.columnar import Plan, convert_documents
-from dwh.sources import LocalFiles, SourceObject
+from dwh.sources import LocalFiles, SourceError, SourceObject
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Part of a local file, for the converting process to read: whole documents, at a line start."""
+
+    offset: int
+    length: int  # -1: to the end of the file
+    first_line: int  # the file's line number of the piece's first line
+
+    def read(self, path: str) -> bytes:
+        try:
+            with open(path, "rb") as handle:
+                handle.seek(self.offset)
+                return handle.read(self.length)
+        except OSError as exc:
+            raise SourceError(f"cannot read {path}: {exc.strerror}") from None
 
 
 @dataclass
@@ -73,7 +90,7 @@ class _Batch:
         return FileResult(b"".join(self.parts), self.rows, self.errors)
 
 
-def _add_file(batch: _Batch, filename: str, data: bytes) -> None:
+def _add_file(batch: _Batch, filename: str, data: bytes, first_line: int = 1) -> None:
     """Parse a file into the batch a slice of lines at a time.
 
     The fast path reads one document per line with orjson. At the first slice that is not
@@ -83,8 +100,9 @@ def _add_file(batch: _Batch, filename: str, data: bytes) -> None:
     at a document boundary.
     """
     if data.translate(_DIGITS_AS_NINES).find(_LONG_NUMBER) >= 0:
-        batch.add(filename, list(documents_in(data, filename, batch.errors)), True)
+        batch.add(filename, list(documents_in(data, filename, batch.errors, first_line)), True)
         return
+    skipped = first_line - 1  # lines of the file before this part of it
     lines = data.split(b"\n")
     loads = orjson.loads
     for start in range(0, len(lines), SLICE_DOCUMENTS):
@@ -93,14 +111,17 @@ def _add_file(batch: _Batch, filename: str, data: bytes) -> None:
             numbered: Iterable[tuple[int, Any]]
             if all(chunk):
                 documents = [loads(line) for line in chunk]
-                numbered = zip(range(start + 1, start + len(chunk) + 1), documents, strict=True)
+                first = skipped + start + 1
+                numbered = zip(range(first, first + len(chunk)), documents, strict=True)
             else:
                 numbered = [
-                    (start + n, loads(line)) for n, line in enumerate(chunk, start=1) if line and not line.isspace()
+                    (skipped + start + n, loads(line))
+                    for n, line in enumerate(chunk, start=1)
+                    if line and not line.isspace()
                 ]
         except orjson.JSONDecodeError:
             rest = b"\n".join(lines[start:])
-            batch.add(filename, list(documents_in(rest, filename, batch.errors, first_line=start + 1)), True)
+            batch.add(filename, list(documents_in(rest, filename, batch.errors, skipped + start + 1)), True)
             return
         batch.add(filename, numbered)
 
@@ -108,15 +129,13 @@ def _add_file(batch: _Batch, filename: str, data: bytes) -> None:
 def convert_files(files, plan: Plan) -> FileResult:
     """Convert files (name, content) into COPY text rows and the errors of their rejected rows.
 
-    A content of None names a local file read here. Native code converts the files whose values
-    allow it (dwh.local.native); the others are converted here: many small files together (one
-    pass per column for all of them), a large file in slices.
+    A content of None names a local file read here, a Piece the part of one to read here. Native
+    code converts the files whose values allow it (dwh.local.native); the others are converted
+    here: many small files together (one pass per column for all of them), a large file in slices.
     """
-    files = list(files)
+    local, files = LocalFiles(), list(files)
     on_disk = {name for name, data in files if data is None}
-    if on_disk:
-        local = LocalFiles()
-        files = [(name, local.read(SourceObject(name, 0)) if data is None else data) for name, data in files]
+    files = [_content(local, name, data) for name, data in files]
     converter = native.converter_for_plan(plan) if plan.native else None
     if converter is not None:
         parts, rows, errors = [], 0, []
@@ -129,8 +148,17 @@ def convert_files(files, plan: Plan) -> FileResult:
     return _convert_exactly(files, plan)
 
 
-def _convert_exactly(files: list[tuple[str, bytes]], plan: Plan) -> FileResult:
+def _content(local: LocalFiles, name: str, data: bytes | Piece | None) -> tuple[str, bytes, int]:
+    """(name, bytes, the file's line number of their first line)."""
+    if data is None:
+        return name, local.read(SourceObject(name, 0)), 1
+    if isinstance(data, Piece):
+        return name, data.read(name), data.first_line
+    return name, data, 1
+
+
+def _convert_exactly(files: list[tuple[str, bytes, int]], plan: Plan) -> FileResult:
     batch = _Batch(plan)
-    for filename, data in files:
-        _add_file(batch, filename, data)
+    for filename, data, first_line in files:
+        _add_file(batch, filename, data, first_line)
     return batch.result()

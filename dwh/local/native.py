@@ -29,7 +29,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Annotated, Any
 
 import msgspec
@@ -134,18 +134,18 @@ class NativeConverter:
             return 0  # not one document a line: DuckDB would reject it, later and slower
         return count
 
-    def convert_files(
-        self, files: list[tuple[str, bytes]], on_disk: Collection[str] = ()
-    ) -> list[tuple[bytes, int] | list[tuple[str, bytes]]]:
-        """The files in order, as runs: (COPY text rows, their count) for each run of files this path
-        converted, and a list of (name, content) for each run the exact path must convert.
+    def convert_files(self, files: Sequence[tuple], on_disk: Collection[str] = ()) -> list:
+        """The files (name, content, ...) in order, as runs: (COPY text rows, their count) for each run
+        of files this path converted, and a list of the files' own tuples for each run the exact path
+        must convert.
 
         DuckDB reads the files named in on_disk (local paths whose content this is) where they are,
         rather than a temporary copy of their bytes."""
         accepted: list[bytes] = []
         names: list[str] = []
         runs: list = []
-        for name, data in files:
+        for entry in files:
+            name, data = entry[0], entry[1]
             documents = self.documents_in(data)
             if documents:
                 accepted.append(data)
@@ -155,9 +155,9 @@ class NativeConverter:
                 else:
                     runs.append(documents)
             elif runs and isinstance(runs[-1], list):
-                runs[-1].append((name, data))
+                runs[-1].append(entry)
             else:
-                runs.append([(name, data)])
+                runs.append([entry])
         if not accepted:
             return [files]
         counts = [run for run in runs if isinstance(run, int)]

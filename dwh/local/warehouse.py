@@ -141,7 +141,7 @@ class LocalWarehouse(Warehouse):
 
         def counted(files):
             for obj, data in files:
-                progress.file_read(obj.size if data is None else len(data))
+                progress.file_read(len(data) if isinstance(data, bytes) else obj.size)
                 yield obj, data
 
         # Each worker reads its own batch of local files: no copy of their bytes through a pipe.
