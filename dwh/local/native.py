@@ -164,8 +164,7 @@ class NativeConverter:
         if all(name in on_disk for name in names):
             text = self._convert_paths(names, max(map(len, accepted)), sum(counts))
         else:
-            joined = b"".join(data if data.endswith(b"\n") else data + b"\n" for data in accepted)
-            text = self._convert(joined, sum(counts))
+            text = self._convert(accepted, sum(counts))
         if text is None:
             return [files]
         if len(runs) == 1:
@@ -175,17 +174,21 @@ class NativeConverter:
     def convert(self, data: bytes) -> tuple[bytes, int] | None:
         """COPY text rows of one file and their count; None: the file needs the exact path."""
         count = self.documents_in(data)
-        text = self._convert(data, count) if count else None
+        text = self._convert([data], count) if count else None
         return None if text is None else (text, count)
 
-    def _convert(self, data: bytes, count: int) -> bytes | None:
-        """DuckDB's conversion of `count` documents, one a line; None when a guard or DuckDB rejects one."""
+    def _convert(self, files: list[bytes], count: int) -> bytes | None:
+        """DuckDB's conversion of the files' `count` documents, one a line, from one temporary file
+        (written a file at a time: no joined copy); None when a guard or DuckDB rejects one."""
         folder = tempfile.mkdtemp(prefix="sparkify-copy-")
         source = os.path.join(folder, "in.json")
         try:
             with open(source, "wb") as handle:
-                handle.write(data)
-            return self._convert_paths([source], len(data), count)
+                for data in files:
+                    handle.write(data)
+                    if not data.endswith(b"\n"):
+                        handle.write(b"\n")
+            return self._convert_paths([source], sum(len(data) + 1 for data in files), count)
         finally:
             os.remove(source)
             os.rmdir(folder)
