@@ -171,6 +171,7 @@ def test_a_file_with_no_place_to_cut_stays_one_piece_from_there(tmp_path):
 def test_pieces_of_a_large_file_convert_like_the_whole_file_with_its_line_numbers(
     tmp_path, monkeypatch, batch_files, native
 ):
+    monkeypatch.setattr(pipeline, "SPLIT_BYTES", 2_000)
     monkeypatch.setattr(pipeline, "PIECE_BYTES", 2_000)
     batch_files(1)
     plan = dataclasses.replace(PLAN, native=native)

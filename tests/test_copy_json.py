@@ -286,6 +286,7 @@ def test_a_large_file_loads_in_pieces_with_the_same_rows_and_line_numbers(load, 
     files = {"src/big.json": "\n".join(lines)}
     in_process = load("n INT", files)
     monkeypatch.setenv("SPARKIFY_COPY_WORKERS", "2")
+    monkeypatch.setattr(pipeline, "SPLIT_BYTES", 1_000)
     monkeypatch.setattr(pipeline, "PIECE_BYTES", 1_000)  # some forty pieces, converted by two workers
     assert load("n INT", files) == in_process == (3_002, [(n,) for n in range(3_002)])
     files["src/big.json"] = files["src/big.json"].replace('{"n": 2500}', '{"n": "x"}')

@@ -33,10 +33,11 @@ BATCH_FILES = 2000
 # A DuckDB call costs about 7 ms whatever its rows (binding the conversion query), so where the native
 # converter serves a load a batch holds several log files: at 1M events 6 % less CPU, 4 % less time.
 NATIVE_BATCH_BYTES = 16 << 20
-# A local file larger than this is converted in pieces of about this size (see pieces), so that a
+# A local file over SPLIT_BYTES is converted in pieces of about PIECE_BYTES (see pieces), so that a
 # worker holds one piece, not the file: one 233 MB file of events once took 805 MB in one worker.
-# About one day of Sparkify's events: msgspec checks a piece at once, and 16 MB pieces made the
-# Python side peak at 342 MB on that file, against 240 MB for the same events in 50 files.
+# msgspec checks a piece at once: 16 MB pieces made the Python side peak at 342 MB on that file,
+# against 240 MB for the same events in 50 files. Smaller files go whole: DuckDB reads them in place.
+SPLIT_BYTES = 16 << 20
 PIECE_BYTES = 4 << 20
 
 
@@ -107,9 +108,9 @@ def batches(
 def unread(objects: Iterable[SourceObject]) -> Iterator[tuple[SourceObject, Piece | None]]:
     """Local files for convert_in_order to hand its workers unread: each worker reads its own batch
     from disk, so the bytes are not copied through a pipe to it (at 1M events, 466 MB). A file over
-    PIECE_BYTES goes in pieces (see pieces), each an object of its own size."""
+    SPLIT_BYTES goes in pieces (see pieces), each an object of its own size."""
     for obj in objects:
-        if obj.size <= PIECE_BYTES:
+        if obj.size <= SPLIT_BYTES:
             yield obj, None
             continue
         for piece in pieces(obj):
