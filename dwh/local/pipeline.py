@@ -114,7 +114,7 @@ def unread(objects: Iterable[SourceObject]) -> Iterator[tuple[SourceObject, Piec
             yield obj, None
             continue
         for piece in pieces(obj):
-            yield SourceObject(obj.name, piece.length if piece.length >= 0 else PIECE_BYTES), piece
+            yield SourceObject(obj.name, piece.length if piece.length >= 0 else obj.size - piece.offset), piece
 
 
 def pieces(obj: SourceObject, size: int = 0) -> Iterator[Piece]:
@@ -157,7 +157,7 @@ def convert_in_order(
     """Yield a FileResult per batch of files, in order, converting in `workers` processes when > 0.
 
     At most one batch per worker (and one more) is in flight, so memory stays flat however many files
-    there are; reading stays in this process's threads.
+    there are; the workers read the local files handed to them unread, the rest is read by the caller.
     """
     if workers <= 0:
         for batch in batches(files, batch_bytes(plan), BATCH_FILES):
