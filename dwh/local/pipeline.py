@@ -1,8 +1,9 @@
 """The COPY emulation's pipeline: files grouped into batches, converted in worker processes, in order.
 
-Reading stays in the calling process's threads (dwh.sources.read_in_order); converting is CPU
-work, so large loads spread it over one worker process per core. ChunkReader hands the
-converted text to psycopg2's copy_expert.
+Converting is CPU work, so large loads spread it over one worker process per core. Workers read
+the local files they are handed (a large one in pieces); S3 objects are read in the calling
+process's threads (dwh.sources.read_in_order). ChunkReader hands the converted text to psycopg2's
+copy_expert.
 """
 
 from __future__ import annotations
