@@ -66,10 +66,12 @@ class LocalFiles:
     def exists(self, name: str) -> SourceObject | None:
         return SourceObject(name, os.path.getsize(name)) if os.path.isfile(name) else None
 
-    def read(self, obj: SourceObject) -> bytes:
+    def read(self, obj: SourceObject, offset: int = 0, length: int = -1) -> bytes:
+        """The file's bytes; or `length` of them from `offset` (-1: to the end), for part of a file."""
         try:
             with open(obj.name, "rb") as handle:
-                return handle.read()
+                handle.seek(offset)
+                return handle.read(length)
         except OSError as exc:
             raise SourceError(f"cannot read {obj.name}: {exc.strerror}") from None
 

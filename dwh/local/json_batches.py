@@ -18,7 +18,7 @@ from dwh.errors import LoadError
 from dwh.json_documents import documents_in
 from dwh.local import native
 from dwh.local.columnar import Plan, convert_documents
-from dwh.sources import LocalFiles, SourceError, SourceObject
+from dwh.sources import LocalFiles, SourceObject
 
 
 @dataclass(frozen=True)
@@ -30,12 +30,7 @@ class Piece:
     first_line: int  # the file's line number of the piece's first line
 
     def read(self, path: str) -> bytes:
-        try:
-            with open(path, "rb") as handle:
-                handle.seek(self.offset)
-                return handle.read(self.length)
-        except OSError as exc:
-            raise SourceError(f"cannot read {path}: {exc.strerror}") from None
+        return LocalFiles().read(SourceObject(path, 0), self.offset, self.length)
 
 
 @dataclass

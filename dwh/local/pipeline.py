@@ -21,7 +21,7 @@ import psutil
 from dwh.local import native
 from dwh.local.columnar import Plan
 from dwh.local.json_batches import FileResult, Piece, convert_files
-from dwh.sources import SourceError, SourceObject
+from dwh.sources import LocalFiles, SourceObject
 
 Content = bytes | Piece | None
 
@@ -126,24 +126,20 @@ def pieces(obj: SourceObject, size: int = 0) -> Iterator[Piece]:
     inner object comes `,`, `}` or `]`), whether the file has one document a line or pretty-printed
     ones. Where none comes within twice `size`, the rest of the file is one piece.
     """
-    size = size or PIECE_BYTES
+    size, local = size or PIECE_BYTES, LocalFiles()
     offset, first_line, data = 0, 1, b""
-    try:
-        with open(obj.name, "rb") as handle:
-            while chunk := handle.read(size):
-                data += chunk
-                cut = max(data.rfind(b"}\n{"), data.rfind(b"}\r\n{"))
-                if cut < 0:
-                    if len(data) > 2 * size:
-                        break
-                    continue
-                end = data.index(b"\n", cut) + 1
-                yield Piece(offset, end, first_line)
-                offset += end
-                first_line += data.count(b"\n", 0, end)
-                data = data[end:]
-    except OSError as exc:
-        raise SourceError(f"cannot read {obj.name}: {exc.strerror}") from None
+    while chunk := local.read(obj, offset + len(data), size):
+        data += chunk
+        cut = max(data.rfind(b"}\n{"), data.rfind(b"}\r\n{"))
+        if cut < 0:
+            if len(data) > 2 * size:
+                break
+            continue
+        end = data.index(b"\n", cut) + 1
+        yield Piece(offset, end, first_line)
+        offset += end
+        first_line += data.count(b"\n", 0, end)
+        data = data[end:]
     if data:
         yield Piece(offset, -1, first_line)  # to the end of the file
 
