@@ -130,7 +130,8 @@ def pieces(obj: SourceObject, size: int = 0) -> Iterator[Piece]:
     offset, first_line, data = 0, 1, b""
     while chunk := local.read(obj, offset + len(data), size):
         data += chunk
-        cut = max(data.rfind(b"}\n{"), data.rfind(b"}\r\n{"))
+        cut = data.rfind(b"}\n{")
+        cut = max(cut, data.rfind(b"}\r\n{", cut + 1))  # a CRLF cut after it, if any: no second full scan
         if cut < 0:
             if len(data) > 2 * size:
                 break
