@@ -85,6 +85,11 @@ def _threads() -> int:
     return psutil.Process().num_threads()
 
 
+def content_size(obj: SourceObject, data: Content) -> int:
+    """The bytes a (source object, content) pair stands for, whether read already or not."""
+    return len(data) if isinstance(data, bytes) else obj.size
+
+
 def batches(
     files: Iterable[tuple[SourceObject, Content]], max_bytes: int = BATCH_BYTES, max_files: int = BATCH_FILES
 ) -> Iterator[list[tuple[str, Content]]]:
@@ -96,7 +101,7 @@ def batches(
     batch: list[tuple[str, Content]] = []
     size = 0
     for obj, data in files:
-        length = len(data) if isinstance(data, bytes) else obj.size
+        length = content_size(obj, data)
         if batch and (size + length > max_bytes or len(batch) >= max_files):
             yield batch
             batch, size = [], 0

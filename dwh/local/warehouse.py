@@ -22,7 +22,14 @@ from dwh.local.columnar import Plan
 from dwh.local.converters import Column, Options
 from dwh.local.copy_statement import CopyStatement, CopySyntaxError, is_copy, parse_copy
 from dwh.local.jsonpaths import parse_jsonpaths
-from dwh.local.pipeline import WORKERS_ENV, ChunkReader, conversion_workers, convert_in_order, unread
+from dwh.local.pipeline import (
+    WORKERS_ENV,
+    ChunkReader,
+    content_size,
+    conversion_workers,
+    convert_in_order,
+    unread,
+)
 from dwh.local.redshift_compat import refuse_what_redshift_rejects
 from dwh.local.render import render_for_postgres
 from dwh.progress import CopyProgress, ProgressFactory
@@ -141,7 +148,7 @@ class LocalWarehouse(Warehouse):
 
         def counted(files):
             for obj, data in files:
-                progress.file_read(len(data) if isinstance(data, bytes) else obj.size)
+                progress.file_read(content_size(obj, data))
                 yield obj, data
 
         # Each worker reads its own batch of local files: no copy of their bytes through a pipe.
