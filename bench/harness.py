@@ -28,7 +28,7 @@ from bench.memory import Sampler
 from dwh.local import server
 from dwh.local.native import CONVERTER_ENV
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = phases.ROOT
 DATA = Path(__file__).resolve().parent / ".data"
 SAMPLE = ROOT / "data" / "udacity-dend"
 DB = "bench"

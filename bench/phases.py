@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from dwh.config import Settings
 
 Result = dict[str, Any]
+ROOT = Path(__file__).resolve().parent.parent  # the repository
 
 
 @dataclass(frozen=True)
@@ -146,10 +147,9 @@ def checks(args: PhaseArgs) -> Result:
 
 def etl_run(args: PhaseArgs) -> Result:
     """etl.py end to end as a user runs it, the server running: both COPYs, the transform, the checks."""
-    root = Path(__file__).resolve().parent.parent
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, str(root / "etl.py"), "--config", args.config], cwd=root, capture_output=True, text=True
+        [sys.executable, str(ROOT / "etl.py"), "--config", args.config], cwd=ROOT, capture_output=True, text=True
     )
     seconds = time.perf_counter() - started
     if done.returncode != 0:

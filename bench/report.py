@@ -144,18 +144,18 @@ def cpu_note(copy: Results, floor: Results | None, rows: int, cores: int) -> str
     """The COPY's CPU per row, Python side and server, against the floor's: what bounds the ratio.
 
     The floor keeps one core busy (its server backend); the emulation must also parse JSON. With all
-    cores busy it cannot finish faster than its total CPU over the cores, so 0.5x the floor needs at
-    least (client + server CPU) / (2 x floor time) cores."""
+    cores busy it cannot finish faster than its total CPU over the cores, so the target ratio r needs
+    at least (client + server CPU) x r / floor time cores."""
     if not floor or "client_cpu_seconds" not in copy or "server_cpu_seconds" not in floor:
         return None
     client, server = copy["client_cpu_seconds"], copy["server_cpu_seconds"]
+    target = TARGETS["copy_vs_floor"]
     return (
         f"CPU per event row: the emulation {client / rows * 1e6:.1f} µs on the Python side (process and "
         f"workers) + {server / rows * 1e6:.1f} µs in the server; the floor "
-        f"{floor['server_cpu_seconds'] / rows * 1e6:.1f} µs in the server. Busy on all {cores} cores the COPY needs "
-        f"at least "
-        f"{(client + server) / cores:.2f} s; 0.5x the floor ({floor['seconds']:.2f} s) needs "
-        f"{(client + server) / (2 * floor['seconds']):.1f} cores at this CPU cost."
+        f"{floor['server_cpu_seconds'] / rows * 1e6:.1f} µs in the server. Busy on all {cores} cores the COPY "
+        f"needs at least {(client + server) / cores:.2f} s; {target}x the floor ({floor['seconds']:.2f} s) needs "
+        f"{(client + server) * target / floor['seconds']:.1f} cores at this CPU cost."
     )
 
 
