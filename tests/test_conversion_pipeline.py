@@ -6,7 +6,6 @@ import dataclasses
 import json
 import os
 import re
-import threading
 
 import pytest
 from helpers import python_output
@@ -79,26 +78,10 @@ def test_macos_and_windows_workers_are_spawned(platform):
     assert worker_context(platform).get_start_method() == "spawn"
 
 
-def test_linux_forks_before_threads_start_and_uses_a_fork_server_after():
-    single_threaded = python_output(
-        "import dwh.local.pipeline as p; print(p.worker_context('linux').get_start_method())"
-    )
-    assert single_threaded.strip() == "fork"
-    stop = threading.Event()
-    thread = threading.Thread(target=stop.wait)
-    thread.start()
-    try:
-        assert worker_context("linux").get_start_method() == "forkserver"
-    finally:
-        stop.set()
-        thread.join()
-
-
-def test_linux_uses_a_fork_server_once_duckdb_runs_threads_here():
-    """DuckDB's threads are invisible to threading.active_count, and a fork could copy their locks."""
-    code = "import duckdb, dwh.local.pipeline as p; con = duckdb.connect(); con.execute('select 1')"
-    after_duckdb = python_output(code + "; print(p.worker_context('linux').get_start_method())")
-    assert after_duckdb.strip() == "forkserver"
+def test_linux_workers_never_fork_from_the_loading_process():
+    """A plain fork would hand the workers the run's database connections (and its load lock)."""
+    method = python_output("import dwh.local.pipeline as p; print(p.worker_context('linux').get_start_method())")
+    assert method.strip() == "forkserver"
 
 
 def test_files_convert_the_same_alone_or_batched():

@@ -11,6 +11,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
+import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, wait
@@ -25,6 +27,8 @@ from dwh.sources import LocalFiles, SourceObject
 
 Content = bytes | Piece | None
 
+# How often a worker checks that the loading process is still alive (see watch_parent).
+PARENT_CHECK_SECONDS = 0.5
 # Below this much input, converting in this process beats starting worker processes.
 PARALLEL_MIN_BYTES = 8 << 20
 WORKERS_ENV = "SPARKIFY_COPY_WORKERS"
@@ -60,29 +64,42 @@ def conversion_workers(total_bytes: int) -> int:
 
 
 def worker_context(platform: str = sys.platform) -> BaseContext:
-    """How worker processes start, in the way each platform supports safely.
+    """How worker processes start: never by a plain fork of the loading process.
 
-    Linux: fork while this process has one thread, native threads included (fast, nothing
-    re-imported); convert_in_order starts its workers before the reader threads, so that is
-    the usual case. With threads
-    running, fork could copy a lock held by another thread, so a fork server starts them.
-    macOS and Windows: spawn (CPython calls fork unsafe on macOS; Windows has only spawn).
-    Spawned and fork-server workers import __main__ as __mp_main__, so a script that starts a
-    load keeps its work under `if __name__ == "__main__":`.
+    A forked worker would inherit the run's open database connections, and with them keep the
+    load lock's session alive after a killed run. Linux starts workers from a fork server (a
+    fresh interpreter that holds none of our sockets); macOS and Windows spawn them (CPython
+    calls fork unsafe on macOS; Windows has only spawn). Both import __main__ as __mp_main__,
+    so a script that starts a load keeps its work under `if __name__ == "__main__":`.
     """
     if not platform.startswith("linux"):
         return multiprocessing.get_context("spawn")
-    if _threads() == 1:
-        return multiprocessing.get_context("fork")
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["dwh.local.json_batches"])
     return context
 
 
-def _threads() -> int:
-    """This process's operating-system threads: Python's and native ones (DuckDB's, once the native
-    converter ran here), which threading.active_count() does not see."""
-    return psutil.Process().num_threads()
+def watch_parent(pid: int, created: float, interval: float = PARENT_CHECK_SECONDS) -> None:
+    """Worker initializer: end this worker soon after the loading process ends, however it ends.
+
+    A worker blocked reading its task queue never sees the parent go (its siblings hold the
+    queue's other end), so a daemon thread checks the parent (pid and start time, so a reused
+    pid does not count) and exits the process when it is gone.
+    """
+
+    def watch() -> None:
+        while _alive(pid, created):
+            time.sleep(interval)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
+
+
+def _alive(pid: int, created: float) -> bool:
+    try:
+        return psutil.Process(pid).create_time() == created
+    except psutil.Error:
+        return False
 
 
 def content_size(obj: SourceObject, data: Content) -> int:
@@ -166,8 +183,13 @@ def convert_in_order(
         for batch in batches(files, batch_bytes(plan), BATCH_FILES):
             yield convert_files(batch, plan)
         return
-    with ProcessPoolExecutor(max_workers=workers, mp_context=worker_context(platform)) as pool:
-        pool.submit(int).result()  # start the workers before the reader threads exist
+    me = psutil.Process()
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=worker_context(platform),
+        initializer=watch_parent,
+        initargs=(me.pid, me.create_time()),
+    ) as pool:
         pending: deque[Future[FileResult]] = deque()
         try:
             for batch in batches(files, batch_bytes(plan), BATCH_FILES):

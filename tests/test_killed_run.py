@@ -1,0 +1,75 @@
+"""A run killed during a COPY that converts in worker processes leaves nothing behind: no process of it
+survives, and the next run gets the load lock at once."""
+
+import importlib.util
+import signal
+import subprocess
+import sys
+
+import psutil
+import pytest
+from helpers import ROOT, run_script, wait_until, write_config
+
+_spec = importlib.util.spec_from_file_location("bench_generate", ROOT / "bench" / "generate.py")
+generate = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(generate)
+
+DB = "killed_runs"
+
+
+@pytest.fixture(scope="module")
+def large_config(tmp_path_factory, base_config):
+    """Events enough (about 20 MB) that the COPY converts them in worker processes."""
+    out = tmp_path_factory.mktemp("killed") / "udacity-dend"
+    generate.generate(out, events=60_000, songs=200, seed=5)
+    config = write_config(
+        out.parent / "dwh.cfg",
+        {
+            **base_config,
+            ("LOCAL", "DB_NAME"): DB,
+            ("LOCAL", "LOG_DATA"): str(out / "log_data"),
+            ("LOCAL", "SONG_DATA"): str(out / "song_data"),
+            ("LOCAL", "LOG_JSONPATH"): str(out / "log_json_path.json"),
+        },
+    )
+    assert run_script("create_tables.py", config).returncode == 0
+    return config
+
+
+def conversion_workers(process: psutil.Process) -> list[psutil.Process]:
+    """The run's descendants that are running Python (its fork server and conversion workers)."""
+    try:
+        return [child for child in process.children(recursive=True) if "python" in child.name().lower()]
+    except psutil.NoSuchProcess:
+        return []
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["kill -9", "SIGTERM"])
+def test_a_run_killed_mid_copy_leaves_no_process_and_frees_the_lock(large_config, how):
+    run = subprocess.Popen(
+        [sys.executable, str(ROOT / "etl.py"), "--config", str(large_config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
+    parent = psutil.Process(run.pid)
+    workers: list[psutil.Process] = []
+
+    def converting() -> bool:
+        workers[:] = conversion_workers(parent)
+        return len(workers) >= 2  # the fork server and at least one worker
+
+    try:
+        wait_until(converting, "no conversion workers started", 60)
+    finally:
+        run.send_signal(how)
+        run.wait(timeout=30)
+
+    wait_until(
+        lambda: not any(worker.is_running() and worker.status() != psutil.STATUS_ZOMBIE for worker in workers),
+        f"processes of the killed run still alive: {[w.pid for w in workers if w.is_running()]}",
+        timeout=5,
+    )
+    rerun = run_script("etl.py", large_config, "--wait", "30")
+    assert rerun.returncode == 0, rerun.stderr
+    assert "Waiting for the load lock" not in rerun.stderr
