@@ -299,6 +299,24 @@ def test_stale_pid_file_naming_another_postgres(servers, tmp_path):
     assert is_running(other)
 
 
+def test_a_copy_of_another_running_warehouse_is_not_taken_for_ours(servers, tmp_path):
+    """A DATA_DIR copied while its server runs carries that server's postmaster.pid: same pid, same
+    start time, but another data directory. status does not report it, stop does not stop it."""
+    other = servers(tmp_path / "other", initialised=True)
+    ensure_running(other)
+    copy = tmp_path / "copy"
+    shutil.copytree(other.data_dir, copy, symlinks=True, ignore=shutil.ignore_patterns(".lock"))
+    s = servers(copy, port=other.port)
+
+    assert not is_running(s)
+    assert "stopped" in status(s)
+    assert stop(s) is False
+    assert is_running(other)
+    with pytest.raises(ServerError, match=f"port {other.port} .* already in use"):
+        ensure_running(s)
+    assert is_running(other)
+
+
 def test_port_taken_by_another_program(servers, tmp_path):
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))

@@ -1,9 +1,11 @@
 """Is the server of a DATA_DIR running? Read from its postmaster.pid, checked with psutil.
 
 A server killed with SIGKILL (or a reboot) leaves postmaster.pid behind. Its pid may then be
-dead, an unreaped zombie, or reused by an unrelated process, even by another postgres. The
-file names our server only when its pid is a live postgres process created when the file
-says the server started; otherwise it is stale, and `stop` signals nothing.
+dead, an unreaped zombie, or reused by an unrelated process, even by another postgres; and a
+DATA_DIR copied from another project's running warehouse carries that server's file. The file
+names our server only when it names this DATA_DIR's cluster and its pid is a live postgres
+process created when the file says the server started; otherwise it is stale, and `stop`
+signals nothing.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class PidFile:
     """The fields of postmaster.pid this package uses."""
 
     pid: int
+    data_dir: Path
     started_at: float | None  # seconds since the epoch
     port: int | None
     status: str
@@ -41,7 +44,8 @@ def read_pid_file(path: Path) -> PidFile | None:
     def number(index: int) -> int | None:
         return int(lines[index]) if len(lines) > index and lines[index].strip().isdigit() else None
 
-    return PidFile(pid, number(2), number(3), lines[7].strip() if len(lines) > 7 else "")
+    data_dir = Path(lines[1].strip()) if len(lines) > 1 else Path()
+    return PidFile(pid, data_dir, number(2), number(3), lines[7].strip() if len(lines) > 7 else "")
 
 
 def is_server_process(pid: int, started_at: float | None) -> bool:
@@ -60,7 +64,17 @@ def is_server_process(pid: int, started_at: float | None) -> bool:
 def live_server(s: ServerSettings) -> PidFile | None:
     """The running server's postmaster.pid, or None when none runs on this DATA_DIR."""
     info = read_pid_file(pgdata(s) / "postmaster.pid")
-    return info if info and is_server_process(info.pid, info.started_at) else None
+    if info is None or not same_folder(info.data_dir, pgdata(s)):
+        return None
+    return info if is_server_process(info.pid, info.started_at) else None
+
+
+def same_folder(recorded: Path, ours: Path) -> bool:
+    """Does the data directory a server recorded name our cluster (not a copy's original)?"""
+    try:
+        return recorded.is_absolute() and recorded.samefile(ours)
+    except OSError:
+        return False
 
 
 def remove_if_stale(s: ServerSettings) -> None:
