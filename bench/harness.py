@@ -97,7 +97,7 @@ def checkpoint(config: Path) -> None:
     """Write out what earlier phases left in the server's buffers and WAL before the next phase starts,
     so that a phase is not slowed by the checkpoint of another's writes (etl.py's WAL once made the
     native COPY floor after it 1.7x slower, and the emulation's ratio to it look better than it was)."""
-    conn = phases.native_connection(config)
+    conn = phases.native_connection(config, admin=True)  # CHECKPOINT is the admin role's
     try:
         conn.autocommit = True
         with conn.cursor() as cur:

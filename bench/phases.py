@@ -52,15 +52,19 @@ def load_settings(config: str | Path) -> Settings:
     return load_settings(config)
 
 
-def native_connection(config: str | Path) -> connection:
-    """A plain psycopg2 connection to the benchmark's server, outside the project's warehouse layer."""
+def native_connection(config: str | Path, admin: bool = False) -> connection:
+    """A plain psycopg2 connection to the benchmark's server, outside the project's warehouse layer
+    (as the launcher's admin role, for what the login role may not do)."""
     import psycopg2
 
     from dwh.local import server
+    from dwh.local.server.connection import admin_params
 
     local = load_settings(config).local
     if local is None:
         raise ValueError(f"{config}: the benchmark's config names no local server")
+    if admin:
+        return psycopg2.connect(**admin_params(local, local.dbname))
     return psycopg2.connect(**server.connect_params(local))
 
 

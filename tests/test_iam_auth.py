@@ -25,7 +25,7 @@ import etl
 from dwh import iam_auth
 from dwh.config import ConfigError, load_settings
 from dwh.db import connect
-from dwh.local import server
+from dwh.local.server.connection import admin_params
 
 IAM_USER = "IAM:alice"
 CLUSTER = "sparkify-dwh"
@@ -38,7 +38,7 @@ pytestmark = pytest.mark.usefixtures("fresh_iam_credentials")
 @pytest.fixture
 def db_role(local_server):
     """A login role named as Redshift names an IAM user; returns a function that sets its password."""
-    admin = psycopg2.connect(**server.connect_params(local_server))
+    admin = psycopg2.connect(**admin_params(local_server))
     admin.autocommit = True
     cur = admin.cursor()
     cur.execute(f'DROP ROLE IF EXISTS "{IAM_USER}"')

@@ -34,6 +34,10 @@ from dwh.local.server import (
     status,
     stop,
 )
+from dwh.local.server.connection import ADMIN_USER, RETIRED_LOGIN, admin_params
+from dwh.local.server.lifecycle import start
+from dwh.local.server.locking import make_data_dir, write_private
+from dwh.local.server.privileges import prepare_ownership, runner_for_start
 
 IS_ROOT = os.geteuid() == 0
 root_only = pytest.mark.skipif(not IS_ROOT, reason="exercises the root-only launch paths")
@@ -247,17 +251,92 @@ def test_concurrent_starts_share_one_server(servers, tmp_path):
     assert [rc for rc, _, _ in results] == [0, 0, 0], results
     assert {out for _, out, _ in results} == {connect_params(s)["password"] + "\n"}
     checkpointers = "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'checkpointer'"
-    assert query(connect_params(s), checkpointers) == [(1,)]
+    assert query(admin_params(s), checkpointers) == [(1,)]
 
 
-def test_password_file_lost(servers, tmp_path):
+@pytest.mark.parametrize("damage", ["missing", "binary", "empty"])
+def test_a_lost_or_damaged_password_is_replaced_and_the_data_kept(servers, tmp_path, damage):
     s = servers(tmp_path / "wh", initialised=True)
-    ensure_running(s)
+    old = ensure_running(s)
+    query(old, "CREATE TABLE kept (n INT); INSERT INTO kept VALUES (7)")
     stop(s)
-    (s.data_dir / "password").unlink()
-    with pytest.raises(ServerError, match=r"password is missing; delete \[LOCAL\] DATA_DIR"):
-        ensure_running(s)
-    assert not is_running(s)
+    path = s.data_dir / "password"
+    path.unlink()
+    if damage == "binary":
+        path.write_bytes(b"\x00\xff\xfe\x89PNG")
+    elif damage == "empty":
+        path.write_text("\n")
+    if damage != "missing":
+        with pytest.raises(ServerError, match=r"password is damaged .*; delete it and run `python -m dwh\.local"):
+            connect_params(s)
+
+    new = ensure_running(s)
+    assert new["password"] != old["password"]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert query(new, "SELECT n FROM kept") == [(7,)]
+    with pytest.raises(psycopg2.OperationalError, match="password authentication failed"):
+        psycopg2.connect(**old)
+
+
+def test_the_login_role_cannot_reach_files_programs_or_other_roles(servers, tmp_path):
+    s = servers(tmp_path / "wh", initialised=True)
+    params = ensure_running(s)
+    assert query(params, "SELECT rolsuper, rolcreatedb, rolcreaterole FROM pg_roles WHERE rolname = current_user") == [
+        (False, False, False)
+    ]
+    assert query(
+        params, "SELECT pg_catalog.pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()"
+    ) == [(s.user,)]
+    query(params, "CREATE TABLE mine (n INT); DROP TABLE mine")  # it owns its database's tables
+    for forbidden in (
+        "SELECT pg_read_file('/etc/passwd')",
+        "SELECT pg_ls_dir('.')",
+        "COPY (SELECT 1) TO PROGRAM 'id'",
+        "COPY (SELECT 1) TO '/tmp/sparkify-should-not-exist'",
+        "CREATE ROLE intruder SUPERUSER",
+        "CREATE DATABASE another",
+        f"ALTER ROLE {ADMIN_USER} PASSWORD 'mine'",
+    ):
+        with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+            query(params, forbidden)
+    assert not Path("/tmp/sparkify-should-not-exist").exists()
+    assert stat.S_IMODE((s.data_dir / "admin-password").stat().st_mode) == 0o600
+
+
+def test_a_warehouse_whose_login_was_its_superuser_is_upgraded_in_place(servers, tmp_path):
+    """Before the admin role, initdb made the login role the cluster's (bootstrap) superuser."""
+    s = servers(tmp_path / "old")
+    make_data_dir(s)
+    runner = runner_for_start(s)
+    prepare_ownership(s, runner)
+    pwfile = s.data_dir / "initdb-pw"
+    write_private(pwfile, "old-login-password\n")
+    runner.own(pwfile)
+    made = runner.run(
+        "initdb", "-D", str(s.data_dir / "pgdata"), "-U", s.user, f"--pwfile={pwfile}",
+        "--auth-host=scram-sha-256", "--auth-local=scram-sha-256", "--no-instructions", cwd=s.data_dir,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stdout
+    write_private(s.data_dir / "password", "old-login-password\n")
+    prepare_ownership(s, runner)
+    start(s, runner)
+    old = {**connect_params(s), "dbname": "postgres"}
+    query(old, f"CREATE DATABASE {s.dbname}")
+    old = connect_params(s)
+    query(old, "CREATE TABLE plays (id INT GENERATED ALWAYS AS IDENTITY, n INT); INSERT INTO plays (n) VALUES (1)")
+    query(old, "CREATE SCHEMA scratch; CREATE TABLE scratch.t (n INT); CREATE VIEW recent AS SELECT n FROM plays")
+
+    params = ensure_running(s)
+
+    assert params["password"] == "old-login-password"
+    assert query(params, "SELECT rolsuper FROM pg_roles WHERE rolname = current_user") == [(False,)]
+    query(params, "INSERT INTO plays (n) VALUES (2)")  # its identity sequence came with the table
+    assert query(params, "SELECT n FROM recent ORDER BY n") == [(1,), (2,)]
+    query(params, "DROP VIEW recent; DROP TABLE plays; DROP SCHEMA scratch CASCADE")  # it owns them
+    with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+        query(params, "SELECT pg_read_file('/etc/passwd')")
+    assert query(admin_params(s), f"SELECT rolcanlogin FROM pg_roles WHERE rolname = '{RETIRED_LOGIN}'") == [(False,)]
+    assert ensure_running(s) == params  # upgraded once: the next start takes the quick path
 
 
 def test_stale_pid_file_naming_a_live_process(servers, tmp_path):
@@ -384,19 +463,36 @@ def test_not_initialised(tmp_path):
 
 
 @root_only
-def test_root_via_user_namespace(servers, tmp_path, monkeypatch):
-    if not linux_root().unshare_works():
-        pytest.skip("unshare --user --map-user does not work here")
-    monkeypatch.setenv("SPARKIFY_PG_RUN_AS", "unshare")
-    s = servers(tmp_path / "wh")
+def test_root_runs_the_server_as_nobody_reaching_only_its_folders(servers, tmp_path, monkeypatch):
+    """As root the server runs as `nobody` on the host, in a mount namespace where DATA_DIR and the
+    binaries are reachable although both sit under 0700 folders (pytest's tmp_path, a venv under
+    /root), and where the rest of those folders is not there at all."""
+    if not linux_root().sandbox_works():
+        pytest.skip("unshare --mount does not work here")
+    nobody = pwd.getpwnam("nobody")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o700)
+    shutil.copytree(layout.bin_dir().parent, locked / "pginstall", symlinks=True)
+    monkeypatch.setenv("SPARKIFY_PG_BIN", str(locked / "pginstall" / "bin"))
+    (tmp_path / "private.txt").write_text("root's own")
+    s = servers(tmp_path / "wh", initialised=True)
+    for path in (s.data_dir, *s.data_dir.rglob("*")):  # as an older launcher left it: root-owned
+        os.chown(path, 0, 0, follow_symlinks=False)
+
     params = ensure_running(s)
     pid = postmaster_pid(s)
 
-    assert proc_uid(pid) == 0  # kernel uid; inside its namespace it is uid 1000
-    assert os.readlink(f"/proc/{pid}/ns/user") != os.readlink("/proc/self/ns/user")
-    assert all(p.stat().st_uid == 0 for p in [s.data_dir, *s.data_dir.rglob("*")])
+    assert proc_uid(pid) == nobody.pw_uid
+    assert Path(os.readlink(f"/proc/{pid}/exe")) == locked / "pginstall" / "bin" / "postgres"
+    assert (s.data_dir / "pgdata").stat().st_uid == nobody.pw_uid
+    assert (s.data_dir / "password").stat().st_uid == 0
+    assert stat.S_IMODE(locked.stat().st_mode) == 0o700  # no permission on the host changed
+    assert stat.S_IMODE(tmp_path.parent.stat().st_mode) == 0o700
+    with pytest.raises(psycopg2.Error, match="No such file"):  # even the admin role cannot see it
+        query(admin_params(s), f"SELECT pg_stat_file('{tmp_path / 'private.txt'}')")
     assert query(params, "SELECT 1") == [(1,)]
     assert stop(s) is True
+    assert not is_running(s)
 
 
 @root_only
@@ -413,12 +509,6 @@ def test_root_via_nobody_with_binaries_under_0700_folder(servers, shared_dir, tm
     data_dir = shared_dir / "wh"
     s = servers(data_dir, initialised=True)
 
-    # Created with the user-namespace method (if available), then switched to nobody.
-    if linux_root().unshare_works():
-        monkeypatch.setenv("SPARKIFY_PG_RUN_AS", "unshare")
-        query(ensure_running(s), "CREATE TABLE t (x int); INSERT INTO t VALUES (7)")
-        stop(s)
-
     monkeypatch.setenv("SPARKIFY_PG_RUN_AS", "nobody")
     monkeypatch.setenv("SPARKIFY_PG_BIN", str(locked / "pginstall" / "bin"))
     monkeypatch.setenv("SPARKIFY_PG_CACHE", str(cache))
@@ -433,10 +523,7 @@ def test_root_via_nobody_with_binaries_under_0700_folder(servers, shared_dir, tm
     assert data_dir.stat().st_uid == nobody.pw_uid
     assert (data_dir / "pgdata").stat().st_uid == nobody.pw_uid
     assert (data_dir / "password").stat().st_uid == 0
-    if linux_root().unshare_works():
-        assert query(params, "SELECT x FROM t") == [(7,)]
-    else:
-        assert query(params, "SELECT 1") == [(1,)]
+    assert query(params, "SELECT 1") == [(1,)]
     assert stop(s) is True
     assert not is_running(s)
 

@@ -35,6 +35,7 @@ from dwh.config import load_settings
 from dwh.db import transaction
 from dwh.errors import LoadError, LoadFailed, NoSourceFiles
 from dwh.local import server
+from dwh.local.server.connection import admin_params
 from dwh.redshift import RedshiftWarehouse
 
 STANDIN_DB = "redshift_standin"
@@ -194,11 +195,15 @@ NO_PREFIX = "The specified S3 prefix 'log_data/2018/11/2018-11-31' does not exis
 @pytest.fixture(scope="module")
 def standin_params(local_server):
     params = server.connect_params(local_server)
-    admin = psycopg2.connect(**params)
+    admin = psycopg2.connect(**admin_params(local_server))
     admin.autocommit = True
     with admin.cursor() as cur:
         cur.execute(pgsql.SQL("DROP DATABASE IF EXISTS {}").format(pgsql.Identifier(STANDIN_DB)))
-        cur.execute(pgsql.SQL("CREATE DATABASE {}").format(pgsql.Identifier(STANDIN_DB)))
+        cur.execute(
+            pgsql.SQL("CREATE DATABASE {} OWNER {}").format(
+                pgsql.Identifier(STANDIN_DB), pgsql.Identifier(local_server.user)
+            )
+        )
     admin.close()
     params = {**params, "dbname": STANDIN_DB}
     with psycopg2.connect(**params) as conn, conn.cursor() as cur:

@@ -12,8 +12,11 @@ listen on a unix socket only, and leave a server running whose owner was killed.
 * starts the server in its own session (process group on Windows) so it outlives the Python
   process that started it, reuses a running server with one connection attempt (a few ms),
   and recovers from a stale postmaster.pid left by a killed server;
-* as root on Linux (postgres refuses to run as root) runs initdb/pg_ctl in a user namespace,
-  or as `nobody` (linux_root.py, imported only then).
+* as root on Linux (postgres refuses to run as root) runs initdb/pg_ctl as `nobody`, in a mount
+  namespace where only DATA_DIR and the binaries are reachable (linux_root.py, imported only then,
+  and sandbox.py, which it runs);
+* gives the scripts a login role that is not a superuser; the cluster's superuser is the
+  launcher's own admin role (connection.py).
 
 Modules: layout (DATA_DIR's files, the binaries), locking (one start at a time), liveness (is the
 server in postmaster.pid alive), runner (how programs run), privileges (which runner: ourselves, or

@@ -1,6 +1,7 @@
 """Where things are: the files in DATA_DIR and the PostgreSQL binaries, on every platform.
 
-Layout of DATA_DIR: pgdata/ (the cluster), server.log, password, .lock (serialises starts).
+Layout of DATA_DIR: pgdata/ (the cluster), server.log, password (the scripts' login),
+admin-password (the launcher's own superuser, never handed to the scripts), .lock (serialises starts).
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ def pgdata(s: ServerSettings) -> Path:
 
 def password_file(s: ServerSettings) -> Path:
     return data_dir(s) / "password"
+
+
+def admin_password_file(s: ServerSettings) -> Path:
+    return data_dir(s) / "admin-password"
 
 
 def log_file(s: ServerSettings) -> Path:

@@ -3,30 +3,45 @@
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import secrets
 import shutil
+import signal
 import socket
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from dwh.config import ServerSettings
 from dwh.local.server.connection import (
+    ADMIN_USER,
     START_TIMEOUT,
     connect_params,
-    create_database,
     port_error,
+    provision,
     quick_check,
+    read_admin_password,
     read_password,
 )
 from dwh.local.server.errors import ServerError
-from dwh.local.server.layout import bin_dir, data_dir, executable, log_file, password_file, pgdata, postgres_version
+from dwh.local.server.layout import (
+    admin_password_file,
+    bin_dir,
+    data_dir,
+    executable,
+    log_file,
+    password_file,
+    pgdata,
+    postgres_version,
+)
 from dwh.local.server.liveness import live_server, remove_if_stale
 from dwh.local.server.locking import DataDirLock, make_data_dir, write_private
-from dwh.local.server.privileges import prepare_ownership, runner_for_existing, runner_for_start
-from dwh.local.server.runner import Runner
+from dwh.local.server.privileges import prepare_ownership, runner_for_start
+from dwh.local.server.runner import Runner, running_as_root
 
 # Server settings, written to pgdata/sparkify.conf before every start (so a new version of this
 # file applies to old clusters) and included from postgresql.conf. Durability defaults are kept
@@ -68,6 +83,7 @@ SERVER_OPTIONS = {
     "checkpoint_timeout": "30min",
 }
 SERVER_CONFIG = "sparkify.conf"
+log = logging.getLogger("dwh.local")
 INCLUDE_LINE = f"include = '{SERVER_CONFIG}'"
 
 
@@ -106,13 +122,20 @@ def pg_ctl_stop_args(s: ServerSettings) -> list[str]:
 
 def initdb(s: ServerSettings, runner: Runner) -> None:
     """Create the cluster in pgdata.init/ and rename it to pgdata/ once complete, so a killed
-    initdb never leaves a half-made cluster that looks initialised."""
+    initdb never leaves a half-made cluster that looks initialised.
+
+    The cluster's superuser is the launcher's admin role; the scripts' login role is made by
+    provision() once the server runs."""
+    if s.user == ADMIN_USER:
+        raise ServerError(
+            f"[LOCAL] DB_USER cannot be {ADMIN_USER!r}, the local warehouse's own admin role; choose another"
+        )
     folder = data_dir(s)
     staging = folder / "pgdata.init"
     shutil.rmtree(staging, ignore_errors=True)
-    password = secrets.token_urlsafe(24)
+    admin_password = secrets.token_urlsafe(24)
     pwfile = folder / f".initdb-pw.{os.getpid()}"
-    write_private(pwfile, password + "\n")
+    write_private(pwfile, admin_password + "\n")
     try:
         runner.own(pwfile)
         result = runner.run(
@@ -120,7 +143,7 @@ def initdb(s: ServerSettings, runner: Runner) -> None:
             "-D",
             str(staging),
             "-U",
-            s.user,
+            ADMIN_USER,
             f"--pwfile={pwfile}",
             "--auth-host=scram-sha-256",
             "--auth-local=scram-sha-256",
@@ -137,7 +160,8 @@ def initdb(s: ServerSettings, runner: Runner) -> None:
         raise ServerError(
             f"initdb failed in {folder}: {last_line(result.stdout)}; fix the cause or delete [LOCAL] DATA_DIR and retry"
         )
-    write_private(password_file(s), password + "\n")
+    write_private(admin_password_file(s), admin_password + "\n")
+    write_private(password_file(s), secrets.token_urlsafe(24) + "\n")
     os.rename(staging, pgdata(s))
 
 
@@ -217,14 +241,19 @@ def ensure_running(s: ServerSettings) -> dict[str, Any]:
     make_data_dir(s)
     with DataDirLock(s):
         running = live_server(s)
+        if running is not None and running_as_root() and _process_uid(running.pid) == 0:
+            log.warning("Restarting the local warehouse server, which an older version ran as root, unprivileged")
+            fast_shutdown(running.pid)
+            running = None
         if running is None:
-            runner = runner_for_start()
+            runner = runner_for_start(s)
             if port_in_use(s.host, s.port):  # before a (slow) initdb
                 raise port_error(s)
             if not (pgdata(s) / "PG_VERSION").exists():
                 prepare_ownership(s, runner)
                 initdb(s, runner)
-            read_password(s)  # fail before starting a server nobody can log in to
+            if read_admin_password(s) is None:
+                read_password(s)  # an older warehouse: fail before starting a server nobody can log in to
             prepare_ownership(s, runner)
             start(s, runner)
         elif running.port is not None and running.port != s.port:
@@ -232,7 +261,7 @@ def ensure_running(s: ServerSettings) -> dict[str, Any]:
                 f"the local warehouse in {data_dir(s)} is running on port {running.port}, but "
                 f"[LOCAL] PORT is {s.port}; run `python -m dwh.local stop` first, or set PORT back"
             )
-        create_database(s, read_password(s))
+        provision(s)
     return connect_params(s)
 
 
@@ -248,14 +277,42 @@ def stop(s: ServerSettings) -> bool:
     if not pgdata(s).is_dir() or live_server(s) is None:
         return False
     with DataDirLock(s):
-        if live_server(s) is None:
+        info = live_server(s)
+        if info is None:
             return False
-        result = runner_for_existing(s).run("pg_ctl", *pg_ctl_stop_args(s), cwd=data_dir(s), timeout=START_TIMEOUT + 30)
+        if running_as_root():  # root may signal the server whatever user it runs as
+            fast_shutdown(info.pid)
+            return True
+        result = Runner("self", bin_dir()).run(
+            "pg_ctl", *pg_ctl_stop_args(s), cwd=data_dir(s), timeout=START_TIMEOUT + 30
+        )
         if result.returncode != 0 and live_server(s) is not None:
             raise ServerError(
                 f"could not stop the local warehouse server: {last_line(result.stdout)}; see {log_file(s)}"
             )
     return True
+
+
+def fast_shutdown(pid: int) -> None:
+    """What `pg_ctl stop -m fast` does: SIGINT to the postmaster (sessions are rolled back), then
+    wait until it has exited (a zombie left for its reaper counts as exited)."""
+    try:
+        process = psutil.Process(pid)
+        process.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + START_TIMEOUT
+        while process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+            if time.monotonic() > deadline:
+                raise ServerError(f"the local warehouse server (pid {pid}) did not stop within {START_TIMEOUT} s")
+            time.sleep(0.02)
+    except psutil.NoSuchProcess:
+        return
+
+
+def _process_uid(pid: int) -> int | None:
+    try:
+        return psutil.Process(pid).uids().real
+    except psutil.Error:
+        return None
 
 
 def psql_command(s: ServerSettings) -> tuple[list[str], dict[str, str]]:

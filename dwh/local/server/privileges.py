@@ -1,6 +1,6 @@
 """Which runner starts and stops the server: ourselves, or as root on Linux the root machinery.
 
-The root machinery (linux_root) uses Linux's user namespaces and pwd, so it is imported only when
+The root machinery (linux_root) uses Linux's mount namespaces and pwd, so it is imported only when
 running as root on Linux; everywhere else this module imports nothing platform-specific.
 """
 
@@ -15,18 +15,11 @@ from dwh.local.server.layout import bin_dir
 from dwh.local.server.runner import Runner, running_as_root
 
 
-def runner_for_start() -> Runner:
-    """The runner for init/start; as root also prepares what the chosen method needs."""
+def runner_for_start(s: ServerSettings) -> Runner:
+    """The runner for init/start; as root, one that runs them as an unprivileged user."""
     if not running_as_root():
         return Runner("self", bin_dir())
-    return _linux_root().runner_for_start()
-
-
-def runner_for_existing(s: ServerSettings) -> Runner:
-    """The runner for a cluster that exists: the one that can signal its server (its owner)."""
-    if not running_as_root():
-        return Runner("self", bin_dir())
-    return _linux_root().runner_for_existing(s)
+    return _linux_root().runner_for_start(s)
 
 
 def prepare_ownership(s: ServerSettings, runner: Runner) -> None:
@@ -36,7 +29,7 @@ def prepare_ownership(s: ServerSettings, runner: Runner) -> None:
 
 
 def _linux_root() -> ModuleType:
-    """The root machinery, imported only when needed: it uses Linux's user namespaces and pwd."""
+    """The root machinery, imported only when needed: it uses Linux's mount namespaces and pwd."""
     if sys.platform != "linux":
         raise ServerError("PostgreSQL refuses to run as root; run as a normal user")
     import dwh.local.server.linux_root as linux_root
