@@ -66,7 +66,7 @@ def nobody() -> tuple[int, int]:
         entry = pwd.getpwnam("nobody")
     except KeyError:
         raise ServerError(
-            "running as root, `unshare --user` is unavailable and there is no user `nobody`; run as a normal user"
+            "running as root and there is no user `nobody` to run the local server as; run as a normal user"
         ) from None
     return entry.pw_uid, entry.pw_gid
 

@@ -33,8 +33,8 @@ def detach_options(platform: str | None = None) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Runner:
-    """How PostgreSQL programs are run: `method` names it (self, unshare, nobody); `prefix` goes
-    before the program (unshare ...); `as_user` holds subprocess's user/group options."""
+    """How PostgreSQL programs are run: `method` names it (self, sandbox, nobody); `prefix` goes
+    before the program (unshare --mount ... sandbox.py ...); `as_user` holds subprocess's user/group options."""
 
     method: str
     bin_dir: Path
