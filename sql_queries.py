@@ -9,7 +9,7 @@ compares it (trailing spaces do not count) wherever the data decides a compariso
 "Trailing spaces" below). Distribution and sort keys are explained in the README ("Table design").
 """
 
-from datetime import date, timedelta
+from datetime import date
 
 from dwh.config import Sources, sql_literal
 from dwh.quality import Check
@@ -23,6 +23,7 @@ user_table_drop = "DROP TABLE IF EXISTS users;"
 song_table_drop = "DROP TABLE IF EXISTS songs;"
 artist_table_drop = "DROP TABLE IF EXISTS artists;"
 time_table_drop = "DROP TABLE IF EXISTS time;"
+loaded_events_table_drop = "DROP TABLE IF EXISTS loaded_events;"
 
 # CREATE TABLES
 
@@ -138,6 +139,33 @@ CREATE TABLE IF NOT EXISTS time (
 DISTSTYLE KEY;
 """
 
+# Every event the star is built from, with the day of the file it came from: the record that
+# lets a daily load replace exactly what its file contributed (see DAILY LOADS). load_day is
+# NULL for the events of a full load, which COPYs every file at once. songplay_id is the play's
+# key for a NextSong event, NULL for the others (kept for users: their latest event of any page).
+# Distributed on song like staging_events and staging_songs, for the song match; sorted on
+# load_day, which a daily load deletes by.
+loaded_events_table_create = """
+CREATE TABLE IF NOT EXISTS loaded_events (
+    load_day        DATE             ENCODE AZ64 SORTKEY,
+    songplay_id     CHAR(32)         ENCODE ZSTD,
+    ts              BIGINT           ENCODE AZ64,
+    user_id         INTEGER          ENCODE AZ64,
+    session_id      INTEGER          ENCODE AZ64,
+    item_in_session INTEGER          ENCODE AZ64,
+    level           VARCHAR(16)      ENCODE ZSTD,
+    first_name      VARCHAR(256)     ENCODE ZSTD,
+    last_name       VARCHAR(256)     ENCODE ZSTD,
+    gender          VARCHAR(16)      ENCODE ZSTD,
+    location        VARCHAR(1024)    ENCODE ZSTD,
+    user_agent      VARCHAR(1024)    ENCODE ZSTD,
+    song            VARCHAR(1024)    ENCODE ZSTD DISTKEY,
+    artist          VARCHAR(1024)    ENCODE ZSTD,
+    length          DOUBLE PRECISION ENCODE RAW
+)
+DISTSTYLE KEY;
+"""
+
 # STAGING TABLES
 #
 # Each staging table is emptied and loaded in one transaction: DELETE, then COPY. A failed
@@ -181,12 +209,26 @@ user_table_clear = "DELETE FROM users;"
 song_table_clear = "DELETE FROM songs;"
 artist_table_clear = "DELETE FROM artists;"
 time_table_clear = "DELETE FROM time;"
+loaded_events_clear = "DELETE FROM loaded_events;"
 
 # Trailing spaces. Redshift ignores them when it compares VARCHAR values; PostgreSQL does
 # not. Wherever the data decides a comparison, the SQL compares RTRIM(...) on both sides,
 # which means the same on both warehouses: the song match, page = 'NextSong', the text keys
 # song_id and artist_id (stored trimmed, so their joins, GROUP BY and IN compare trimmed
-# text) and the text a ROW_NUMBER() orders by. Integer and timestamp keys cannot differ.
+# text). Integer and timestamp keys cannot differ.
+#
+# Deterministic picks. Where several rows offer values for one key (a song file delivered
+# twice with a different year, an event in two files), ROW_NUMBER() picks one, and Redshift
+# numbers tied rows "nondeterministically" (ROW_NUMBER page): every pick below orders by
+# every value it publishes, so no tie is left. Text orders by RTRIM(x), then LENGTH(x), which
+# counts trailing spaces in a VARCHAR on both warehouses (Redshift's LEN page): two values
+# equal on both are the same text.
+
+
+def _text_order(*columns: str) -> str:
+    """ORDER BY terms that tell any two different texts apart, on both warehouses."""
+    return ", ".join(f"RTRIM({c}), LENGTH({c})" for c in columns)
+
 
 # An event's time: the epoch milliseconds as a TIMESTAMP that keeps the milliseconds.
 # `ts / 1000.0` divides as a decimal, keeping them (`ts / 1000` is integer division and drops
@@ -202,11 +244,25 @@ SONGPLAY_ID = """MD5(
                COALESCE(CAST(e.session_id AS VARCHAR), '') || '|' || COALESCE(CAST(e.item_in_session AS VARCHAR), '')
                || '|' || COALESCE(CAST(e.user_id AS VARCHAR), '') || '|' || CAST(e.ts AS VARCHAR)
            )"""
-STAGED_SONGPLAY_IDS = f"SELECT {SONGPLAY_ID} FROM staging_events AS e WHERE {NEXT_SONG}"
 
-# A play matches the song whose title, artist name and duration equal the event's song,
-# artist and length; when several songs match, the smallest song_id wins. Joining first
-# and ranking after keeps the join an equi-join that both planners hash.
+# The staged events join loaded_events, each marked with its load day ({load_day}: a date, or
+# NULL for a full load), its play's key computed once.
+loaded_events_insert = f"""
+INSERT INTO loaded_events (
+    load_day, songplay_id, ts, user_id, session_id, item_in_session, level, first_name, last_name, gender, location,
+    user_agent, song, artist, length
+)
+SELECT CAST({{load_day}} AS DATE) AS load_day,
+       CASE WHEN {NEXT_SONG} THEN {SONGPLAY_ID} END AS songplay_id,
+       e.ts, e.user_id, e.session_id, e.item_in_session, e.level, e.first_name, e.last_name, e.gender, e.location,
+       e.user_agent, e.song, e.artist, e.length
+FROM staging_events AS e;
+"""
+
+# A play for every loaded NextSong event that has none yet (all of them in a full load). It
+# matches the song whose title, artist name and duration equal the event's song, artist and
+# length; when several songs match, the smallest song_id wins. Joining first and ranking after
+# keeps the join an equi-join that both planners hash.
 songplay_table_insert = f"""
 INSERT INTO songplays (
     songplay_id, start_time, user_id, level, song_id, artist_id, song_title, artist_name, song_length, session_id,
@@ -215,7 +271,7 @@ INSERT INTO songplays (
 SELECT songplay_id, start_time, user_id, level, song_id, artist_id, song_title, artist_name, song_length, session_id,
        location, user_agent
 FROM (
-    SELECT {SONGPLAY_ID} AS songplay_id,
+    SELECT e.songplay_id,
            {START_TIME.format(ts="e.ts")} AS start_time,
            e.user_id,
            e.level,
@@ -228,48 +284,49 @@ FROM (
            e.artist AS artist_name,
            e.length AS song_length,
            ROW_NUMBER() OVER (
-               PARTITION BY e.session_id, e.item_in_session, e.user_id, e.ts
-               ORDER BY RTRIM(s.song_id), RTRIM(s.artist_id), e.level, e.location, e.user_agent
+               PARTITION BY e.songplay_id
+               ORDER BY RTRIM(s.song_id), RTRIM(s.artist_id),
+                        {_text_order("e.level", "e.location")},
+                        {_text_order("e.user_agent", "e.song")},
+                        {_text_order("e.artist")}, e.length
            ) AS pick
-    FROM staging_events AS e
+    FROM loaded_events AS e
     LEFT JOIN staging_songs AS s
         ON  RTRIM(e.song) = RTRIM(s.title)
         AND RTRIM(e.artist) = RTRIM(s.artist_name)
         AND e.length = s.duration
-    WHERE {NEXT_SONG}
+    LEFT JOIN songplays AS known ON e.songplay_id = known.songplay_id
+    WHERE e.songplay_id IS NOT NULL AND known.songplay_id IS NULL
 ) AS plays
 WHERE pick = 1;
 """
 
-# Each staged user's latest event (a guest has no user_id): names, gender and level.
-LATEST_STAGED_USERS = f"""
-    SELECT user_id, first_name, last_name, gender, level, last_event_at
-    FROM (
-        SELECT user_id,
-               first_name,
-               last_name,
-               gender,
-               level,
-               {START_TIME.format(ts="ts")} AS last_event_at,
-               ROW_NUMBER() OVER (
-                   PARTITION BY user_id
-                   ORDER BY ts DESC, session_id DESC, item_in_session DESC
-               ) AS recency
-        FROM staging_events
-        WHERE user_id IS NOT NULL
-    ) AS ranked
-    WHERE recency = 1"""
-
+# A row for every loaded user that has none yet, from the user's latest event of any page
+# across everything loaded: names, gender and level.
 user_table_insert = f"""
 INSERT INTO users (user_id, first_name, last_name, gender, level, last_event_at)
-SELECT l.user_id, l.first_name, l.last_name, l.gender, l.level, l.last_event_at
-FROM ({LATEST_STAGED_USERS}
-) AS l
-LEFT JOIN users AS u ON l.user_id = u.user_id
-WHERE u.user_id IS NULL;
+SELECT user_id, first_name, last_name, gender, level, last_event_at
+FROM (
+    SELECT e.user_id,
+           e.first_name,
+           e.last_name,
+           e.gender,
+           e.level,
+           {START_TIME.format(ts="e.ts")} AS last_event_at,
+           ROW_NUMBER() OVER (
+               PARTITION BY e.user_id
+               ORDER BY e.ts DESC, e.session_id DESC, e.item_in_session DESC,
+                        {_text_order("e.level", "e.first_name")},
+                        {_text_order("e.last_name", "e.gender")}
+           ) AS recency
+    FROM loaded_events AS e
+    LEFT JOIN users AS known ON e.user_id = known.user_id
+    WHERE e.user_id IS NOT NULL AND known.user_id IS NULL
+) AS ranked
+WHERE recency = 1;
 """
 
-song_table_insert = """
+song_table_insert = f"""
 INSERT INTO songs (song_id, title, artist_id, year, duration)
 SELECT song_id, title, artist_id, year, duration
 FROM (
@@ -280,7 +337,7 @@ FROM (
            duration,
            ROW_NUMBER() OVER (
                PARTITION BY RTRIM(song_id)
-               ORDER BY RTRIM(title), RTRIM(artist_id), duration, title
+               ORDER BY {_text_order("title")}, RTRIM(artist_id), duration, year
            ) AS pick
     FROM staging_songs
     WHERE song_id IS NOT NULL
@@ -289,8 +346,8 @@ WHERE pick = 1;
 """
 
 # An artist_id can carry several spellings of its name: prefer a row that knows the
-# location, then the alphabetically first name, so the choice is the same on every run.
-artist_table_insert = """
+# location, then the alphabetically first name.
+artist_table_insert = f"""
 INSERT INTO artists (artist_id, name, location, latitude, longitude)
 SELECT artist_id, artist_name, artist_location, artist_latitude, artist_longitude
 FROM (
@@ -302,11 +359,8 @@ FROM (
            ROW_NUMBER() OVER (
                PARTITION BY RTRIM(artist_id)
                ORDER BY CASE WHEN artist_location IS NULL THEN 1 ELSE 0 END,
-                        RTRIM(artist_name),
-                        RTRIM(artist_location),
-                        RTRIM(song_id),
-                        artist_name,
-                        artist_location
+                        {_text_order("artist_name", "artist_location")},
+                        artist_latitude, artist_longitude
            ) AS pick
     FROM staging_songs
     WHERE artist_id IS NOT NULL
@@ -314,11 +368,10 @@ FROM (
 WHERE pick = 1;
 """
 
-PLAY_TIMES = "SELECT DISTINCT start_time FROM songplays"
-
 # DATE_PART('part', ...) is valid on both warehouses (Redshift: "an identifier literal or
-# string"), gives the same whole numbers as EXTRACT, and is cheaper on PostgreSQL.
-time_table_insert = f"""
+# string"), gives the same whole numbers as EXTRACT, and is cheaper on PostgreSQL. A row for
+# every play's start time that has none yet; and none for a time no play has any more.
+time_table_insert = """
 INSERT INTO time (start_time, hour, day, week, month, year, weekday)
 SELECT t.start_time,
        DATE_PART('hour', t.start_time)  AS hour,
@@ -327,44 +380,42 @@ SELECT t.start_time,
        DATE_PART('month', t.start_time) AS month,
        DATE_PART('year', t.start_time)  AS year,
        DATE_PART('dow', t.start_time)   AS weekday
-FROM ({PLAY_TIMES}) AS t
+FROM (SELECT DISTINCT start_time FROM songplays) AS t
 LEFT JOIN time AS known ON t.start_time = known.start_time
 WHERE known.start_time IS NULL;
+"""
+time_orphan_delete = """
+DELETE FROM time
+WHERE start_time IN (
+    SELECT t.start_time
+    FROM time AS t
+    LEFT JOIN songplays AS p ON t.start_time = p.start_time
+    WHERE p.start_time IS NULL
+);
 """
 
 # DAILY LOADS
 #
-# A day's events replace that day's plays (and the plays of the events staged, should a
-# file hold a late event of another day); time rows follow the plays. Users are upserted:
-# a staged user's row is replaced only when the staged event is at least as new as the
-# one the row came from, so a backfill of an older day keeps the newer level. Songs and
-# artists are upserted by key when song data is loaded. Delete-then-insert in one
-# transaction is Redshift's documented merge pattern and runs unchanged on PostgreSQL.
-# {day} and {next_day} are filled by daily_load_queries() with validated dates.
+# A daily load replaces exactly what its day's file contributed: the events loaded_events
+# holds for that day are replaced by the file's events as staged now, and every play and user
+# those old or new events touch is deleted and built again from all loaded events (so a late
+# event of day D in D+1's file survives a reload of D, an event in two files is one play, and
+# an event that left its file leaves the star unless another file holds it). Time rows follow
+# the plays. Songs and artists are upserted by key when song data is loaded. Delete-then-insert
+# in one transaction is Redshift's documented merge pattern and runs unchanged on PostgreSQL.
+# {day} is filled by daily_event_queries() with a validated date.
 
-# The plays a daily load replaces: the day's, and those of the events staged.
-DAY_PLAYS = f"""(start_time >= {{day}} AND start_time < {{next_day}})
-   OR songplay_id IN ({STAGED_SONGPLAY_IDS})"""
-
-songplay_day_delete = f"""
+songplay_source_delete = f"""
 DELETE FROM songplays
-WHERE {DAY_PLAYS};
+WHERE songplay_id IN (SELECT songplay_id FROM loaded_events WHERE load_day = {{day}})
+   OR songplay_id IN (SELECT {SONGPLAY_ID} FROM staging_events AS e WHERE {NEXT_SONG});
 """
-time_day_delete = """
-DELETE FROM time
-WHERE start_time >= {day} AND start_time < {next_day};
-"""
-time_day_insert = time_table_insert.replace(PLAY_TIMES, f"{PLAY_TIMES}\nWHERE {DAY_PLAYS}")
-user_upsert_delete = f"""
+user_source_delete = """
 DELETE FROM users
-WHERE user_id IN (
-    SELECT l.user_id
-    FROM ({LATEST_STAGED_USERS}
-    ) AS l
-    INNER JOIN users AS u ON l.user_id = u.user_id
-    WHERE l.last_event_at >= u.last_event_at
-);
+WHERE user_id IN (SELECT user_id FROM loaded_events WHERE load_day = {day})
+   OR user_id IN (SELECT user_id FROM staging_events);
 """
+loaded_day_delete = "DELETE FROM loaded_events WHERE load_day = {day};"
 song_upsert_delete = "DELETE FROM songs WHERE song_id IN (SELECT RTRIM(song_id) FROM staging_songs);"
 artist_upsert_delete = "DELETE FROM artists WHERE artist_id IN (SELECT RTRIM(artist_id) FROM staging_songs);"
 
@@ -439,27 +490,40 @@ PLAY_SHARES = """SELECT ROUND(100.0 * COUNT(song_id) / NULLIF(COUNT(*), 0), 2) A
        COUNT(*) - COUNT(song_title) AS without_title
 FROM songplays;"""
 
-# The plays within the staged events' time span against the distinct NextSong events staged:
-# one pass over staging for the span and the count.
+# The star against what was loaded, both ways, by key: a play whose event is no longer loaded
+# (its file shrank, a reload replaced it) or a loaded NextSong event without a play; a user row
+# no loaded event names, or a loaded user without a row; a time row no play has. Each a join in
+# a FROM clause (the WITH clause page: its tables are referenced there), no subquery in the
+# SELECT list. They prove the star is exactly what
+# loaded_events holds; they cannot see a file that changed since it was loaded.
+PLAYS_AGAINST_EVENTS = """WITH loaded AS (
+    SELECT DISTINCT songplay_id FROM loaded_events WHERE songplay_id IS NOT NULL
+)
+
+SELECT COUNT(CASE WHEN l.songplay_id IS NULL THEN 1 END) AS plays_without_event,
+       COUNT(CASE WHEN p.songplay_id IS NULL THEN 1 END) AS events_without_play
+FROM songplays AS p
+FULL OUTER JOIN loaded AS l ON p.songplay_id = l.songplay_id;"""
+USERS_AGAINST_EVENTS = """WITH loaded AS (
+    SELECT DISTINCT user_id FROM loaded_events WHERE user_id IS NOT NULL
+)
+
+SELECT COUNT(CASE WHEN l.user_id IS NULL THEN 1 END) AS users_without_event,
+       COUNT(CASE WHEN u.user_id IS NULL THEN 1 END) AS events_without_user
+FROM users AS u
+FULL OUTER JOIN loaded AS l ON u.user_id = l.user_id;"""
+TIMES_WITHOUT_PLAY = """WITH played AS (SELECT DISTINCT start_time FROM songplays)
+
+SELECT COUNT(*) AS times_without_play
+FROM time AS t
+LEFT JOIN played AS p ON t.start_time = p.start_time
+WHERE p.start_time IS NULL;"""
 coverage_checks = [
-    Check(
-        "songplays = NextSong events staged",
-        f"""WITH staged AS (
-    SELECT e.session_id, e.item_in_session, e.user_id, e.ts
-    FROM staging_events AS e
-    WHERE {NEXT_SONG}
-    GROUP BY e.session_id, e.item_in_session, e.user_id, e.ts
-),
-
-span AS (SELECT MIN(ts) AS first_ts, MAX(ts) AS last_ts, COUNT(*) AS plays FROM staged)
-
-SELECT (SELECT COUNT(*) FROM songplays AS p
-        WHERE p.start_time BETWEEN (SELECT {START_TIME.format(ts="s.first_ts")} FROM span AS s)
-                               AND (SELECT {START_TIME.format(ts="s.last_ts")} FROM span AS s))
-     - (SELECT s.plays FROM span AS s) AS difference;""",
-        "==",
-        0,
-    ),
+    Check("songplays whose event is not loaded", PLAYS_AGAINST_EVENTS, "==", 0, 0),
+    Check("NextSong events loaded without a play", PLAYS_AGAINST_EVENTS, "==", 0, 1),
+    Check("users whose events are not loaded", USERS_AGAINST_EVENTS, "==", 0, 0),
+    Check("users loaded without a row", USERS_AGAINST_EVENTS, "==", 0, 1),
+    Check("time rows without a play", TIMES_WITHOUT_PLAY, "==", 0),
     *(
         Check(name, PLAY_SHARES, column=column)
         for column, name in enumerate(("% of plays matched to a song", "plays without a song title"))
@@ -471,6 +535,7 @@ data_quality_checks = row_count_checks + key_checks + referential_checks + cover
 
 STAGING_TABLES = ["staging_events", "staging_songs"]
 STAR_TABLES = list(STAR_KEYS)
+RECORD_TABLES = ["loaded_events"]  # what the star is built from, kept between loads
 
 drop_table_queries = [
     staging_events_table_drop,
@@ -480,6 +545,7 @@ drop_table_queries = [
     song_table_drop,
     artist_table_drop,
     time_table_drop,
+    loaded_events_table_drop,
 ]
 create_table_queries = [
     staging_events_table_create,
@@ -489,16 +555,20 @@ create_table_queries = [
     song_table_create,
     artist_table_create,
     time_table_create,
+    loaded_events_table_create,
 ]
-# songplays before time: time is built from the plays' start times.
 clear_table_queries = [
     songplay_table_clear,
     user_table_clear,
     song_table_clear,
     artist_table_clear,
     time_table_clear,
+    loaded_events_clear,
 ]
+# The staged events are loaded first: plays and users are built from loaded_events; time
+# follows songplays.
 insert_table_queries = [
+    loaded_events_insert.format(load_day="NULL"),
     songplay_table_insert,
     user_table_insert,
     song_table_insert,
@@ -516,15 +586,17 @@ LOG_DAY_KEY = "{log_data}/{day:%Y}/{day:%m}/{day:%Y-%m-%d}-events.json"
 
 
 def daily_event_queries(day: date) -> list[str]:
-    """Replace one day's plays and time rows, and upsert its users, from staging_events."""
-    values = {"day": sql_literal(day.isoformat()), "next_day": sql_literal((day + timedelta(days=1)).isoformat())}
+    """Replace what one day's file contributed by the staged events (see DAILY LOADS)."""
+    day_literal = sql_literal(day.isoformat())
     return [
-        songplay_day_delete.format(**values),
+        songplay_source_delete.format(day=day_literal),
+        user_source_delete.format(day=day_literal),
+        loaded_day_delete.format(day=day_literal),
+        loaded_events_insert.format(load_day=day_literal),
         songplay_table_insert,
-        user_upsert_delete,
         user_table_insert,
-        time_day_delete.format(**values),
-        time_day_insert.format(**values),
+        time_orphan_delete,
+        time_table_insert,
     ]
 
 

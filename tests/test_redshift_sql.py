@@ -48,4 +48,4 @@ def test_local_copy_uses_the_default_role_and_no_region():
 def test_every_table_is_dropped_and_created():
     created = {q.split("EXISTS")[1].split("(")[0].strip() for q in sql_queries.create_table_queries}
     dropped = {q.split("EXISTS")[1].strip(" ;") for q in sql_queries.drop_table_queries}
-    assert created == dropped == set(sql_queries.STAGING_TABLES + sql_queries.STAR_TABLES)
+    assert created == dropped == set(sql_queries.STAGING_TABLES + sql_queries.STAR_TABLES + sql_queries.RECORD_TABLES)
