@@ -78,8 +78,13 @@ def explain(exc: BaseException) -> tuple[int, str] | None:
         return EXIT_FAILURE, str(exc)
     if isinstance(exc, psycopg2.Error):
         message = (exc.pgerror or str(exc)).strip()
-        hint = " (run python create_tables.py first)" if isinstance(exc, psycopg2.errors.UndefinedTable) else ""
-        return EXIT_FAILURE, f"the warehouse refused a statement: {message}{hint}"
+        if isinstance(exc, psycopg2.errors.UndefinedTable):
+            refusal = message.splitlines()[0].removeprefix("ERROR:").strip()
+            return EXIT_FAILURE, (
+                f"the warehouse lacks a table ({refusal}: made by an older version, or never created); "
+                "run python create_tables.py, then a full load with python etl.py"
+            )
+        return EXIT_FAILURE, f"the warehouse refused a statement: {message}"
     return None
 
 

@@ -91,7 +91,7 @@ def test_etl_before_create_tables_says_which_table_is_missing(make_config):
     result = run_script("etl.py", config)
     assert result.returncode == 1
     assert "staging_events" in result.stderr and "does not exist" in result.stderr
-    assert "run python create_tables.py first" in result.stderr
+    assert "run python create_tables.py, then a full load with python etl.py" in result.stderr
 
 
 def test_string_longer_than_its_column(previous, logs, make_config, query):

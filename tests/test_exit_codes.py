@@ -32,7 +32,11 @@ def raising(exc: BaseException):
         (raising(ConfigError("dwh.cfg: [CLUSTER] HOST is empty")), 2, "error: dwh.cfg: [CLUSTER] HOST is empty"),
         (raising(LoadFailed("COPY staging_events failed: bad row")), 1, "error: COPY staging_events failed: bad row"),
         (raising(WarehouseError("cannot connect")), 1, "error: cannot connect"),
-        (raising(psycopg2.errors.UndefinedTable("relation x")), 1, "(run python create_tables.py first)"),
+        (
+            raising(psycopg2.errors.UndefinedTable("relation x")),
+            1,
+            "or never created); run python create_tables.py",
+        ),
         (raising(KeyboardInterrupt()), 130, "error: interrupted"),
         (raising(RuntimeError("boom")), 1, "error: unexpected RuntimeError: boom"),
     ],
