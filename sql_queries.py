@@ -321,7 +321,7 @@ FROM (
            ) AS recency
     FROM loaded_events AS e
     LEFT JOIN users AS known ON e.user_id = known.user_id
-    WHERE e.user_id IS NOT NULL AND known.user_id IS NULL
+    WHERE e.user_id IS NOT NULL AND e.ts IS NOT NULL AND known.user_id IS NULL
 ) AS ranked
 WHERE recency = 1;
 """
@@ -518,7 +518,17 @@ SELECT COUNT(*) AS times_without_play
 FROM time AS t
 LEFT JOIN played AS p ON t.start_time = p.start_time
 WHERE p.start_time IS NULL;"""
+# Nothing lost silently: an event without a timestamp can be no play (a file that did not parse
+# into events, such as one JSON array under JSONPaths by name, stages as such a row), and a song
+# row without a song_id cannot be in songs (its artist still is): the first fails the load, the
+# second is reported.
+STAGED_WITHOUT_KEYS = """SELECT COUNT(CASE WHEN ts IS NULL THEN 1 END) AS events_without_ts
+FROM staging_events;"""
+STAGED_SONGS_WITHOUT_ID = """SELECT COUNT(CASE WHEN song_id IS NULL THEN 1 END) AS songs_without_id
+FROM staging_songs;"""
 coverage_checks = [
+    Check("staged events without a timestamp", STAGED_WITHOUT_KEYS, "==", 0),
+    Check("staged songs without a song_id (not in songs)", STAGED_SONGS_WITHOUT_ID),
     Check("songplays whose event is not loaded", PLAYS_AGAINST_EVENTS, "==", 0, 0),
     Check("NextSong events loaded without a play", PLAYS_AGAINST_EVENTS, "==", 0, 1),
     Check("users whose events are not loaded", USERS_AGAINST_EVENTS, "==", 0, 0),

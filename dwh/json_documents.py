@@ -36,8 +36,11 @@ def documents_in(data: bytes, filename: str, errors: list[LoadError], first_line
             return
         try:
             document, after = decoder.raw_decode(text, pos)
-        except ValueError as exc:
-            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+        except (ValueError, RecursionError) as exc:
+            if isinstance(exc, RecursionError):
+                reason = "nested too deeply to read (a JSON value inside thousands of arrays or objects)"
+            else:
+                reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
             bad_line = line + text.count("\n", pos, getattr(exc, "pos", pos))
             snippet = text[pos : pos + 60].split("\n", 1)[0]
             errors.append(LoadError(filename, bad_line, "", "", snippet, 1216, f"Invalid JSON: {reason}"))

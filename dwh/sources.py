@@ -29,6 +29,18 @@ class SourceObject:
     size: int
 
 
+def _local_object(path: str) -> SourceObject:
+    """A file under a prefix, with its size; a link whose target is gone is an error that says so."""
+    try:
+        return SourceObject(path, os.path.getsize(path))
+    except OSError as exc:
+        if os.path.islink(path):
+            raise SourceError(
+                f"{path} is a link to {os.readlink(path)}, which does not exist: remove the link or restore its target"
+            ) from None
+        raise SourceError(f"cannot read {path}: {exc.strerror}") from None
+
+
 class LocalFiles:
     """Files on disk, addressed by path prefix."""
 
@@ -40,8 +52,7 @@ class LocalFiles:
         for root, dirs, files in os.walk(folder):
             dirs.sort()
             for name in sorted(files):
-                path = os.path.join(root, name)
-                found.append(SourceObject(path, os.path.getsize(path)))
+                found.append(_local_object(os.path.join(root, name)))
         return found
 
     def list(self, prefix: str) -> list[SourceObject]:
@@ -59,8 +70,8 @@ class LocalFiles:
                 continue
             if entry.is_dir():
                 found.extend(self._walk(entry.path))
-            elif entry.is_file():
-                found.append(SourceObject(entry.path, entry.stat().st_size))
+            elif entry.is_file() or entry.is_symlink():
+                found.append(_local_object(entry.path))
         return found
 
     def exists(self, name: str) -> SourceObject | None:

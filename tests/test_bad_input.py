@@ -281,3 +281,76 @@ def test_wrong_password_is_not_retried_and_not_shown(make_config, local_server):
     assert "password authentication failed" in result.stderr and "DB_PASSWORD" in result.stderr
     assert "retrying" not in result.stdout + result.stderr
     assert "Wr0ng-Passw0rd" not in result.stdout + result.stderr
+
+
+def test_a_days_file_written_as_one_json_array_fails_naming_it(previous, logs, make_config, query):
+    """Redshift's docs do not say what JSONPaths by name give for an array; the local warehouse
+    refuses it, and on either warehouse a staged event without a time fails the load."""
+    folder, last = logs
+    events = [json.loads(line) for line in last.read_text().splitlines()]
+    last.write_text(json.dumps(events, indent=2))
+    result = run_script("etl.py", make_config({("LOCAL", "LOG_DATA"): str(folder)}, name="array.cfg"))
+    fails_cleanly(result, query, previous)
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert f"{last}, line 1: Invalid JSON: expected an object, as the JSONPaths name members" in result.stderr
+    assert "1 bad row(s)" in result.stderr and "Traceback" not in last_line
+
+
+def test_an_event_without_a_timestamp_fails_the_load(previous, logs, make_config, query):
+    folder, last = logs
+    replace_line(last, 2, b'"ts":', b'"ts":null,"was":')
+    result = run_script("etl.py", make_config({("LOCAL", "LOG_DATA"): str(folder)}, name="no-ts.cfg"))
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: 1 data-quality check(s) failed: staged events without a timestamp: got 1, expected == 0"
+    )
+    assert {t: n for t, n in row_counts(query).items() if not t.startswith("staging")} == {
+        t: n for t, n in previous.items() if not t.startswith("staging")
+    }
+
+
+def test_a_song_without_a_song_id_is_counted_in_the_checks(previous, songs, make_config, query):
+    folder, first = songs
+    song = json.loads(first.read_text())
+    del song["song_id"]
+    first.write_text(json.dumps(song))
+    result = run_script("etl.py", make_config({("LOCAL", "SONG_DATA"): str(folder)}, name="no-id.cfg"))
+    assert result.returncode == 0, result.stderr
+    row = next(line for line in result.stdout.splitlines() if "staged songs without a song_id" in line)
+    assert row.split()[-2:] == ["1", "info"]
+    assert query("SELECT COUNT(*) FROM songs") == [(1942,)]
+
+
+def test_a_gzip_file_named_json_fails_in_one_line_saying_so(previous, logs, make_config, query):
+    import gzip
+
+    folder, last = logs
+    last.write_bytes(gzip.compress(last.read_bytes()))
+    result = run_script("etl.py", make_config({("LOCAL", "LOG_DATA"): str(folder)}, name="gzip.cfg"))
+    fails_cleanly(result, query, previous)
+    assert f"{last}, line 1: the file is gzip-compressed; Redshift's COPY reads such a file only with GZIP" in (
+        result.stderr
+    )
+    assert "1 bad row(s)" in result.stderr
+
+
+def test_json_nested_too_deeply_names_its_file_and_line(previous, logs, make_config, query):
+    folder, last = logs
+    with last.open("a") as handle:
+        handle.write("\n" + "[" * 10_000 + "]" * 10_000 + "\n")
+    result = run_script("etl.py", make_config({("LOCAL", "LOG_DATA"): str(folder)}, name="deep.cfg"))
+    fails_cleanly(result, query, previous)
+    lines = len(last.read_text().splitlines())
+    assert f"{last}, line {lines}: Invalid JSON: nested too deeply to read" in result.stderr
+
+
+def test_a_dangling_link_among_the_files_is_named(previous, logs, make_config, query, tmp_path):
+    folder, last = logs
+    link = last.with_name("zz-gone.json")
+    link.symlink_to(tmp_path / "moved-away.json")
+    result = run_script("etl.py", make_config({("LOCAL", "LOG_DATA"): str(folder)}, name="link.cfg"))
+    fails_cleanly(result, query, previous)
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: COPY staging_events: {link} is a link to {tmp_path / 'moved-away.json'}, which does not exist: "
+        "remove the link or restore its target"
+    )

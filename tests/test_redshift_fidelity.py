@@ -183,10 +183,10 @@ def test_no_table_declares_a_primary_key_or_unique():
 
 def test_related_checks_share_one_query_per_table_and_one_for_references():
     queries = {check.sql for check in sql_queries.data_quality_checks}
-    assert len(sql_queries.data_quality_checks) == 26
-    # one per star table, one for the references, three for the coverage (plays, users, time), one for
-    # the play shares
-    assert len(queries) == len(sql_queries.STAR_KEYS) + 1 + 3 + 1
+    assert len(sql_queries.data_quality_checks) == 28
+    # one per star table, one for the references, two for staging (events, songs), three for the
+    # coverage (plays, users, time), one for the play shares
+    assert len(queries) == len(sql_queries.STAR_KEYS) + 1 + 2 + 3 + 1
     assert not [sql for sql in queries if "COUNT(DISTINCT" in sql.upper()]
 
 

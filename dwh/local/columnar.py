@@ -54,6 +54,21 @@ class Plan:
         self.__dict__.update(state)
         self.__post_init__()
 
+    def needs_objects(self) -> bool:
+        """Does every column take a member by name, so a document that is no object gives no value?"""
+        return self.mode != "paths" or all(isinstance(steps[0], str) for steps in self.paths)
+
+    def not_an_object(self) -> str:
+        """Why a document that is no object is rejected (see needs_objects)."""
+        if self.mode != "paths":
+            return "Invalid JSON: expected an object for FORMAT AS JSON 'auto'"
+        # Redshift's docs do not say what JSONPaths by name give for an array; it would be a row of
+        # NULLs at best (an event without a time), so the local warehouse refuses it.
+        return (
+            "Invalid JSON: expected an object, as the JSONPaths name members (a file written as one "
+            "JSON array must hold its objects one after another instead)"
+        )
+
     def keys(self) -> list[str] | None:
         """The top-level JSON key of each column, or None when a JSONPath goes deeper or indexes."""
         if self.mode != "paths":
@@ -170,19 +185,11 @@ def convert_documents(
     if not documents:
         return []
     bad: dict[int, LoadError] = {}
-    if plan.mode != "paths" and not all(d.__class__ is dict for d in documents):
+    if plan.needs_objects() and not all(d.__class__ is dict for d in documents):
         for i, d in enumerate(documents):
             if d.__class__ is not dict:
                 filename, line = where[i]
-                bad[i] = LoadError(
-                    filename,
-                    line,
-                    "",
-                    "",
-                    json_text(d)[:60],
-                    1216,
-                    "Invalid JSON: expected an object for FORMAT AS JSON 'auto'",
-                )
+                bad[i] = LoadError(filename, line, "", "", json_text(d)[:60], 1216, plan.not_an_object())
         documents = [d if d.__class__ is dict else {} for d in documents]
     if plan.mode == "ignorecase":
         documents = [{key.lower(): value for key, value in d.items()} for d in documents]

@@ -94,6 +94,16 @@ def _add_file(batch: _Batch, filename: str, data: bytes, first_line: int = 1) ->
     the next line. Every earlier slice held only complete documents, so the rest starts
     at a document boundary.
     """
+    compression = compressed_as(data) if first_line == 1 else None
+    if compression is not None:
+        batch.errors.append(
+            LoadError(
+                filename, 1, "", "", "", 1216,
+                f"the file is {compression}-compressed; Redshift's COPY reads such a file only with "
+                f"{compression.upper()}, which this project's COPY does not use: store it uncompressed",
+            )
+        )  # fmt: skip
+        return
     if data.translate(_DIGITS_AS_NINES).find(_LONG_NUMBER) >= 0:
         batch.add(filename, list(documents_in(data, filename, batch.errors, first_line)), True)
         return
@@ -119,6 +129,15 @@ def _add_file(batch: _Batch, filename: str, data: bytes, first_line: int = 1) ->
             batch.add(filename, list(documents_in(rest, filename, batch.errors, skipped + start + 1)), True)
             return
         batch.add(filename, numbered)
+
+
+# The first bytes of the compressed formats Redshift's COPY takes (GZIP, BZIP2, ZSTD).
+_MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\x28\xb5\x2f\xfd": "zstd"}
+
+
+def compressed_as(data: bytes) -> str | None:
+    """The compression a file's first bytes show, if any (JSON text never starts so)."""
+    return next((name for magic, name in _MAGIC.items() if data.startswith(magic)), None)
 
 
 def convert_files(files, plan: Plan) -> FileResult:
