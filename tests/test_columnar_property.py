@@ -198,6 +198,13 @@ def per_value_load(files: list[tuple[str, bytes]], columns: list[Column], mode: 
                 reason = "Invalid JSON: expected an object for FORMAT AS JSON 'auto'"
                 errors.append(LoadError(filename, line, "", "", json_text(document)[:60], 1216, reason))
                 continue
+            if mode == "paths" and type(document) is not dict and all(type(s[0]) is str for s in steps):
+                reason = (
+                    "Invalid JSON: expected an object, as the JSONPaths name members (a file written as one "
+                    "JSON array must hold its objects one after another instead)"
+                )
+                errors.append(LoadError(filename, line, "", "", json_text(document)[:60], 1216, reason))
+                continue
             if mode == "auto ignorecase":
                 document = {key.lower(): value for key, value in document.items()}
             fields = []
