@@ -128,13 +128,13 @@ def exit_code(
 
 
 def setup_logging(quiet: bool) -> None:
-    """Log to stdout (-q: warnings and errors only); each line timestamped when stdout is not a terminal."""
+    """Log to stdout (-q: errors only, as its help says); each line timestamped when stdout is not a terminal."""
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("%(message)s") if sys.stdout.isatty() else Timestamped())
-    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, handlers=[handler], force=True)
+    logging.basicConfig(level=logging.ERROR if quiet else logging.INFO, handlers=[handler], force=True)
 
 
 def run(body: Callable[[], None], args: argparse.Namespace) -> int:
-    """Set up logging (-q: warnings and errors only), then run body() through exit_code()."""
+    """Set up logging (-q: errors only), then run body() through exit_code()."""
     setup_logging(args.quiet)
     return exit_code(body)

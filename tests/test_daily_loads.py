@@ -115,3 +115,12 @@ def test_a_day_reads_only_its_own_key(daily_config, query):
     )[0]
     lines = (SAMPLE / "log_data" / "2018" / "11" / "2018-11-15-events.json").read_text().splitlines()
     assert staged == (date(2018, 11, 15), date(2018, 11, 15), len(lines))
+
+
+def test_quiet_prints_errors_only_not_the_skipped_days_warning(daily_config):
+    result = run_script("etl.py", daily_config, "--start", "2018-11-30", "--end", "2018-12-01", "--songs", "-q")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == result.stderr == ""
+    failed = run_script("etl.py", daily_config, "--date", "2018-12-01", "-q")
+    assert failed.returncode == 1 and failed.stdout == ""
+    assert failed.stderr == "error: no event file for 2018-12-01: nothing was loaded\n"
