@@ -76,6 +76,18 @@ def explain(exc: BaseException) -> tuple[int, str] | None:
         return EXIT_USAGE, str(exc)
     if isinstance(exc, WarehouseError):
         return EXIT_FAILURE, str(exc)
+    if isinstance(exc, psycopg2.errors.DiskFull):
+        first = (exc.pgerror or str(exc)).strip().splitlines()[0].removeprefix("ERROR:").strip()
+        return EXIT_FAILURE, (
+            f"the warehouse's disk is full ({first}); the run was rolled back and the previous data is intact: "
+            "free space on the disk that holds the warehouse's data ([LOCAL] DATA_DIR locally) and run it again"
+        )
+    if _connection_lost(exc):
+        return EXIT_FAILURE, (
+            f"the connection to the warehouse was lost mid-run ({_first_line(exc)}): its server stopped or the "
+            "network failed; what the run had not committed was rolled back: run it again once the warehouse "
+            "is up (locally the next run starts the server; its log is [LOCAL] DATA_DIR/server.log)"
+        )
     if isinstance(exc, psycopg2.Error):
         message = (exc.pgerror or str(exc)).strip()
         if isinstance(exc, psycopg2.errors.UndefinedTable):
@@ -86,6 +98,21 @@ def explain(exc: BaseException) -> tuple[int, str] | None:
             )
         return EXIT_FAILURE, f"the warehouse refused a statement: {message}"
     return None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """A connection the server or the network ended (not a refusal to connect: dwh.db explains those)."""
+    if isinstance(exc, psycopg2.InterfaceError):
+        return "closed" in str(exc)
+    if isinstance(exc, psycopg2.OperationalError) and exc.pgcode is None:
+        text = str(exc)
+        return "server closed the connection" in text or "terminating connection" in text or "SSL SYSCALL" in text
+    return isinstance(exc, psycopg2.errors.AdminShutdown)
 
 
 def print_error(message: str) -> None:
@@ -104,6 +131,10 @@ def exit_code(
     What an explainer knows becomes its one line and code; Ctrl-C becomes ``interrupted`` and 130;
     anything else is a bug, reported as one line naming the exception and exit 1.
     """
+    # C code (psycopg2 when a COPY's connection dies) may print a pending exception through
+    # sys.excepthook: fragments of a traceback before the one line below. Everything body() raises
+    # is handled here, so nothing needs printing that way while it runs.
+    sys.excepthook, hook = _unprinted, sys.excepthook
     try:
         code = body()
     except KeyboardInterrupt:
@@ -124,7 +155,13 @@ def exit_code(
         log.debug("unexpected failure", exc_info=True)
         error(f"unexpected {type(exc).__name__}: {exc} (a bug: please report it with the command you ran)")
         return EXIT_FAILURE
+    finally:
+        sys.excepthook = hook
     return EXIT_OK if code is None else code
+
+
+def _unprinted(kind, value, traceback) -> None:
+    log.debug("an exception printed by C code", exc_info=(kind, value, traceback))
 
 
 def setup_logging(quiet: bool) -> None:

@@ -12,6 +12,8 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 
+import psycopg2
+
 from dwh import db, history, progress, runlock
 from dwh.cli import explain
 from dwh.config import Settings
@@ -69,12 +71,13 @@ def locked_run(
         log_book.start(record)
         warehouse = _opened(opened, opener(settings, "load"))
         tally = _tally(warehouse, quiet)
+        reopen = lambda: history.History(opener(settings, "history"))  # noqa: E731
         try:
             yield tally
         except BaseException as exc:
-            _finish(log_book, record, history.FAILED, tally.counts, failure_message(exc))
+            _finish(log_book, reopen, record, history.FAILED, tally.counts, failure_message(exc))
             raise
-        _finish(log_book, record, history.SUCCEEDED, tally.counts)
+        _finish(log_book, reopen, record, history.SUCCEEDED, tally.counts)
 
 
 def _opened(stack: ExitStack, warehouse: db.Warehouse) -> db.Warehouse:
@@ -94,14 +97,30 @@ def _tally(warehouse: db.Warehouse, quiet: bool) -> history.Tally:
 
 def _finish(
     log_book: history.History,
+    reopen: Callable[[], history.History],
     record: history.RunRecord,
     status: str,
     counts: history.Counts,
     error: str | None = None,
 ) -> None:
-    """Finish the history row; a history that cannot be written is a warning, never the run's failure."""
+    """Finish the history row; a history that cannot be written is a warning, never the run's failure.
+
+    A history connection that was lost (the warehouse server stopped mid-run) is opened again
+    once, so the row says why the run failed rather than being found 'abandoned' later."""
     try:
         log_book.finish(record, status, counts, error)
+        return
+    except (psycopg2.InterfaceError, psycopg2.OperationalError):
+        pass
+    except Exception as exc:
+        log.warning("could not record the run's end in etl_runs: %s", failure_message(exc))
+        return
+    try:
+        again = reopen()
+        try:
+            again.finish(record, status, counts, error)
+        finally:
+            again.warehouse.close()
     except Exception as exc:
         log.warning("could not record the run's end in etl_runs: %s", failure_message(exc))
 

@@ -37,6 +37,13 @@ def raising(exc: BaseException):
             1,
             "or never created); run python create_tables.py",
         ),
+        (
+            raising(psycopg2.errors.DiskFull('could not extend file "base/1/2": No space left on device')),
+            1,
+            'error: the warehouse\'s disk is full (could not extend file "base/1/2": No space left on device); the '
+            "run was rolled back and the previous data is intact: free space on the disk that holds the "
+            "warehouse's data ([LOCAL] DATA_DIR locally) and run it again",
+        ),
         (raising(KeyboardInterrupt()), 130, "error: interrupted"),
         (raising(RuntimeError("boom")), 1, "error: unexpected RuntimeError: boom"),
     ],

@@ -8,7 +8,7 @@ import sys
 
 import psutil
 import pytest
-from helpers import ROOT, run_script, wait_until, write_config
+from helpers import ROOT, free_port, run_script, wait_until, write_config
 
 _spec = importlib.util.spec_from_file_location("bench_generate", ROOT / "bench" / "generate.py")
 generate = importlib.util.module_from_spec(_spec)
@@ -73,3 +73,45 @@ def test_a_run_killed_mid_copy_leaves_no_process_and_frees_the_lock(large_config
     rerun = run_script("etl.py", large_config, "--wait", "30")
     assert rerun.returncode == 0, rerun.stderr
     assert "Waiting for the load lock" not in rerun.stderr
+
+
+def test_a_server_killed_mid_load_ends_the_run_in_one_line_recorded_in_the_history(tmp_path, large_config):
+    """The warehouse server itself dies mid-COPY: one line says so, and the history row says why."""
+    import configparser
+
+    from dwh.config import load_settings
+    from dwh.local import server
+
+    own = tmp_path / "own.cfg"
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.optionxform = str
+    parser.read(large_config)
+    parser.set("LOCAL", "DATA_DIR", str(tmp_path / "wh"))
+    parser.set("LOCAL", "PORT", str(free_port()))
+    with own.open("w") as handle:
+        parser.write(handle)
+    local = load_settings(own).local
+    assert run_script("create_tables.py", own).returncode == 0
+    try:
+        run = subprocess.Popen(
+            [sys.executable, str(ROOT / "etl.py"), "--config", str(own)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        wait_until(lambda: len(conversion_workers(psutil.Process(run.pid))) >= 2, "the COPY did not start", 60)
+        postmaster = psutil.Process(server.lifecycle.live_server(local).pid)
+        postmaster.kill()
+        _, err = run.communicate(timeout=60)
+        assert run.returncode == 1
+        assert err.strip().splitlines() == [
+            "error: the connection to the warehouse was lost mid-run (server closed the connection unexpectedly): "
+            "its server stopped or the network failed; what the run had not committed was rolled back: run it "
+            "again once the warehouse is up (locally the next run starts the server; its log is [LOCAL] "
+            "DATA_DIR/server.log)"
+        ]
+        history = run_script("etl.py", own, "--history", "1")
+        assert "failed" in history.stdout and "the connection to the warehouse was lost mid-run" in history.stdout
+    finally:
+        server.stop(local)
