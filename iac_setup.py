@@ -289,6 +289,9 @@ def main(
         nonlocal aws
         cfg = IacConfig(Path(args.config))
         settings = cfg.aws()
+        exposed = cfg.exposed_secrets()
+        if exposed:
+            console.warn(exposed)
         for secret in (settings.key, settings.secret, cfg.get("CLUSTER", "DB_PASSWORD", default="")):
             console.add_secret(secret)
         if aws is None:

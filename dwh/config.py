@@ -8,10 +8,13 @@ A problem is reported as one line naming the section and key (ConfigError, exit 
 from __future__ import annotations
 
 import configparser
+import logging
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+log = logging.getLogger("dwh")
 
 PASSWORD_ENV = "SPARKIFY_DB_PASSWORD"
 TARGETS = ("local", "redshift")
@@ -176,6 +179,19 @@ class ConfigReader:
     def fail(self, section: str, key: str, problem: str) -> ConfigError:
         return ConfigError(f"{self.path.name}: [{section}] {key} {problem}")
 
+    def exposed_secrets(self) -> str | None:
+        """A warning when the file holds a password or AWS keys and other users may read it (POSIX)."""
+        if os.name != "posix":
+            return None
+        held = [f"[{s}] {k}" for s, k in SECRET_KEYS if self.get(s, k, default="")]
+        mode = self.path.stat().st_mode & 0o777
+        if not held or not mode & 0o077:
+            return None
+        return (
+            f"{self.path} holds {' and '.join(held)} and other users may read it (mode {mode:o}): "
+            f"run chmod 600 {self.path}"
+        )
+
     def get(self, section: str, key: str, default: str | None = None) -> str:
         """The value without comment and quotes; ``default`` (when given) if the key is absent."""
         if not self.parser.has_section(section):
@@ -234,10 +250,17 @@ class ConfigReader:
         return self.integer(section, key, minimum=1, maximum=65535)
 
 
+# The keys whose values are secrets: the file that holds one must be readable by its owner only.
+SECRET_KEYS = (("CLUSTER", "DB_PASSWORD"), ("AWS", "KEY"), ("AWS", "SECRET"))
+
+
 def load_settings(path: str | os.PathLike = "dwh.cfg") -> Settings:
     """Read dwh.cfg and return validated settings for the configured target."""
     path = Path(path)
     cfg = ConfigReader(path)
+    exposed = cfg.exposed_secrets()
+    if exposed:
+        log.warning("%s", exposed)
     target = cfg.required("WAREHOUSE", "TARGET").lower()
     if target not in TARGETS:
         raise cfg.fail("WAREHOUSE", "TARGET", f"must be one of {', '.join(TARGETS)}, got {target!r}")

@@ -141,3 +141,21 @@ def test_local_paths_reach_copy_with_forward_slashes_on_windows(tmp_path):
     assert sql_safe_path("data\\it's", tmp_path, windows=True) is None  # a quote is still refused
     assert sql_safe_path("data\\log_data", tmp_path, windows=False) is None  # elsewhere a backslash is refused
     assert sql_safe_path("data/../data/log_data", tmp_path, windows=False) == str(tmp_path / "data" / "log_data")
+
+
+@pytest.mark.parametrize("mode,warned", [(0o644, True), (0o640, True), (0o600, False)])
+def test_a_config_holding_a_password_warns_when_others_may_read_it(loaded_sample, make_config, mode, warned):
+    config = make_config({("CLUSTER", "DB_PASSWORD"): "Secret-Passw0rd"}, name="secret.cfg")
+    config.chmod(mode)
+    result = run_script("etl.py", config, "--history", "1")
+    assert result.returncode == 0, result.stderr
+    warning = f"{config} holds [CLUSTER] DB_PASSWORD and other users may read it (mode {mode:o}): run chmod 600"
+    assert (warning in result.stdout) is warned
+    assert "Secret-Passw0rd" not in result.stdout + result.stderr
+
+
+def test_a_config_without_secrets_draws_no_warning_whatever_its_mode(loaded_sample, make_config):
+    config = make_config(name="plain.cfg")
+    config.chmod(0o644)
+    result = run_script("etl.py", config, "--history", "1")
+    assert result.returncode == 0 and "other users may read it" not in result.stdout

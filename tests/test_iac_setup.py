@@ -745,10 +745,10 @@ def test_update_cfg_text_keeps_inline_comments():
     )
 
 
-def test_write_cfg_values_keeps_file_mode(tmp_path):
+def test_write_cfg_values_leaves_the_file_readable_by_its_owner_only(tmp_path):
     path = tmp_path / "dwh.cfg"
     path.write_text("[CLUSTER]\nHOST =\n")
-    path.chmod(0o600)
+    path.chmod(0o644)  # made with cp
     assert write_cfg_values(path, {("CLUSTER", "HOST"): "h"}) is True
     assert path.read_text() == "[CLUSTER]\nHOST = h\n"
     assert path.stat().st_mode & 0o777 == 0o600

@@ -92,16 +92,18 @@ def update_cfg_text(text: str, updates: dict[tuple[str, str], str]) -> str:
 
 
 def write_cfg_values(path: Path, updates: dict[tuple[str, str], str]) -> bool:
-    """Apply ``updates`` to the file at ``path`` atomically, keeping its mode. True if changed."""
+    """Apply ``updates`` to the file at ``path`` atomically, readable by its owner only (it may hold
+    a password). True if changed."""
     with open(path, encoding="utf-8", newline="") as handle:
         text = handle.read()
     new_text = update_cfg_text(text, updates)
     if new_text == text:
         return False
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as handle:
+    tmp.unlink(missing_ok=True)
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8", newline="") as handle:
         handle.write(new_text)
-    os.chmod(tmp, path.stat().st_mode & 0o7777)
+    os.chmod(tmp, 0o600)  # also where the platform left other bits
     os.replace(tmp, path)
     return True
 
