@@ -64,6 +64,7 @@ class Sources:
     accept_inv_chars: str | None = None
     song_manifest: str | None = None
     s3_anonymous: bool = False
+    s3_read_timeout: int = 20  # seconds S3 may stay silent on one request before it is retried, then fails
 
 
 @dataclass(frozen=True)
@@ -459,6 +460,7 @@ def _local_settings(cfg: ConfigReader, path: Path) -> Settings:
         region=cfg.optional("S3", "REGION", REGION_PATTERN, "an AWS region such as us-west-2"),
         s3_endpoint_url=cfg.optional("LOCAL", "S3_ENDPOINT_URL", _ENDPOINT_URL, "http(s)://host:port"),
         s3_anonymous=boolean(cfg, "LOCAL", "S3_ANONYMOUS"),
+        s3_read_timeout=cfg.integer("LOCAL", "S3_READ_TIMEOUT", minimum=1, maximum=3600, default=20),
         **_load_options(cfg),
     )
     return Settings(path=path, target="local", sources=sources, local=server)

@@ -102,14 +102,28 @@ class S3Objects:
     """
 
     workers = 32
+    #: Tries of a request S3 leaves unanswered (or answers with a passing error) before the read fails.
+    attempts = 3
 
-    def __init__(self, region: str | None = None, endpoint_url: str | None = None, anonymous: bool = False):
+    def __init__(
+        self,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        anonymous: bool = False,
+        read_timeout: float = 20,
+    ):
         import boto3
         from botocore import UNSIGNED
         from botocore.config import Config
 
         self.anonymous = anonymous
-        config = Config(max_pool_connections=self.workers, retries={"mode": "standard"})
+        self.read_timeout = read_timeout
+        config = Config(
+            max_pool_connections=self.workers,
+            retries={"mode": "standard", "max_attempts": self.attempts},
+            connect_timeout=read_timeout,
+            read_timeout=read_timeout,
+        )
         if anonymous:
             config = config.merge(Config(signature_version=UNSIGNED))
         self.client = boto3.client("s3", region_name=region, endpoint_url=endpoint_url, config=config)
@@ -120,7 +134,13 @@ class S3Objects:
         return bucket, key
 
     def _error(self, uri: str, exc: Exception) -> SourceError:
-        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+        from botocore.exceptions import (
+            BotoCoreError,
+            ClientError,
+            ConnectTimeoutError,
+            NoCredentialsError,
+            ReadTimeoutError,
+        )
 
         if isinstance(exc, ClientError):
             code = exc.response.get("Error", {}).get("Code", "error")
@@ -134,6 +154,11 @@ class S3Objects:
             return SourceError(
                 f"cannot read {uri}: no AWS credentials found: configure them (aws configure, aws sso login, "
                 f"AWS_PROFILE), or for a public bucket {ANONYMOUS_HINT}"
+            )
+        if isinstance(exc, (ConnectTimeoutError, ReadTimeoutError)):
+            return SourceError(
+                f"cannot read {uri}: S3 did not answer within {self.read_timeout:g} s, also when asked again "
+                f"({exc.__class__.__name__}); [LOCAL] S3_READ_TIMEOUT sets how long to wait"
             )
         if isinstance(exc, BotoCoreError):
             return SourceError(f"cannot read {uri}: {exc.__class__.__name__}")
@@ -168,21 +193,38 @@ class S3Objects:
         try:
             return self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
         except Exception as exc:
+            from urllib3.exceptions import ReadTimeoutError as BodyTimeout
+
+            if isinstance(exc, BodyTimeout):  # the body stalled after the headers came
+                raise SourceError(
+                    f"cannot read {obj.name}: S3 stopped sending it for {self.read_timeout:g} s; "
+                    "[LOCAL] S3_READ_TIMEOUT sets how long to wait"
+                ) from None
             raise self._error(obj.name, exc) from None
 
 
-def open_store(location: str, region: str | None = None, endpoint_url: str | None = None, anonymous: bool = False):
+def open_store(
+    location: str,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+    anonymous: bool = False,
+    read_timeout: float = 20,
+):
     """The store for a location: S3Objects for s3:// (unsigned when ``anonymous``), else LocalFiles."""
     if location.startswith("s3://"):
-        return S3Objects(region, endpoint_url, anonymous)
+        return S3Objects(region, endpoint_url, anonymous, read_timeout)
     return LocalFiles()
 
 
 def read_one(
-    location: str, region: str | None = None, endpoint_url: str | None = None, anonymous: bool = False
+    location: str,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+    anonymous: bool = False,
+    read_timeout: float = 20,
 ) -> bytes:
     """Read a single named object or file (a JSONPaths file, a manifest)."""
-    store = open_store(location, region, endpoint_url, anonymous)
+    store = open_store(location, region, endpoint_url, anonymous, read_timeout)
     obj = store.exists(location)
     if obj is None:
         raise SourceError(f"{location} does not exist")

@@ -59,3 +59,70 @@ def test_s3_missing_prefix_and_bucket_are_clear_errors(s3, warehouse):
     warehouse.rollback()
     with pytest.raises(LoadFailed, match="NoSuchBucket"):
         copy(warehouse, "s3://no-such-bucket-here/x")
+
+
+class StallingS3:
+    """An S3 endpoint on loopback that lists one object and then never answers its GET."""
+
+    LISTING = (
+        '<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>stalled</Name><Prefix>log_data</Prefix>'
+        "<KeyCount>1</KeyCount><IsTruncated>false</IsTruncated><Contents><Key>log_data/day.json</Key>"
+        "<Size>10</Size></Contents></ListBucketResult>"
+    )
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        listing, gets = self.LISTING.encode(), []
+        self.release = threading.Event()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(handler):
+                if "list-type" in handler.path:
+                    handler.send_response(200)
+                    handler.send_header("Content-Length", str(len(listing)))
+                    handler.end_headers()
+                    handler.wfile.write(listing)
+                    return
+                gets.append(handler.path)
+                self.release.wait(30)  # the stall: no answer until the test ends
+
+            def log_message(handler, *args):
+                pass
+
+        self.gets = gets
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self):
+        self.release.set()
+        self.server.shutdown()
+
+
+def test_a_stalled_s3_read_fails_within_its_timeout_naming_the_object(loaded_sample, make_config):
+    from helpers import SAMPLE, run_script
+
+    stalling = StallingS3()
+    try:
+        config = make_config(
+            {
+                ("LOCAL", "LOG_DATA"): "s3://stalled/log_data",
+                ("LOCAL", "LOG_JSONPATH"): str(SAMPLE / "log_json_path.json"),
+                ("LOCAL", "S3_ENDPOINT_URL"): stalling.url,
+                ("LOCAL", "S3_ANONYMOUS"): "true",
+                ("LOCAL", "S3_READ_TIMEOUT"): "1",
+            },
+            name="stalled.cfg",
+        )
+        result = run_script("etl.py", config)
+    finally:
+        stalling.close()
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: COPY staging_events: cannot read s3://stalled/log_data/day.json: S3 did not answer within 1 s, "
+        "also when asked again (ReadTimeoutError); [LOCAL] S3_READ_TIMEOUT sets how long to wait"
+    )
+    assert len(stalling.gets) > 1 and set(stalling.gets) == {"/stalled/log_data/day.json"}

@@ -69,6 +69,7 @@ class LocalWarehouse(Warehouse):
         )
         self.endpoint_url = settings.sources.s3_endpoint_url
         self.anonymous = settings.sources.s3_anonymous
+        self.s3_read_timeout = settings.sources.s3_read_timeout
         #: Told of each COPY's files, bytes and rows as they are read (etl.py shows it as progress).
         self.copy_progress: ProgressFactory = CopyProgress
 
@@ -103,6 +104,9 @@ class LocalWarehouse(Warehouse):
             raise LoadFailed(f"COPY {stmt.table}: column {unknown[0]} does not exist")
         return [columns[name] for name in stmt.columns]
 
+    def _read_one(self, location: str, region: str | None) -> bytes:
+        return read_one(location, region, self.endpoint_url, self.anonymous, self.s3_read_timeout)
+
     def _plan(self, stmt: CopyStatement, columns: list[Column]) -> Plan:
         options = Options(
             empty_as_null=stmt.empty_as_null,
@@ -113,7 +117,9 @@ class LocalWarehouse(Warehouse):
         )
         if stmt.json_auto:
             return Plan(columns, options, "ignorecase" if stmt.ignore_case else "auto")
-        paths = parse_jsonpaths(read_one(stmt.json, stmt.region, self.endpoint_url, self.anonymous), stmt.json)
+        paths = parse_jsonpaths(
+            read_one(stmt.json, stmt.region, self.endpoint_url, self.anonymous, self.s3_read_timeout), stmt.json
+        )
         if len(paths) != len(columns):
             raise LoadFailed(
                 f"COPY {stmt.table}: the JSONPaths file {stmt.json} has {len(paths)} paths "
@@ -126,10 +132,12 @@ class LocalWarehouse(Warehouse):
         try:
             columns = self._columns(stmt)
             plan = self._plan(stmt, columns)
-            store = open_store(stmt.source, stmt.region, self.endpoint_url, self.anonymous)
+            store = open_store(stmt.source, stmt.region, self.endpoint_url, self.anonymous, self.s3_read_timeout)
             if stmt.manifest:
                 objects = manifest_objects(
-                    store, read_one(stmt.source, stmt.region, self.endpoint_url, self.anonymous), stmt.source
+                    store,
+                    read_one(stmt.source, stmt.region, self.endpoint_url, self.anonymous, self.s3_read_timeout),
+                    stmt.source,
                 )
             else:
                 objects = store.list(stmt.source)
