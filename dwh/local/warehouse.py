@@ -16,7 +16,7 @@ import psycopg2
 from psycopg2 import sql as pgsql
 
 from dwh.db import Warehouse
-from dwh.errors import LoadFailed, NoSourceFiles
+from dwh.errors import LoadFailed, NoSourceFiles, WarehouseError
 from dwh.local import native, server
 from dwh.local.columnar import Plan
 from dwh.local.converters import Column, Options
@@ -72,9 +72,26 @@ class LocalWarehouse(Warehouse):
         self.s3_read_timeout = settings.sources.s3_read_timeout
         #: Told of each COPY's files, bytes and rows as they are read (etl.py shows it as progress).
         self.copy_progress: ProgressFactory = CopyProgress
+        self.server_log = server.ServerLog(settings.local)
 
     def execute(self, statement: str) -> int:
-        """Run one statement; return the rows it loaded or changed (-1 when not applicable)."""
+        """Run one statement; return the rows it loaded or changed (-1 when not applicable).
+
+        A connection the server dropped because its disk filled (PostgreSQL stops when it cannot
+        write its log of changes) is reported as a full disk, which the server's log says it was."""
+        try:
+            return self._execute(statement)
+        except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+            if self.server_log.says_disk_full():
+                folder, path = self.server_log.folder, self.server_log.path
+                raise WarehouseError(
+                    f"the disk that holds the local warehouse ({folder}) is full ({path} says: No space left on "
+                    "device); the run was rolled back and the previous data is intact: free space on that disk and "
+                    "run it again"
+                ) from exc
+            raise
+
+    def _execute(self, statement: str) -> int:
         refuse_what_redshift_rejects(statement)
         if is_copy(statement):
             try:

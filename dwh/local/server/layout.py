@@ -89,3 +89,23 @@ def clean_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
     env.update(LC_ALL="C", LANG="C", TZ="UTC")
     return env
+
+
+class ServerLog:
+    """What the server writes to server.log from now on (a client reads it to tell why a connection died)."""
+
+    def __init__(self, s: ServerSettings):
+        self.folder = data_dir(s)
+        self.path = log_file(s)
+        try:
+            self.start = self.path.stat().st_size
+        except OSError:
+            self.start = 0
+
+    def says_disk_full(self) -> bool:
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(self.start)
+                return b"No space left on device" in handle.read(1 << 20)
+        except OSError:
+            return False

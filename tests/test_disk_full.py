@@ -1,0 +1,61 @@
+"""A disk that fills up mid-load: one line says so and how to fix it, the previous star stays readable,
+and the next run completes once there is space again."""
+
+import importlib.util
+import os
+import subprocess
+
+import psycopg2
+import pytest
+from helpers import ROOT, SAMPLE, free_port, run_script, write_config
+
+from dwh.config import load_settings
+from dwh.local import server
+
+_spec = importlib.util.spec_from_file_location("bench_generate", ROOT / "bench" / "generate.py")
+generate = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(generate)
+
+pytestmark = pytest.mark.skipif(os.name != "posix" or os.geteuid() != 0, reason="mounting a small disk needs root")
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 160 MB file system (tmpfs) for the warehouse's DATA_DIR, grown on request."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160m", "sparkify-small-disk", str(disk)], check=True)
+    yield disk
+    subprocess.run(["umount", "--lazy", str(disk)], check=False)
+
+
+def test_a_full_disk_fails_the_load_in_one_line_and_keeps_the_previous_star(small_disk, tmp_path, base_config):
+    big = tmp_path / "big"
+    generate.generate(big, events=150_000, songs=200, seed=9)
+    common = {**base_config, ("LOCAL", "DATA_DIR"): str(small_disk / "wh"), ("LOCAL", "PORT"): str(free_port())}
+    sample = write_config(tmp_path / "sample.cfg", common)
+    too_big = write_config(
+        tmp_path / "big.cfg",
+        {**common, ("LOCAL", "LOG_DATA"): str(big / "log_data"), ("LOCAL", "SONG_DATA"): str(SAMPLE / "song_data")},
+    )
+    local = load_settings(sample).local
+    try:
+        assert run_script("create_tables.py", sample).returncode == 0
+        assert run_script("etl.py", sample).returncode == 0
+        params = server.connect_params(local)
+
+        result = run_script("etl.py", too_big)
+
+        assert result.returncode == 1
+        last = result.stderr.strip().splitlines()[-1]
+        assert "disk" in last and "is full" in last and "No space left on device" in last, result.stderr
+        assert "Traceback" not in result.stderr
+        subprocess.run(["mount", "-o", "remount,size=1g", str(small_disk)], check=True)
+        check = run_script("etl.py", sample, "--check")  # the checks pass on the previous star
+        assert check.returncode == 0, check.stderr
+        with psycopg2.connect(**params) as conn, conn.cursor() as cur:
+            cur.execute("SELECT COUNT(*) FROM songplays")
+            assert cur.fetchone() == (6820,)
+        assert run_script("etl.py", too_big).returncode == 0
+    finally:
+        server.stop(local)
