@@ -470,20 +470,26 @@ def test_root_runs_the_server_as_nobody_reaching_only_its_folders(servers, tmp_p
     if not linux_root().sandbox_works():
         pytest.skip("unshare --mount does not work here")
     nobody = pwd.getpwnam("nobody")
-    locked = tmp_path / "locked"
+    locked = tmp_path / "locked"  # a venv's site-packages under /root: the wheel's package and its libraries
     locked.mkdir(mode=0o700)
-    shutil.copytree(layout.bin_dir().parent, locked / "pginstall", symlinks=True)
-    monkeypatch.setenv("SPARKIFY_PG_BIN", str(locked / "pginstall" / "bin"))
+    package = layout.bin_dir().parent.parent
+    for folder in (package / "pginstall", package.with_name(f"{package.name}.libs")):
+        shutil.copytree(folder, locked / folder.relative_to(package.parent), symlinks=True)
+    binaries = locked / package.name / "pginstall" / "bin"
+    monkeypatch.setenv("SPARKIFY_PG_BIN", str(binaries))
     (tmp_path / "private.txt").write_text("root's own")
-    s = servers(tmp_path / "wh", initialised=True)
-    for path in (s.data_dir, *s.data_dir.rglob("*")):  # as an older launcher left it: root-owned
+    old = servers(tmp_path / "old", initialised=True)
+    for path in (old.data_dir, *old.data_dir.rglob("*")):  # as an older launcher left it: root-owned
         os.chown(path, 0, 0, follow_symlinks=False)
+    query(ensure_running(old), "SELECT 1")
+    assert (old.data_dir / "pgdata").stat().st_uid == nobody.pw_uid
+    s = servers(tmp_path / "wh")  # initdb too runs as nobody in the sandbox
 
     params = ensure_running(s)
     pid = postmaster_pid(s)
 
     assert proc_uid(pid) == nobody.pw_uid
-    assert Path(os.readlink(f"/proc/{pid}/exe")) == locked / "pginstall" / "bin" / "postgres"
+    assert Path(os.readlink(f"/proc/{pid}/exe")) == binaries / "postgres"
     assert (s.data_dir / "pgdata").stat().st_uid == nobody.pw_uid
     assert (s.data_dir / "password").stat().st_uid == 0
     assert stat.S_IMODE(locked.stat().st_mode) == 0o700  # no permission on the host changed

