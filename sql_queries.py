@@ -259,11 +259,19 @@ SELECT CAST({{load_day}} AS DATE) AS load_day,
 FROM staging_events AS e;
 """
 
+
 # A play for every loaded NextSong event that has none yet (all of them in a full load). It
 # matches the song whose title, artist name and duration equal the event's song, artist and
 # length; when several songs match, the smallest song_id wins. Joining first and ranking after
 # keeps the join an equi-join that both planners hash.
-songplay_table_insert = f"""
+def _songplay_insert(only_missing: bool) -> str:
+    """The plays of loaded NextSong events: all of them, or only those that have no play yet."""
+    missing = (
+        "\n    LEFT JOIN songplays AS known ON e.songplay_id = known.songplay_id"
+        "\n    WHERE e.songplay_id IS NOT NULL AND known.songplay_id IS NULL"
+    )
+    every = "\n    WHERE e.songplay_id IS NOT NULL"
+    return f"""
 INSERT INTO songplays (
     songplay_id, start_time, user_id, level, song_id, artist_id, song_title, artist_name, song_length, session_id,
     location, user_agent
@@ -284,7 +292,7 @@ FROM (
            e.artist AS artist_name,
            e.length AS song_length,
            ROW_NUMBER() OVER (
-               PARTITION BY e.songplay_id
+               PARTITION BY e.session_id, e.item_in_session, e.user_id, e.ts
                ORDER BY RTRIM(s.song_id), RTRIM(s.artist_id),
                         {_text_order("e.level", "e.location")},
                         {_text_order("e.user_agent", "e.song")},
@@ -294,12 +302,17 @@ FROM (
     LEFT JOIN staging_songs AS s
         ON  RTRIM(e.song) = RTRIM(s.title)
         AND RTRIM(e.artist) = RTRIM(s.artist_name)
-        AND e.length = s.duration
-    LEFT JOIN songplays AS known ON e.songplay_id = known.songplay_id
-    WHERE e.songplay_id IS NOT NULL AND known.songplay_id IS NULL
+        AND e.length = s.duration{missing if only_missing else every}
 ) AS plays
 WHERE pick = 1;
 """
+
+
+# A daily load rebuilds the plays it deleted; a full load has just emptied songplays, whose deleted
+# rows a search for the missing ones would scan for nothing.
+songplay_table_insert = _songplay_insert(only_missing=False)
+songplay_missing_insert = _songplay_insert(only_missing=True)
+
 
 # A row for every loaded user that has none yet, from the user's latest event of any page
 # across everything loaded: names, gender and level.
@@ -491,33 +504,27 @@ PLAY_SHARES = """SELECT ROUND(100.0 * COUNT(song_id) / NULLIF(COUNT(*), 0), 2) A
 FROM songplays;"""
 
 # The star against what was loaded, both ways, by key: a play whose event is no longer loaded
-# (its file shrank, a reload replaced it) or a loaded NextSong event without a play; a user row
-# no loaded event names, or a loaded user without a row; a time row no play has. Each a join in
-# a FROM clause (the WITH clause page: its tables are referenced there), no subquery in the
-# SELECT list. They prove the star is exactly what
-# loaded_events holds; they cannot see a file that changed since it was loaded.
-PLAYS_AGAINST_EVENTS = """WITH loaded AS (
-    SELECT DISTINCT songplay_id FROM loaded_events WHERE songplay_id IS NOT NULL
-)
-
-SELECT COUNT(CASE WHEN l.songplay_id IS NULL THEN 1 END) AS plays_without_event,
+# (its file shrank, a reload replaced it) or a loaded NextSong event without a play (counted per
+# loaded row: an event in two files counts twice); a user row no loaded event names, or a loaded
+# user without a row; a time row no play has. Each is one join in a FROM clause, with no
+# subquery and no DISTINCT: a row without a partner appears once, however many partners the
+# others have. They prove the star is exactly what loaded_events holds; they cannot see a file
+# that changed since it was loaded.
+PLAYS_AGAINST_EVENTS = """SELECT COUNT(CASE WHEN l.songplay_id IS NULL THEN 1 END) AS plays_without_event,
        COUNT(CASE WHEN p.songplay_id IS NULL THEN 1 END) AS events_without_play
 FROM songplays AS p
-FULL OUTER JOIN loaded AS l ON p.songplay_id = l.songplay_id;"""
-USERS_AGAINST_EVENTS = """WITH loaded AS (
-    SELECT DISTINCT user_id FROM loaded_events WHERE user_id IS NOT NULL
-)
-
-SELECT COUNT(CASE WHEN l.user_id IS NULL THEN 1 END) AS users_without_event,
+FULL OUTER JOIN loaded_events AS l ON p.songplay_id = l.songplay_id
+WHERE p.songplay_id IS NOT NULL OR l.songplay_id IS NOT NULL;"""
+USERS_AGAINST_EVENTS = """SELECT COUNT(CASE WHEN l.user_id IS NULL THEN 1 END) AS users_without_event,
        COUNT(CASE WHEN u.user_id IS NULL THEN 1 END) AS events_without_user
 FROM users AS u
-FULL OUTER JOIN loaded AS l ON u.user_id = l.user_id;"""
-TIMES_WITHOUT_PLAY = """WITH played AS (SELECT DISTINCT start_time FROM songplays)
-
-SELECT COUNT(*) AS times_without_play
+FULL OUTER JOIN loaded_events AS l ON u.user_id = l.user_id
+WHERE u.user_id IS NOT NULL OR l.user_id IS NOT NULL;"""
+TIMES_WITHOUT_PLAY = """SELECT COUNT(*) AS times_without_play
 FROM time AS t
-LEFT JOIN played AS p ON t.start_time = p.start_time
+LEFT JOIN songplays AS p ON t.start_time = p.start_time
 WHERE p.start_time IS NULL;"""
+
 # Nothing lost silently: an event without a timestamp can be no play (a file that did not parse
 # into events, such as one JSON array under JSONPaths by name, stages as such a row), and a song
 # row without a song_id cannot be in songs (its artist still is): the first fails the load, the
@@ -603,7 +610,7 @@ def daily_event_queries(day: date) -> list[str]:
         user_source_delete.format(day=day_literal),
         loaded_day_delete.format(day=day_literal),
         loaded_events_insert.format(load_day=day_literal),
-        songplay_table_insert,
+        songplay_missing_insert,
         user_table_insert,
         time_orphan_delete,
         time_table_insert,
