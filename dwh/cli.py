@@ -70,6 +70,16 @@ class Timestamped(logging.Formatter):
         return "\n".join(f"{stamp} {line}" for line in super().format(record).splitlines() or [""])
 
 
+class StdoutHandler(logging.StreamHandler):
+    """Log lines on stdout; a reader that went away (``etl.py | head``) ends the script quietly
+    (exit_code), instead of logging's "--- Logging error ---" report on stderr."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if isinstance(sys.exc_info()[1], BrokenPipeError):
+            raise BrokenPipeError
+        super().handleError(record)
+
+
 def explain(exc: BaseException) -> tuple[int, str] | None:
     """The exit code and message for what the warehouse scripts raise."""
     if isinstance(exc, ConfigError):
@@ -166,7 +176,7 @@ def _unprinted(kind, value, traceback) -> None:
 
 def setup_logging(quiet: bool) -> None:
     """Log to stdout (-q: errors only, as its help says); each line timestamped when stdout is not a terminal."""
-    handler = logging.StreamHandler(sys.stdout)
+    handler = StdoutHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("%(message)s") if sys.stdout.isatty() else Timestamped())
     logging.basicConfig(level=logging.ERROR if quiet else logging.INFO, handlers=[handler], force=True)
 
