@@ -2,7 +2,8 @@
 
 python3 tasks.py run     create .venv, install requirements, load the sample into the local warehouse
 python3 tasks.py test    create .venv, install requirements, run the test suite
-python3 tasks.py lint    ruff (lint and format check) and mypy, as CI runs them
+python3 tasks.py lint    ruff (lint and format check), mypy, and the GitHub workflows' schema and
+                         security audit (check-jsonschema, zizmor --offline), as CI runs them
 python3 tasks.py stop    stop the local warehouse server
 """
 
@@ -21,10 +22,14 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 REQUIREMENTS = ROOT / "requirements.txt"
 STAMP = VENV / ".requirements.sha256"
+WORKFLOWS = ROOT / ".github" / "workflows"
+#: Each a program the venv installs, and its arguments; "{workflows}" stands for the workflow files.
 LINT_COMMANDS = (
     ("ruff", "check", "."),
     ("ruff", "format", "--check", "."),
     ("mypy",),
+    ("check-jsonschema", "--builtin-schema", "vendor.github-workflows", "{workflows}"),
+    ("zizmor", "--offline", "{workflows}"),
 )
 
 
@@ -36,6 +41,13 @@ def venv_python(venv: Path, platform: str = sys.platform) -> Path:
 
 
 PYTHON = venv_python(VENV)
+
+
+def venv_program(name: str, venv: Path = VENV, platform: str = sys.platform) -> Path:
+    """A program a package installed into the venv: Scripts\\NAME.exe on Windows, bin/NAME elsewhere."""
+    if platform == "win32":
+        return venv / "Scripts" / f"{name}.exe"
+    return venv / "bin" / name
 
 
 def python_too_old(version: tuple[int, ...] | None = None) -> str | None:
@@ -79,13 +91,19 @@ def run(*args: str) -> int:
     return subprocess.run([str(PYTHON), *args], cwd=ROOT).returncode
 
 
+def run_program(*command: str) -> int:
+    return subprocess.run([str(venv_program(command[0])), *command[1:]], cwd=ROOT).returncode
+
+
 def lint() -> int:
     """Run every lint command (all of them, even after a failure); non-zero if any failed."""
+    workflows = sorted(str(path.relative_to(ROOT)) for path in WORKFLOWS.glob("*.yml"))
     failed = []
-    for command in LINT_COMMANDS:
+    for template in LINT_COMMANDS:
+        command = [part for arg in template for part in (workflows if arg == "{workflows}" else [arg])]
         print(f"$ {' '.join(command)}", flush=True)
-        if run("-m", *command) != 0:
-            failed.append(" ".join(command[:2]))  # ruff check, ruff format, mypy
+        if run_program(*command) != 0:
+            failed.append(" ".join(template[:2]) if template[0] == "ruff" else template[0])
     if failed:
         print(f"lint failed: {', '.join(failed)}", flush=True)
         return 1

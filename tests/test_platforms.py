@@ -133,20 +133,33 @@ def test_tasks_on_an_old_python_prints_one_line_and_touches_nothing(tmp_path):
         assert sorted(p.name for p in tmp_path.iterdir()) == ["tasks.py"]  # no .venv, no dwh.cfg
 
 
-def test_lint_task_runs_ruff_and_mypy_in_the_venv(monkeypatch):
+def test_lint_task_runs_every_check_in_the_venv_even_after_a_failure(monkeypatch):
     ran: list[tuple[str, ...]] = []
     failing = {"mypy"}
 
-    def run(*args: str) -> int:
+    def run_program(*args: str) -> int:
         ran.append(args)
         return 1 if failing & set(args) else 0
 
-    monkeypatch.setattr(tasks, "run", run)
+    monkeypatch.setattr(tasks, "run_program", run_program)
     assert tasks.lint() == 1  # mypy failed; every command still ran
-    assert ran == [("-m", "ruff", "check", "."), ("-m", "ruff", "format", "--check", "."), ("-m", "mypy")]
+    workflows = sorted(str(p.relative_to(ROOT)) for p in (ROOT / ".github" / "workflows").glob("*.yml"))
+    assert workflows
+    assert ran == [
+        ("ruff", "check", "."),
+        ("ruff", "format", "--check", "."),
+        ("mypy",),
+        ("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows),
+        ("zizmor", "--offline", *workflows),
+    ]
     ran.clear()
     failing.clear()
-    assert tasks.lint() == 0 and len(ran) == 3
+    assert tasks.lint() == 0 and len(ran) == 5
+
+
+@pytest.mark.parametrize("platform,path", [("win32", "Scripts/zizmor.exe"), ("linux", "bin/zizmor")])
+def test_lint_programs_are_found_in_the_venv_on_each_platform(platform, path):
+    assert tasks.venv_program("zizmor", Path("v"), platform) == Path("v") / path
 
 
 # ---------------------------------------------------------------------------------------------
