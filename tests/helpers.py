@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import configparser
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -96,6 +97,33 @@ def python_output(code: str) -> str:
     return subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT, timeout=120
     ).stdout
+
+
+def packages_another_user_can_read(folder: Path) -> list[str]:
+    """This interpreter's site-packages folders, hard-linked (copied where links fail) into folder, for a
+    test that runs the project as another user: the checkout's own .venv may sit under a 0700 folder
+    (root's home) that the user cannot enter. Linking 18,000 files takes well under a second."""
+
+    def link_or_copy(source: str, target: str) -> None:
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copy2(source, target)
+
+    copies = []
+    for number, path in enumerate(p for p in sys.path if p.endswith("site-packages") and os.path.isdir(p)):
+        copy = folder / f"site-packages-{number}"
+        shutil.copytree(path, copy, symlinks=True, copy_function=link_or_copy)
+        copies.append(str(copy))
+    return copies
+
+
+def project_code_copy(folder: Path) -> Path:
+    """The project's scripts and dwh package copied into folder (for another user to import)."""
+    for script in ROOT.glob("*.py"):
+        shutil.copy(script, folder / script.name)
+    shutil.copytree(ROOT / "dwh", folder / "dwh", ignore=shutil.ignore_patterns("__pycache__"))
+    return folder
 
 
 def load_with_scripts(config: Path) -> None:

