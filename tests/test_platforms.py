@@ -411,13 +411,15 @@ def project_copy_with_venv(folder: Path, port: int) -> None:
     (folder / ".venv" / ".requirements.sha256").write_text(
         hashlib.sha256((folder / "requirements.txt").read_bytes()).hexdigest()
     )
+    sample = folder / "data" / SAMPLE.name  # the checkout's own may be out of the user's reach
+    shutil.copytree(SAMPLE, sample, copy_function=os.link)
     write_config(
         folder / "dwh.cfg",
         {
             ("LOCAL", "PORT"): str(port),
-            ("LOCAL", "LOG_DATA"): str(SAMPLE / "log_data"),
-            ("LOCAL", "LOG_JSONPATH"): str(SAMPLE / "log_json_path.json"),
-            ("LOCAL", "SONG_DATA"): str(SAMPLE / "song_data"),
+            ("LOCAL", "LOG_DATA"): str(sample / "log_data"),
+            ("LOCAL", "LOG_JSONPATH"): str(sample / "log_json_path.json"),
+            ("LOCAL", "SONG_DATA"): str(sample / "song_data"),
         },
     )
 
