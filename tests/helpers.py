@@ -99,17 +99,18 @@ def python_output(code: str) -> str:
     ).stdout
 
 
+def link_or_copy(source: str, target: str) -> None:
+    """shutil.copytree's copy_function: a hard link (same bytes, no copy), or a copy across devices."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
 def packages_another_user_can_read(folder: Path) -> list[str]:
     """This interpreter's site-packages folders, hard-linked (copied where links fail) into folder, for a
     test that runs the project as another user: the checkout's own .venv may sit under a 0700 folder
     (root's home) that the user cannot enter. Linking 18,000 files takes well under a second."""
-
-    def link_or_copy(source: str, target: str) -> None:
-        try:
-            os.link(source, target)
-        except OSError:
-            shutil.copy2(source, target)
-
     copies = []
     for number, path in enumerate(p for p in sys.path if p.endswith("site-packages") and os.path.isdir(p)):
         copy = folder / f"site-packages-{number}"

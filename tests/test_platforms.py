@@ -28,6 +28,7 @@ from helpers import (
     ROOT,
     SAMPLE,
     free_port,
+    link_or_copy,
     packages_another_user_can_read,
     project_code_copy,
     wait_until,
@@ -412,7 +413,7 @@ def project_copy_with_venv(folder: Path, port: int) -> None:
         hashlib.sha256((folder / "requirements.txt").read_bytes()).hexdigest()
     )
     sample = folder / "data" / SAMPLE.name  # the checkout's own may be out of the user's reach
-    shutil.copytree(SAMPLE, sample, copy_function=os.link)
+    shutil.copytree(SAMPLE, sample, copy_function=link_or_copy)
     write_config(
         folder / "dwh.cfg",
         {
