@@ -5,6 +5,8 @@ python3 tasks.py test    create .venv, install requirements, run the test suite
 python3 tasks.py lint    ruff (lint and format check), mypy, and the GitHub workflows' schema and
                          security audit (check-jsonschema, zizmor --offline), as CI runs them
 python3 tasks.py stop    stop the local warehouse server
+python3 tasks.py wheels  check that every pin in requirements.txt has wheels for every supported platform
+                         and Python (asks the package index; part of lint, skipped without an index)
 """
 
 # This file must run, far enough to say what to install, on the oldest Python a user may have
@@ -15,6 +17,8 @@ import hashlib
 import shutil
 import subprocess
 import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 MINIMUM_PYTHON = (3, 11)
@@ -91,6 +95,69 @@ def run(*args: str) -> int:
     return subprocess.run([str(PYTHON), *args], cwd=ROOT).returncode
 
 
+def _manylinux(arch: str) -> list[str]:
+    return [f"manylinux_2_{minor}_{arch}" for minor in range(17, 29)] + [f"manylinux2014_{arch}"]
+
+
+def _macos(arch: str) -> list[str]:
+    versions = [(11, 0), (12, 0), (13, 0), (14, 0)] + ([] if arch == "arm64" else [(10, m) for m in range(9, 16)])
+    return [f"macosx_{major}_{minor}_{kind}" for major, minor in versions for kind in (arch, "universal2")]
+
+
+#: Where the project must install from wheels alone: (name, pip --platform tags), each for every Python.
+WHEEL_PLATFORMS = (
+    ("Linux x86_64", _manylinux("x86_64")),
+    ("Linux aarch64", _manylinux("aarch64")),
+    ("macOS arm64", _macos("arm64")),
+    ("macOS x86_64", _macos("x86_64")),
+    ("Windows x64", ["win_amd64"]),
+)
+WHEEL_PYTHONS = ("3.11", "3.14")
+
+
+def missing_wheels(requirements: Path, pip_options: tuple = (), platforms=WHEEL_PLATFORMS, pythons=WHEEL_PYTHONS):
+    """What pip cannot install from wheels alone, dependencies included, per platform and Python:
+    one line each, '' when all resolve; None when no package index answered at all."""
+
+    def pip_resolves(*arguments: str) -> subprocess.CompletedProcess:
+        with tempfile.TemporaryDirectory() as scratch:
+            command = [str(PYTHON), "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet"]
+            command += ["--disable-pip-version-check", "--target", scratch, *pip_options, *arguments]
+            return subprocess.run(command, capture_output=True, text=True)
+
+    def resolve(target) -> str:
+        (name, tags), python = target
+        platform_options = [option for tag in tags for option in ("--platform", tag)]
+        done = pip_resolves(
+            "--only-binary=:all:", "--implementation", "cp", "--python-version", python, *platform_options,
+            "-r", str(requirements),
+        )  # fmt: skip
+        if done.returncode == 0:
+            return ""
+        errors = [line for line in done.stderr.splitlines() if line.startswith("ERROR:")]
+        return f"{name}, Python {python}: {errors[0] if errors else done.stderr.strip()[-300:]}"
+
+    if pip_resolves("--no-deps", "pip").returncode != 0:  # every index has pip: none answered
+        return None
+    targets = [(platform, python) for platform in platforms for python in pythons]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return [problem for problem in pool.map(resolve, targets) if problem]
+
+
+def wheels() -> int:
+    problems = missing_wheels(REQUIREMENTS)
+    if problems is None:
+        print("wheels: skipped, no package index answered", flush=True)
+        return 0
+    for problem in problems:
+        print(f"missing wheel: {problem}", flush=True)
+    if not problems:
+        print(
+            f"wheels: every pin resolves to wheels on {len(WHEEL_PLATFORMS)} platforms x {len(WHEEL_PYTHONS)} Pythons"
+        )
+    return 1 if problems else 0
+
+
 def run_program(*command: str) -> int:
     return subprocess.run([str(venv_program(command[0])), *command[1:]], cwd=ROOT).returncode
 
@@ -104,6 +171,9 @@ def lint() -> int:
         print(f"$ {' '.join(command)}", flush=True)
         if run_program(*command) != 0:
             failed.append(" ".join(template[:2]) if template[0] == "ruff" else template[0])
+    print("$ python3 tasks.py wheels", flush=True)
+    if wheels() != 0:
+        failed.append("wheels")
     if failed:
         print(f"lint failed: {', '.join(failed)}", flush=True)
         return 1
@@ -126,6 +196,9 @@ def main(argv: list[str]) -> int:
     if task == "lint":
         ensure_venv()
         return lint()
+    if task == "wheels":
+        ensure_venv()
+        return wheels()
     if task == "stop":
         ensure_venv()
         return run("-m", "dwh.local", "stop")

@@ -1,0 +1,58 @@
+"""`tasks.py wheels` (part of lint): every pin must install from wheels on every supported platform and
+Python. Against a fake index here: a pin with a Linux x86_64 wheel only is reported for every other
+platform; and with no index answering, the check says it cannot tell instead of failing."""
+
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import tasks
+
+FAST = ("--isolated", "--retries", "0", "--timeout", "2", "--no-cache-dir")
+
+
+def fake_wheel(index: Path, name: str, tag: str) -> None:
+    """A wheel pip accepts: its files, METADATA and WHEEL, nothing else."""
+    with zipfile.ZipFile(index / f"{name}-1.0-py3-none-{tag}.whl", "w") as wheel:
+        wheel.writestr(f"{name}/__init__.py", "")
+        wheel.writestr(f"{name}-1.0.dist-info/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+        wheel.writestr(
+            f"{name}-1.0.dist-info/WHEEL", f"Wheel-Version: 1.0\nRoot-Is-Purelib: false\nTag: py3-none-{tag}\n"
+        )
+        wheel.writestr(f"{name}-1.0.dist-info/RECORD", "")
+
+
+@pytest.fixture
+def index(tmp_path) -> Path:
+    folder = tmp_path / "index"
+    folder.mkdir()
+    fake_wheel(folder, "pip", "any")  # what the check asks first, to know an index answers
+    fake_wheel(folder, "linuxonly", "manylinux_2_17_x86_64")
+    fake_wheel(folder, "everywhere", "any")
+    return folder
+
+
+def requirements(tmp_path, *pins: str) -> Path:
+    path = tmp_path / "requirements.txt"
+    path.write_text("".join(f"{pin}  # a comment\n" for pin in pins))
+    return path
+
+
+def test_a_pin_without_a_wheel_for_some_platforms_is_reported_for_each_of_them(tmp_path, index):
+    pins = requirements(tmp_path, "everywhere==1.0", "linuxonly==1.0")
+    problems = tasks.missing_wheels(pins, (*FAST, "--no-index", "--find-links", str(index)))
+    reported = {problem.split(":")[0] for problem in problems}
+    expected = {f"{name}, Python {python}" for name, _ in tasks.WHEEL_PLATFORMS for python in tasks.WHEEL_PYTHONS}
+    assert reported == expected - {f"Linux x86_64, Python {python}" for python in tasks.WHEEL_PYTHONS}
+    assert all("linuxonly==1.0" in problem for problem in problems)
+
+
+def test_pins_with_wheels_everywhere_pass(tmp_path, index):
+    pins = requirements(tmp_path, "everywhere==1.0")
+    assert tasks.missing_wheels(pins, (*FAST, "--no-index", "--find-links", str(index))) == []
+
+
+def test_without_an_index_the_check_cannot_tell(tmp_path):
+    pins = requirements(tmp_path, "everywhere==1.0")
+    assert tasks.missing_wheels(pins, (*FAST, "--index-url", "http://127.0.0.1:9/simple")) is None
