@@ -18,22 +18,34 @@ DB = "killed_runs"
 
 
 @pytest.fixture(scope="module")
-def large_config(tmp_path_factory, base_config):
-    """Events enough (about 20 MB) that the COPY converts them in worker processes."""
+def large_sources(tmp_path_factory, base_config) -> dict:
+    """Config values for events enough (about 20 MB) that the COPY converts them in worker processes."""
     out = tmp_path_factory.mktemp("killed") / "udacity-dend"
     generate.generate(out, events=60_000, songs=200, seed=5)
-    config = write_config(
-        out.parent / "dwh.cfg",
-        {
-            **base_config,
-            ("LOCAL", "DB_NAME"): DB,
-            ("LOCAL", "LOG_DATA"): str(out / "log_data"),
-            ("LOCAL", "SONG_DATA"): str(out / "song_data"),
-            ("LOCAL", "LOG_JSONPATH"): str(out / "log_json_path.json"),
-        },
-    )
+    return {
+        **base_config,
+        ("LOCAL", "DB_NAME"): DB,
+        ("LOCAL", "LOG_DATA"): str(out / "log_data"),
+        ("LOCAL", "SONG_DATA"): str(out / "song_data"),
+        ("LOCAL", "LOG_JSONPATH"): str(out / "log_json_path.json"),
+    }
+
+
+@pytest.fixture(scope="module")
+def large_config(tmp_path_factory, large_sources):
+    config = write_config(tmp_path_factory.mktemp("killed-config") / "dwh.cfg", large_sources)
     assert run_script("create_tables.py", config).returncode == 0
     return config
+
+
+def start_etl(config, stderr=subprocess.DEVNULL) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "etl.py"), "--config", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+        text=True,
+        cwd=ROOT,
+    )
 
 
 def conversion_workers(process: psutil.Process) -> list[psutil.Process]:
@@ -46,12 +58,7 @@ def conversion_workers(process: psutil.Process) -> list[psutil.Process]:
 
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["kill -9", "SIGTERM"])
 def test_a_run_killed_mid_copy_leaves_no_process_and_frees_the_lock(large_config, how):
-    run = subprocess.Popen(
-        [sys.executable, str(ROOT / "etl.py"), "--config", str(large_config)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        cwd=ROOT,
-    )
+    run = start_etl(large_config)
     parent = psutil.Process(run.pid)
     workers: list[psutil.Process] = []
 
@@ -75,31 +82,17 @@ def test_a_run_killed_mid_copy_leaves_no_process_and_frees_the_lock(large_config
     assert "Waiting for the load lock" not in rerun.stderr
 
 
-def test_a_server_killed_mid_load_ends_the_run_in_one_line_recorded_in_the_history(tmp_path, large_config):
+def test_a_server_killed_mid_load_ends_the_run_in_one_line_recorded_in_the_history(tmp_path, large_sources):
     """The warehouse server itself dies mid-COPY: one line says so, and the history row says why."""
-    import configparser
-
     from dwh.config import load_settings
     from dwh.local import server
 
-    own = tmp_path / "own.cfg"
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.optionxform = str
-    parser.read(large_config)
-    parser.set("LOCAL", "DATA_DIR", str(tmp_path / "wh"))
-    parser.set("LOCAL", "PORT", str(free_port()))
-    with own.open("w") as handle:
-        parser.write(handle)
+    own_server = {("LOCAL", "DATA_DIR"): str(tmp_path / "wh"), ("LOCAL", "PORT"): str(free_port())}
+    own = write_config(tmp_path / "own.cfg", {**large_sources, **own_server})
     local = load_settings(own).local
     assert run_script("create_tables.py", own).returncode == 0
     try:
-        run = subprocess.Popen(
-            [sys.executable, str(ROOT / "etl.py"), "--config", str(own)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-        )
+        run = start_etl(own, stderr=subprocess.PIPE)
         wait_until(lambda: len(conversion_workers(psutil.Process(run.pid))) >= 2, "the COPY did not start", 60)
         postmaster = psutil.Process(server.lifecycle.live_server(local).pid)
         postmaster.kill()
