@@ -36,9 +36,9 @@ def check(name: str, *args) -> subprocess.CompletedProcess:
     return subprocess.run([program(name), *map(str, args)], capture_output=True, text=True, timeout=120)
 
 
-def test_ci_runs_the_readme_commands_in_order():
+def test_ci_runs_the_readme_commands_in_order_and_the_wheel_check():
     runs = [line.split("run:", 1)[1].strip() for line in CI.read_text().splitlines() if line.strip().startswith("run:")]
-    assert runs == [f"python tasks.py {task}" for task in ("test", "lint", "run", "stop")]
+    assert runs == [f"python tasks.py {task}" for task in ("test", "lint", "run", "stop", "wheels")]
 
 
 def test_a_sound_workflow_passes_both_checks(tmp_path):
