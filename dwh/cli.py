@@ -87,10 +87,10 @@ def explain(exc: BaseException) -> tuple[int, str] | None:
     if isinstance(exc, WarehouseError):
         return EXIT_FAILURE, str(exc)
     if isinstance(exc, psycopg2.errors.DiskFull):
-        first = (exc.pgerror or str(exc)).strip().splitlines()[0].removeprefix("ERROR:").strip()
         return EXIT_FAILURE, (
-            f"the warehouse's disk is full ({first}); the run was rolled back and the previous data is intact: "
-            "free space on the disk that holds the warehouse's data ([LOCAL] DATA_DIR locally) and run it again"
+            f"the warehouse's disk is full ({_first_line(exc)}); the run was rolled back and the previous data is "
+            "intact: free space on the disk that holds the warehouse's data ([LOCAL] DATA_DIR locally) and run it "
+            "again"
         )
     if _connection_lost(exc):
         return EXIT_FAILURE, (
@@ -101,9 +101,8 @@ def explain(exc: BaseException) -> tuple[int, str] | None:
     if isinstance(exc, psycopg2.Error):
         message = (exc.pgerror or str(exc)).strip()
         if isinstance(exc, psycopg2.errors.UndefinedTable):
-            refusal = message.splitlines()[0].removeprefix("ERROR:").strip()
             return EXIT_FAILURE, (
-                f"the warehouse lacks a table ({refusal}: made by an older version, or never created); "
+                f"the warehouse lacks a table ({_first_line(exc)}: made by an older version, or never created); "
                 "run python create_tables.py, then a full load with python etl.py"
             )
         return EXIT_FAILURE, f"the warehouse refused a statement: {message}"
@@ -111,8 +110,9 @@ def explain(exc: BaseException) -> tuple[int, str] | None:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    """The first line of what the warehouse said, without its "ERROR:" label."""
+    text = (getattr(exc, "pgerror", None) or str(exc)).strip()
+    return text.splitlines()[0].removeprefix("ERROR:").strip() if text else type(exc).__name__
 
 
 def _connection_lost(exc: BaseException) -> bool:

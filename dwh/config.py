@@ -17,6 +17,7 @@ from pathlib import Path
 log = logging.getLogger("dwh")
 
 PASSWORD_ENV = "SPARKIFY_DB_PASSWORD"
+S3_READ_TIMEOUT = 20  # [LOCAL] S3_READ_TIMEOUT when empty: seconds S3 may stay silent on one request
 TARGETS = ("local", "redshift")
 JSON_AUTO = ("auto", "auto ignorecase")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -64,7 +65,7 @@ class Sources:
     accept_inv_chars: str | None = None
     song_manifest: str | None = None
     s3_anonymous: bool = False
-    s3_read_timeout: int = 20  # seconds S3 may stay silent on one request before it is retried, then fails
+    s3_read_timeout: int = S3_READ_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -460,7 +461,7 @@ def _local_settings(cfg: ConfigReader, path: Path) -> Settings:
         region=cfg.optional("S3", "REGION", REGION_PATTERN, "an AWS region such as us-west-2"),
         s3_endpoint_url=cfg.optional("LOCAL", "S3_ENDPOINT_URL", _ENDPOINT_URL, "http(s)://host:port"),
         s3_anonymous=boolean(cfg, "LOCAL", "S3_ANONYMOUS"),
-        s3_read_timeout=cfg.integer("LOCAL", "S3_READ_TIMEOUT", minimum=1, maximum=3600, default=20),
+        s3_read_timeout=cfg.integer("LOCAL", "S3_READ_TIMEOUT", minimum=1, maximum=3600, default=S3_READ_TIMEOUT),
         **_load_options(cfg),
     )
     return Settings(path=path, target="local", sources=sources, local=server)

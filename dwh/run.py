@@ -71,7 +71,10 @@ def locked_run(
         log_book.start(record)
         warehouse = _opened(opened, opener(settings, "load"))
         tally = _tally(warehouse, quiet)
-        reopen = lambda: history.History(opener(settings, "history"))  # noqa: E731
+
+        def reopen() -> history.History:
+            return history.History(opener(settings, "history"))
+
         try:
             yield tally
         except BaseException as exc:
@@ -108,19 +111,14 @@ def _finish(
     A history connection that was lost (the warehouse server stopped mid-run) is opened again
     once, so the row says why the run failed rather than being found 'abandoned' later."""
     try:
-        log_book.finish(record, status, counts, error)
-        return
-    except (psycopg2.InterfaceError, psycopg2.OperationalError):
-        pass
-    except Exception as exc:
-        log.warning("could not record the run's end in etl_runs: %s", failure_message(exc))
-        return
-    try:
-        again = reopen()
         try:
-            again.finish(record, status, counts, error)
-        finally:
-            again.warehouse.close()
+            log_book.finish(record, status, counts, error)
+        except (psycopg2.InterfaceError, psycopg2.OperationalError):  # the connection is gone: once more
+            again = reopen()
+            try:
+                again.finish(record, status, counts, error)
+            finally:
+                again.warehouse.close()
     except Exception as exc:
         log.warning("could not record the run's end in etl_runs: %s", failure_message(exc))
 

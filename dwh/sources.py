@@ -18,6 +18,8 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from dwh.config import S3_READ_TIMEOUT
+
 
 class SourceError(Exception):
     """A source that cannot be listed or read; the message names it."""
@@ -110,7 +112,7 @@ class S3Objects:
         region: str | None = None,
         endpoint_url: str | None = None,
         anonymous: bool = False,
-        read_timeout: float = 20,
+        read_timeout: float = S3_READ_TIMEOUT,
     ):
         import boto3
         from botocore import UNSIGNED
@@ -141,6 +143,7 @@ class S3Objects:
             NoCredentialsError,
             ReadTimeoutError,
         )
+        from urllib3.exceptions import ReadTimeoutError as BodyTimeout
 
         if isinstance(exc, ClientError):
             code = exc.response.get("Error", {}).get("Code", "error")
@@ -159,6 +162,11 @@ class S3Objects:
             return SourceError(
                 f"cannot read {uri}: S3 did not answer within {self.read_timeout:g} s, also when asked again "
                 f"({exc.__class__.__name__}); [LOCAL] S3_READ_TIMEOUT sets how long to wait"
+            )
+        if isinstance(exc, BodyTimeout):  # the body stalled after the headers came
+            return SourceError(
+                f"cannot read {uri}: S3 stopped sending it for {self.read_timeout:g} s; "
+                "[LOCAL] S3_READ_TIMEOUT sets how long to wait"
             )
         if isinstance(exc, BotoCoreError):
             return SourceError(f"cannot read {uri}: {exc.__class__.__name__}")
@@ -193,13 +201,6 @@ class S3Objects:
         try:
             return self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
         except Exception as exc:
-            from urllib3.exceptions import ReadTimeoutError as BodyTimeout
-
-            if isinstance(exc, BodyTimeout):  # the body stalled after the headers came
-                raise SourceError(
-                    f"cannot read {obj.name}: S3 stopped sending it for {self.read_timeout:g} s; "
-                    "[LOCAL] S3_READ_TIMEOUT sets how long to wait"
-                ) from None
             raise self._error(obj.name, exc) from None
 
 
@@ -208,7 +209,7 @@ def open_store(
     region: str | None = None,
     endpoint_url: str | None = None,
     anonymous: bool = False,
-    read_timeout: float = 20,
+    read_timeout: float = S3_READ_TIMEOUT,
 ):
     """The store for a location: S3Objects for s3:// (unsigned when ``anonymous``), else LocalFiles."""
     if location.startswith("s3://"):
@@ -216,15 +217,8 @@ def open_store(
     return LocalFiles()
 
 
-def read_one(
-    location: str,
-    region: str | None = None,
-    endpoint_url: str | None = None,
-    anonymous: bool = False,
-    read_timeout: float = 20,
-) -> bytes:
-    """Read a single named object or file (a JSONPaths file, a manifest)."""
-    store = open_store(location, region, endpoint_url, anonymous, read_timeout)
+def read_one(store, location: str) -> bytes:
+    """Read a single named object or file (a JSONPaths file, a manifest) from its store (open_store)."""
     obj = store.exists(location)
     if obj is None:
         raise SourceError(f"{location} does not exist")

@@ -121,8 +121,9 @@ class LocalWarehouse(Warehouse):
             raise LoadFailed(f"COPY {stmt.table}: column {unknown[0]} does not exist")
         return [columns[name] for name in stmt.columns]
 
-    def _read_one(self, location: str, region: str | None) -> bytes:
-        return read_one(location, region, self.endpoint_url, self.anonymous, self.s3_read_timeout)
+    def _store(self, location: str, region: str | None):
+        """Where a COPY reads location from: the local disk, or S3 as dwh.cfg says to reach it."""
+        return open_store(location, region, self.endpoint_url, self.anonymous, self.s3_read_timeout)
 
     def _plan(self, stmt: CopyStatement, columns: list[Column]) -> Plan:
         options = Options(
@@ -134,9 +135,7 @@ class LocalWarehouse(Warehouse):
         )
         if stmt.json_auto:
             return Plan(columns, options, "ignorecase" if stmt.ignore_case else "auto")
-        paths = parse_jsonpaths(
-            read_one(stmt.json, stmt.region, self.endpoint_url, self.anonymous, self.s3_read_timeout), stmt.json
-        )
+        paths = parse_jsonpaths(read_one(self._store(stmt.json, stmt.region), stmt.json), stmt.json)
         if len(paths) != len(columns):
             raise LoadFailed(
                 f"COPY {stmt.table}: the JSONPaths file {stmt.json} has {len(paths)} paths "
@@ -149,13 +148,9 @@ class LocalWarehouse(Warehouse):
         try:
             columns = self._columns(stmt)
             plan = self._plan(stmt, columns)
-            store = open_store(stmt.source, stmt.region, self.endpoint_url, self.anonymous, self.s3_read_timeout)
+            store = self._store(stmt.source, stmt.region)
             if stmt.manifest:
-                objects = manifest_objects(
-                    store,
-                    read_one(stmt.source, stmt.region, self.endpoint_url, self.anonymous, self.s3_read_timeout),
-                    stmt.source,
-                )
+                objects = manifest_objects(store, read_one(store, stmt.source), stmt.source)
             else:
                 objects = store.list(stmt.source)
             if not objects:

@@ -157,9 +157,8 @@ def provision(s: ServerSettings) -> None:
     role and the database when missing, and refuses a server on our port that is not ours. A
     warehouse made before the admin role existed is upgraded first (see retire_superuser_login).
     """
-    if read_admin_password(s) is None:
-        retire_superuser_login(s)
-    conn = admin_connect(s, ADMIN_USER, read_admin_password(s) or "")
+    admin_password = read_admin_password(s) or retire_superuser_login(s)
+    conn = admin_connect(s, ADMIN_USER, admin_password)
     try:
         conn.autocommit = True
         with conn.cursor() as cur:
@@ -195,8 +194,13 @@ def _usable_password(s: ServerSettings) -> str | None:
         return None
 
 
+def new_password() -> str:
+    """A fresh random password for a role of the local warehouse."""
+    return secrets.token_urlsafe(24)
+
+
 def _new_password(s: ServerSettings) -> str:
-    password = secrets.token_urlsafe(24)
+    password = new_password()
     path = password_file(s)
     path.unlink(missing_ok=True)
     write_private(path, password + "\n")
@@ -204,16 +208,17 @@ def _new_password(s: ServerSettings) -> str:
     return password
 
 
-def retire_superuser_login(s: ServerSettings) -> None:
+def retire_superuser_login(s: ServerSettings) -> str:
     """Upgrade a warehouse whose login role is the cluster's bootstrap superuser, in place.
 
     PostgreSQL cannot take superuser from the bootstrap role, so: add the admin role, rename the
     bootstrap role out of the way (NOLOGIN), create the login role anew with the same password,
     and hand it every database and non-system object the bootstrap role owned. Each step can
-    be repeated, so an upgrade interrupted half-way completes on the next start.
+    be repeated, so an upgrade interrupted half-way completes on the next start. Returns the admin
+    role's new password.
     """
     password = read_password(s)
-    admin_password = secrets.token_urlsafe(24)
+    admin_password = new_password()
     conn = admin_connect(s, s.user, password)
     try:
         conn.autocommit = True
@@ -250,6 +255,7 @@ def retire_superuser_login(s: ServerSettings) -> None:
         conn.close()
     for name in databases:
         _hand_over_objects(s, admin_password, name)
+    return admin_password
 
 
 def _role_exists(cur, name: str) -> bool:

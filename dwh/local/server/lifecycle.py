@@ -5,7 +5,6 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -21,6 +20,7 @@ from dwh.local.server.connection import (
     ADMIN_USER,
     START_TIMEOUT,
     connect_params,
+    new_password,
     port_error,
     provision,
     quick_check,
@@ -133,7 +133,7 @@ def initdb(s: ServerSettings, runner: Runner) -> None:
     folder = data_dir(s)
     staging = folder / "pgdata.init"
     shutil.rmtree(staging, ignore_errors=True)
-    admin_password = secrets.token_urlsafe(24)
+    admin_password = new_password()
     pwfile = folder / f".initdb-pw.{os.getpid()}"
     write_private(pwfile, admin_password + "\n")
     try:
@@ -161,7 +161,7 @@ def initdb(s: ServerSettings, runner: Runner) -> None:
             f"initdb failed in {folder}: {last_line(result.stdout)}; fix the cause or delete [LOCAL] DATA_DIR and retry"
         )
     write_private(admin_password_file(s), admin_password + "\n")
-    write_private(password_file(s), secrets.token_urlsafe(24) + "\n")
+    write_private(password_file(s), new_password() + "\n")
     os.rename(staging, pgdata(s))
 
 
