@@ -13,10 +13,11 @@ import sys
 import time
 from pathlib import Path
 
-from dwh import cli, report
-from dwh.analytic_queries import analytics_queries
+from dwh import cli
+from dwh.analytics import report
+from dwh.analytics.queries import analytics_queries
 from dwh.config import load_settings
-from dwh.db import connect
+from dwh.ops.run import connect
 
 log = logging.getLogger("dwh")
 

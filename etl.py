@@ -12,20 +12,18 @@ python etl.py ... --wait SECONDS               wait this long for a running load
 import argparse
 import logging
 import sys
-import time
 from datetime import date, timedelta
 
-from dwh import cli, quality, runlock
+from dwh import cli, quality
 from dwh.config import load_settings
 from dwh.db import run_statements, transaction
-from dwh.dryrun import Printer, describe_target
 from dwh.errors import NoSourceFiles, WarehouseError
-from dwh.history import DEFAULT_RUNS_SHOWN
-from dwh.run import connect, dry_run_opener, locked_run, show_history
+from dwh.ops import lock
+from dwh.ops.history import DEFAULT_RUNS_SHOWN
+from dwh.ops.run import run_locked, show_history
 from sql_queries import (
     clear_staging_queries,
     clear_table_queries,
-    control_table_queries,
     copy_table_queries,
     daily_event_queries,
     data_quality_checks,
@@ -56,7 +54,7 @@ def publish(warehouse, statements) -> None:
     """
     with transaction(warehouse):
         run_statements(warehouse, statements)
-        quality.enforce(quality.run_checks(warehouse, data_quality_checks))
+        quality.check(warehouse, data_quality_checks)
 
 
 def insert_tables(warehouse) -> None:
@@ -109,7 +107,7 @@ def parse_args(argv):
     )
     parser.add_argument("--end", type=iso_date, help="last day of a range, inclusive")
     parser.add_argument("--songs", action="store_true", help="with --date or a range: load the song data too")
-    cli.add_run_options(parser, runlock.DEFAULT_WAIT)
+    cli.add_run_options(parser, lock.DEFAULT_WAIT)
     args = parser.parse_args(argv)
     if (args.start is None) != (args.end is None):
         parser.error("--start and --end go together")
@@ -130,41 +128,24 @@ def days_of(args) -> list[date]:
     return [args.start + timedelta(days=n) for n in range((args.end - args.start).days + 1)]
 
 
-def load(warehouse, args, sources) -> None:
+def load(warehouse, settings, args) -> None:
     """What the arguments ask for: the checks alone, days, or the full load."""
     if args.check:
-        quality.enforce(quality.run_checks(warehouse, data_quality_checks))
+        quality.check(warehouse, data_quality_checks)
     elif args.date or args.start:
-        load_days(warehouse, sources, days_of(args), args.songs)
+        load_days(warehouse, settings.sources, days_of(args), args.songs)
     else:
         log.info("Loading staging tables on %s", warehouse.description)
-        load_staging_tables(warehouse, sources)
+        load_staging_tables(warehouse, settings.sources)
         log.info("Building the star schema")
         insert_tables(warehouse)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    command = cli.command_line(__file__, argv)
-
-    def body():
-        settings = load_settings(args.config)
-        if args.history is not None:
-            print(show_history(settings, args.history))
-            return
-        printer = Printer()
-        if args.dry_run:
-            print(f"-- dry run of {command} on {describe_target(settings)}: nothing is run")
-        opener = dry_run_opener(printer) if args.dry_run else connect
-        started = time.perf_counter()
-        with locked_run(
-            settings, command, wait=args.wait, quiet=args.quiet, control_tables=control_table_queries, opener=opener
-        ) as warehouse:
-            load(warehouse, args, settings.sources)
-        log.info("Done in %.2f s.", time.perf_counter() - started)
-
-    args.quiet = args.quiet or args.dry_run  # a dry run prints SQL only
-    return cli.run(body, args)
+    if args.history is not None:
+        return cli.run(lambda: print(show_history(load_settings(args.config), args.history)), args)
+    return run_locked(__file__, argv, args, lambda warehouse, settings: load(warehouse, settings, args))
 
 
 if __name__ == "__main__":

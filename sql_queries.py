@@ -12,18 +12,19 @@ compares it (trailing spaces do not count) wherever the data decides a compariso
 from datetime import date
 
 from dwh.config import Sources, sql_literal
+from dwh.db import Statement
 from dwh.quality import Check
 
 # DROP TABLES
 
-staging_events_table_drop = "DROP TABLE IF EXISTS staging_events;"
-staging_songs_table_drop = "DROP TABLE IF EXISTS staging_songs;"
-songplay_table_drop = "DROP TABLE IF EXISTS songplays;"
-user_table_drop = "DROP TABLE IF EXISTS users;"
-song_table_drop = "DROP TABLE IF EXISTS songs;"
-artist_table_drop = "DROP TABLE IF EXISTS artists;"
-time_table_drop = "DROP TABLE IF EXISTS time;"
-loaded_events_table_drop = "DROP TABLE IF EXISTS loaded_events;"
+staging_events_table_drop = Statement("drop", "staging_events", "DROP TABLE IF EXISTS staging_events;")
+staging_songs_table_drop = Statement("drop", "staging_songs", "DROP TABLE IF EXISTS staging_songs;")
+songplay_table_drop = Statement("drop", "songplays", "DROP TABLE IF EXISTS songplays;")
+user_table_drop = Statement("drop", "users", "DROP TABLE IF EXISTS users;")
+song_table_drop = Statement("drop", "songs", "DROP TABLE IF EXISTS songs;")
+artist_table_drop = Statement("drop", "artists", "DROP TABLE IF EXISTS artists;")
+time_table_drop = Statement("drop", "time", "DROP TABLE IF EXISTS time;")
+loaded_events_table_drop = Statement("drop", "loaded_events", "DROP TABLE IF EXISTS loaded_events;")
 
 # CREATE TABLES
 
@@ -31,7 +32,7 @@ loaded_events_table_drop = "DROP TABLE IF EXISTS loaded_events;"
 # Encodings are explicit (COPY's COMPUPDATE OFF changes none of them). ts is the JSON's epoch
 # milliseconds as they are: the play's key is built from that integer's text, the same on both
 # warehouses, and start_time from its value (START_TIME below).
-staging_events_table_create = """
+staging_events_table_create = Statement("create", "staging_events", """
 CREATE TABLE IF NOT EXISTS staging_events (
     artist          VARCHAR(1024)    ENCODE ZSTD,
     auth            VARCHAR(32)      ENCODE ZSTD,
@@ -53,10 +54,10 @@ CREATE TABLE IF NOT EXISTS staging_events (
     user_id         INTEGER          ENCODE AZ64
 )
 DISTSTYLE KEY;
-"""
+""")
 
 # Column names equal the song files' keys: loaded with JSON 'auto'.
-staging_songs_table_create = """
+staging_songs_table_create = Statement("create", "staging_songs", """
 CREATE TABLE IF NOT EXISTS staging_songs (
     num_songs        INTEGER          ENCODE AZ64,
     artist_id        VARCHAR(32)      ENCODE ZSTD,
@@ -70,11 +71,11 @@ CREATE TABLE IF NOT EXISTS staging_songs (
     year             INTEGER          ENCODE AZ64
 )
 DISTSTYLE KEY;
-"""
+""")
 
 # song_title, artist_name and song_length are what the event names as played, kept on every
 # play, matched or not: the catalogue lookup (song_id, artist_id) fails for most plays.
-songplay_table_create = """
+songplay_table_create = Statement("create", "songplays", """
 CREATE TABLE IF NOT EXISTS songplays (
     songplay_id CHAR(32)      NOT NULL,
     start_time  TIMESTAMP     NOT NULL DISTKEY SORTKEY,
@@ -90,9 +91,9 @@ CREATE TABLE IF NOT EXISTS songplays (
     user_agent  VARCHAR(1024)
 )
 DISTSTYLE KEY;
-"""
+""")
 
-user_table_create = """
+user_table_create = Statement("create", "users", """
 CREATE TABLE IF NOT EXISTS users (
     user_id    INTEGER      NOT NULL SORTKEY,
     first_name VARCHAR(256),
@@ -102,9 +103,9 @@ CREATE TABLE IF NOT EXISTS users (
     last_event_at TIMESTAMP NOT NULL
 )
 DISTSTYLE ALL;
-"""
+""")
 
-song_table_create = """
+song_table_create = Statement("create", "songs", """
 CREATE TABLE IF NOT EXISTS songs (
     song_id   VARCHAR(32)   NOT NULL SORTKEY,
     title     VARCHAR(1024),
@@ -113,9 +114,9 @@ CREATE TABLE IF NOT EXISTS songs (
     duration  DOUBLE PRECISION
 )
 DISTSTYLE ALL;
-"""
+""")
 
-artist_table_create = """
+artist_table_create = Statement("create", "artists", """
 CREATE TABLE IF NOT EXISTS artists (
     artist_id VARCHAR(32)   NOT NULL SORTKEY,
     name      VARCHAR(1024),
@@ -124,9 +125,9 @@ CREATE TABLE IF NOT EXISTS artists (
     longitude DOUBLE PRECISION
 )
 DISTSTYLE ALL;
-"""
+""")
 
-time_table_create = """
+time_table_create = Statement("create", "time", """
 CREATE TABLE IF NOT EXISTS time (
     start_time TIMESTAMP NOT NULL DISTKEY SORTKEY,
     hour       SMALLINT  NOT NULL,
@@ -137,7 +138,7 @@ CREATE TABLE IF NOT EXISTS time (
     weekday    SMALLINT  NOT NULL
 )
 DISTSTYLE KEY;
-"""
+""")
 
 # Every event the star is built from, with the day of the file it came from: the record that
 # lets a daily load replace exactly what its file contributed (see DAILY LOADS). load_day is
@@ -145,7 +146,7 @@ DISTSTYLE KEY;
 # key for a NextSong event, NULL for the others (kept for users: their latest event of any page).
 # Distributed on song like staging_events and staging_songs, for the song match; sorted on
 # load_day, which a daily load deletes by.
-loaded_events_table_create = """
+loaded_events_table_create = Statement("create", "loaded_events", """
 CREATE TABLE IF NOT EXISTS loaded_events (
     load_day        DATE             ENCODE AZ64 SORTKEY,
     songplay_id     CHAR(32)         ENCODE ZSTD,
@@ -164,7 +165,7 @@ CREATE TABLE IF NOT EXISTS loaded_events (
     length          DOUBLE PRECISION ENCODE RAW
 )
 DISTSTYLE KEY;
-"""
+""")
 
 # STAGING TABLES
 #
@@ -173,43 +174,43 @@ DISTSTYLE KEY;
 # against, is never left empty. Not TRUNCATE: on Redshift it commits the open transaction,
 # and a COPY failing after it would leave the table empty.
 
-staging_events_clear = "DELETE FROM staging_events;"
-staging_songs_clear = "DELETE FROM staging_songs;"
+staging_events_clear = Statement("delete", "staging_events", "DELETE FROM staging_events;")
+staging_songs_clear = Statement("delete", "staging_songs", "DELETE FROM staging_songs;")
 #
 # Templates filled by copy_table_queries() with values validated by dwh.config.
 # Without TRUNCATECOLUMNS an over-long value fails the load with its file and line
 # instead of being cut silently; BLANKSASNULL and EMPTYASNULL turn "" (guests' userId,
 # unknown artist_location) into NULL.
 
-staging_events_copy = """
+staging_events_copy = Statement("copy", "staging_events", """
 COPY staging_events
 FROM {log_data}
 IAM_ROLE {iam_role}
 FORMAT AS JSON {log_jsonpath}
 {region}BLANKSASNULL EMPTYASNULL{load_options}
 COMPUPDATE OFF STATUPDATE ON;
-"""
+""")
 
-staging_songs_copy = """
+staging_songs_copy = Statement("copy", "staging_songs", """
 COPY staging_songs
 FROM {song_data}
 IAM_ROLE {iam_role}
 {manifest}FORMAT AS JSON 'auto'
 {region}BLANKSASNULL EMPTYASNULL{load_options}
 COMPUPDATE OFF STATUPDATE ON;
-"""
+""")
 
 # FINAL TABLES
 #
 # A full load replaces each star table in the transaction that publishes it: DELETE,
 # not TRUNCATE, because TRUNCATE commits the open transaction on Redshift.
 
-songplay_table_clear = "DELETE FROM songplays;"
-user_table_clear = "DELETE FROM users;"
-song_table_clear = "DELETE FROM songs;"
-artist_table_clear = "DELETE FROM artists;"
-time_table_clear = "DELETE FROM time;"
-loaded_events_clear = "DELETE FROM loaded_events;"
+songplay_table_clear = Statement("delete", "songplays", "DELETE FROM songplays;")
+user_table_clear = Statement("delete", "users", "DELETE FROM users;")
+song_table_clear = Statement("delete", "songs", "DELETE FROM songs;")
+artist_table_clear = Statement("delete", "artists", "DELETE FROM artists;")
+time_table_clear = Statement("delete", "time", "DELETE FROM time;")
+loaded_events_clear = Statement("delete", "loaded_events", "DELETE FROM loaded_events;")
 
 # Trailing spaces. Redshift ignores them when it compares VARCHAR values; PostgreSQL does
 # not. Wherever the data decides a comparison, the SQL compares RTRIM(...) on both sides,
@@ -247,7 +248,7 @@ SONGPLAY_ID = """MD5(
 
 # The staged events join loaded_events, each marked with its load day ({load_day}: a date, or
 # NULL for a full load), its play's key computed once.
-loaded_events_insert = f"""
+loaded_events_insert = Statement("insert", "loaded_events", f"""
 INSERT INTO loaded_events (
     load_day, songplay_id, ts, user_id, session_id, item_in_session, level, first_name, last_name, gender, location,
     user_agent, song, artist, length
@@ -257,21 +258,21 @@ SELECT CAST({{load_day}} AS DATE) AS load_day,
        e.ts, e.user_id, e.session_id, e.item_in_session, e.level, e.first_name, e.last_name, e.gender, e.location,
        e.user_agent, e.song, e.artist, e.length
 FROM staging_events AS e;
-"""
+""")
 
 
 # A play for every loaded NextSong event that has none yet (all of them in a full load). It
 # matches the song whose title, artist name and duration equal the event's song, artist and
 # length; when several songs match, the smallest song_id wins. Joining first and ranking after
 # keeps the join an equi-join that both planners hash.
-def _songplay_insert(only_missing: bool) -> str:
+def _songplay_insert(only_missing: bool) -> Statement:
     """The plays of loaded NextSong events: all of them, or only those that have no play yet."""
     missing = (
         "\n    LEFT JOIN songplays AS known ON e.songplay_id = known.songplay_id"
         "\n    WHERE e.songplay_id IS NOT NULL AND known.songplay_id IS NULL"
     )
     every = "\n    WHERE e.songplay_id IS NOT NULL"
-    return f"""
+    return Statement("insert", "songplays", f"""
 INSERT INTO songplays (
     songplay_id, start_time, user_id, level, song_id, artist_id, song_title, artist_name, song_length, session_id,
     location, user_agent
@@ -305,7 +306,7 @@ FROM (
         AND e.length = s.duration{missing if only_missing else every}
 ) AS plays
 WHERE pick = 1;
-"""
+""")
 
 
 # A daily load rebuilds the plays it deleted; a full load has just emptied songplays, whose deleted
@@ -316,7 +317,7 @@ songplay_missing_insert = _songplay_insert(only_missing=True)
 
 # A row for every loaded user that has none yet, from the user's latest event of any page
 # across everything loaded: names, gender and level.
-user_table_insert = f"""
+user_table_insert = Statement("insert", "users", f"""
 INSERT INTO users (user_id, first_name, last_name, gender, level, last_event_at)
 SELECT user_id, first_name, last_name, gender, level, last_event_at
 FROM (
@@ -337,9 +338,9 @@ FROM (
     WHERE e.user_id IS NOT NULL AND e.ts IS NOT NULL AND known.user_id IS NULL
 ) AS ranked
 WHERE recency = 1;
-"""
+""")
 
-song_table_insert = f"""
+song_table_insert = Statement("insert", "songs", f"""
 INSERT INTO songs (song_id, title, artist_id, year, duration)
 SELECT song_id, title, artist_id, year, duration
 FROM (
@@ -356,11 +357,11 @@ FROM (
     WHERE song_id IS NOT NULL
 ) AS ranked
 WHERE pick = 1;
-"""
+""")
 
 # An artist_id can carry several spellings of its name: prefer a row that knows the
 # location, then the alphabetically first name.
-artist_table_insert = f"""
+artist_table_insert = Statement("insert", "artists", f"""
 INSERT INTO artists (artist_id, name, location, latitude, longitude)
 SELECT artist_id, artist_name, artist_location, artist_latitude, artist_longitude
 FROM (
@@ -379,12 +380,12 @@ FROM (
     WHERE artist_id IS NOT NULL
 ) AS ranked
 WHERE pick = 1;
-"""
+""")
 
 # DATE_PART('part', ...) is valid on both warehouses (Redshift: "an identifier literal or
 # string"), gives the same whole numbers as EXTRACT, and is cheaper on PostgreSQL. A row for
 # every play's start time that has none yet; and none for a time no play has any more.
-time_table_insert = """
+time_table_insert = Statement("insert", "time", """
 INSERT INTO time (start_time, hour, day, week, month, year, weekday)
 SELECT t.start_time,
        DATE_PART('hour', t.start_time)  AS hour,
@@ -396,8 +397,8 @@ SELECT t.start_time,
 FROM (SELECT DISTINCT start_time FROM songplays) AS t
 LEFT JOIN time AS known ON t.start_time = known.start_time
 WHERE known.start_time IS NULL;
-"""
-time_orphan_delete = """
+""")
+time_orphan_delete = Statement("delete", "time", """
 DELETE FROM time
 WHERE start_time IN (
     SELECT t.start_time
@@ -405,7 +406,7 @@ WHERE start_time IN (
     LEFT JOIN songplays AS p ON t.start_time = p.start_time
     WHERE p.start_time IS NULL
 );
-"""
+""")
 
 # DAILY LOADS
 #
@@ -418,19 +419,23 @@ WHERE start_time IN (
 # in one transaction is Redshift's documented merge pattern and runs unchanged on PostgreSQL.
 # {day} is filled by daily_event_queries() with a validated date.
 
-songplay_source_delete = f"""
+songplay_source_delete = Statement("delete", "songplays", f"""
 DELETE FROM songplays
 WHERE songplay_id IN (SELECT songplay_id FROM loaded_events WHERE load_day = {{day}})
    OR songplay_id IN (SELECT {SONGPLAY_ID} FROM staging_events AS e WHERE {NEXT_SONG});
-"""
-user_source_delete = """
+""")
+user_source_delete = Statement("delete", "users", """
 DELETE FROM users
 WHERE user_id IN (SELECT user_id FROM loaded_events WHERE load_day = {day})
    OR user_id IN (SELECT user_id FROM staging_events);
-"""
-loaded_day_delete = "DELETE FROM loaded_events WHERE load_day = {day};"
-song_upsert_delete = "DELETE FROM songs WHERE song_id IN (SELECT RTRIM(song_id) FROM staging_songs);"
-artist_upsert_delete = "DELETE FROM artists WHERE artist_id IN (SELECT RTRIM(artist_id) FROM staging_songs);"
+""")
+loaded_day_delete = Statement("delete", "loaded_events", "DELETE FROM loaded_events WHERE load_day = {day};")
+song_upsert_delete = Statement("delete", "songs", """
+DELETE FROM songs WHERE song_id IN (SELECT RTRIM(song_id) FROM staging_songs);
+""")
+artist_upsert_delete = Statement("delete", "artists", """
+DELETE FROM artists WHERE artist_id IN (SELECT RTRIM(artist_id) FROM staging_songs);
+""")
 
 
 # DATA-QUALITY CHECKS
@@ -602,7 +607,7 @@ clear_staging_queries = [staging_events_clear, staging_songs_clear]
 LOG_DAY_KEY = "{log_data}/{day:%Y}/{day:%m}/{day:%Y-%m-%d}-events.json"
 
 
-def daily_event_queries(day: date) -> list[str]:
+def daily_event_queries(day: date) -> list[Statement]:
     """Replace what one day's file contributed by the staged events (see DAILY LOADS)."""
     day_literal = sql_literal(day.isoformat())
     return [
@@ -629,7 +634,7 @@ def _load_options(sources: Sources) -> str:
     return options
 
 
-def copy_table_queries(sources: Sources, day: date | None = None) -> list[str]:
+def copy_table_queries(sources: Sources, day: date | None = None) -> list[Statement]:
     """The COPY statements, filled from validated configuration, in run order.
 
     With a day, the events COPY reads only that day's key.
@@ -645,39 +650,3 @@ def copy_table_queries(sources: Sources, day: date | None = None) -> list[str]:
         "load_options": _load_options(sources),
     }
     return [staging_events_copy.format(**values), staging_songs_copy.format(**values)]
-
-
-# CONTROL TABLES
-#
-# The load lock and the load history (dwh/runlock.py, dwh/history.py). Kept across
-# create_tables.py runs: created IF NOT EXISTS, never dropped, so history survives a rebuild.
-# etl_lock holds no rows: a run holds `LOCK etl_lock;` on a connection of its own.
-# etl_runs keeps its per-table row counts as JSON text, so a change of tables needs no
-# migration of a table that is never dropped.
-
-etl_lock_table_create = """
-CREATE TABLE IF NOT EXISTS etl_lock (
-    lock_id SMALLINT
-)
-DISTSTYLE ALL;
-"""
-
-etl_runs_table_create = """
-CREATE TABLE IF NOT EXISTS etl_runs (
-    run_id         VARCHAR(32)   NOT NULL,
-    command        VARCHAR(1024) NOT NULL,
-    host           VARCHAR(256)  NOT NULL,
-    pid            INTEGER       NOT NULL,
-    started_at     TIMESTAMP     NOT NULL SORTKEY,
-    finished_at    TIMESTAMP,
-    status         VARCHAR(16)   NOT NULL,
-    rows_copied    VARCHAR(4096),
-    rows_published VARCHAR(4096),
-    files_read     INTEGER,
-    bytes_read     BIGINT,
-    error          VARCHAR(4096)
-)
-DISTSTYLE ALL;
-"""
-
-control_table_queries = [etl_lock_table_create, etl_runs_table_create]

@@ -75,7 +75,8 @@ def native_connection(config: str | Path, admin: bool = False) -> connection:
 def create(args: PhaseArgs) -> Result:
     """create_tables.py's drop + create, in one transaction."""
     import create_tables
-    from dwh.db import connect, transaction
+    from dwh.db import transaction
+    from dwh.ops.run import connect
 
     with connect(load_settings(args.config)) as warehouse:
         started = time.perf_counter()
@@ -86,7 +87,8 @@ def create(args: PhaseArgs) -> Result:
 
 
 def _copy(args: PhaseArgs, which: int) -> Result:
-    from dwh.db import connect, run_statements, transaction
+    from dwh.db import run_statements, transaction
+    from dwh.ops.run import connect
     from sql_queries import clear_staging_queries, copy_table_queries
 
     settings = load_settings(args.config)
@@ -120,7 +122,8 @@ def copy_songs(args: PhaseArgs) -> Result:
 
 def transform(args: PhaseArgs) -> Result:
     """etl.py's star-schema rebuild (DELETE + INSERT ... SELECT) in one transaction."""
-    from dwh.db import connect, run_statements, transaction
+    from dwh.db import run_statements, transaction
+    from dwh.ops.run import connect
     from sql_queries import clear_table_queries, insert_table_queries
 
     with connect(load_settings(args.config)) as warehouse:
@@ -138,7 +141,7 @@ def transform(args: PhaseArgs) -> Result:
 def checks(args: PhaseArgs) -> Result:
     """The data-quality checks etl.py runs before it commits."""
     from dwh import quality
-    from dwh.db import connect
+    from dwh.ops.run import connect
     from sql_queries import data_quality_checks
 
     with connect(load_settings(args.config)) as warehouse:
@@ -208,7 +211,7 @@ FLOOR: dict[str, Phase] = {name: functools.partial(_floor, table=table) for name
 
 def read_songs(args: PhaseArgs) -> Result:
     """List and read every song file with the emulation's reader (threads, in order), no parsing."""
-    from dwh.sources import LocalFiles, read_in_order
+    from dwh.s3.sources import LocalFiles, read_in_order
 
     settings = load_settings(args.config)
     store = LocalFiles()
@@ -258,7 +261,7 @@ def duckdb_events(args: PhaseArgs) -> Result:
     if con is None:
         return dict(NO_DUCKDB)
     import sql_queries
-    from dwh.local.render import render_for_postgres
+    from dwh.local.redshift_compat import render_for_postgres
 
     settings = load_settings(args.config)
     # The project's CREATE TABLEs as rendered for PostgreSQL, which DuckDB also accepts.

@@ -1,64 +1,96 @@
-"""The warehouse interface, how a script opens the configured warehouse, and ordered statement runs.
+"""The warehouse interface, its psycopg2 implementation, the project's statements, and ordered statement runs.
 
 A warehouse owns its driver connection: code outside the warehouse classes runs SQL through
-execute(), query(), cursor() and transaction(), never through the connection itself.
+execute(), query(), result() and transaction(), never through the connection itself.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
-import re
 import time
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any, cast
+from typing import Any, Protocol
 
-from dwh.config import Settings
 from dwh.errors import LoadError
 
 log = logging.getLogger("dwh")
 
-#: [WAREHOUSE] TARGET -> the class that implements it, as "module:Class". The class is imported
-#: only when a warehouse of that kind is opened, so the core never imports dwh.local (see
-#: docs/architecture.md, "Choosing the warehouse").
-WAREHOUSE_CLASSES = {
-    "redshift": "dwh.redshift:RedshiftWarehouse",
-    "local": "dwh.local.warehouse:LocalWarehouse",
-}
 
-_STATEMENT = re.compile(
-    r"\s*(DROP TABLE IF EXISTS|CREATE TABLE IF NOT EXISTS|CREATE TABLE|COPY|INSERT INTO|DELETE FROM|TRUNCATE"
-    r"|MERGE INTO)\s+(\w+)",
-    re.IGNORECASE,
-)
-_VERBS = {
-    "drop table if exists": "drop",
-    "create table if not exists": "create",
-    "create table": "create",
-    "insert into": "insert",
-    "delete from": "delete",
-    "merge into": "merge",
-}
+class Statement(str):
+    """A SQL string that also says what it does (`verb`) to which `table`, so no code parses it back."""
+
+    verb: str
+    table: str
+
+    def __new__(cls, verb: str, table: str, text: str) -> Statement:
+        statement = super().__new__(cls, text)
+        statement.verb, statement.table = verb, table
+        return statement
+
+    def format(self, *args: Any, **kwargs: Any) -> Statement:
+        return Statement(self.verb, self.table, str.format(self, *args, **kwargs))
 
 
-class Warehouse(ABC):
-    """What both warehouses offer: statements that return counts, queries that return rows, transactions.
+def describe(statement: str) -> str:
+    """A short label for a statement: 'copy staging_events', 'insert songplays', or its first words."""
+    if isinstance(statement, Statement):
+        return f"{statement.verb} {statement.table}"
+    return " ".join(statement.split())[:40]
 
-    Subclasses open the psycopg2 connection and pass it here; execute() is theirs, since each
-    warehouse runs COPY its own way.
-    """
+
+def verb_of(statement: str) -> str | None:
+    """What a project statement does ('copy', 'insert', ...); None for any other SQL."""
+    return statement.verb if isinstance(statement, Statement) else None
+
+
+class Warehouse(Protocol):
+    """What both warehouses, and the wrappers around them, offer."""
+
+    #: Where the statements run, for messages (never a password).
+    description: str
+    #: True when statements are printed, not run (--dry-run): nothing can be queried.
+    dry_run: bool
+
+    @property
+    def last_load_errors(self) -> list[LoadError]:
+        """The rows the last COPY skipped under MAXERROR."""
+
+    def execute(self, statement: str) -> int:
+        """Run one statement; return the rows it loaded or changed (-1 when not applicable)."""
+
+    def result(self, statement: str) -> tuple[list[str], list[tuple]]:
+        """Run one SELECT; return its column names and every row."""
+
+    def query(self, statement: str) -> list[tuple]:
+        """Run one SELECT; return every row it fetched."""
+
+    def scalar(self, statement: str) -> Any:
+        """Run a SELECT of one value; return that value."""
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """Commit what the block ran, or roll all of it back."""
+
+    def rollback(self) -> None:
+        """End the open transaction without keeping anything it did (e.g. after read-only queries)."""
+
+    def close(self) -> None: ...
+
+
+class PsycopgWarehouse:
+    """A warehouse on one psycopg2 connection; each warehouse class changes only what its server needs."""
+
+    dry_run = False
 
     def __init__(self, conn: Any, description: str):
         self._conn = conn
         self.description = description
-        #: The rows the last COPY skipped under MAXERROR.
         self.last_load_errors: list[LoadError] = []
 
-    @abstractmethod
     def execute(self, statement: str) -> int:
-        """Run one statement; return the rows it loaded or changed (-1 when not applicable)."""
+        with self.cursor() as cur:
+            cur.execute(statement)
+            return int(cur.rowcount)
 
     @contextmanager
     def cursor(self) -> Iterator[Any]:
@@ -66,19 +98,19 @@ class Warehouse(ABC):
         with self._conn.cursor() as cur:
             yield cur
 
-    def query(self, statement: str) -> list[tuple]:
-        """Run one SELECT; return every row it fetched."""
+    def result(self, statement: str) -> tuple[list[str], list[tuple]]:
         with self.cursor() as cur:
             cur.execute(statement)
-            return [tuple(row) for row in cur.fetchall()]
+            return [column.name for column in cur.description], [tuple(row) for row in cur.fetchall()]
+
+    def query(self, statement: str) -> list[tuple]:
+        return self.result(statement)[1]
 
     def scalar(self, statement: str) -> Any:
-        """Run a SELECT of one value; return that value."""
         return self.query(statement)[0][0]
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """Commit what the block ran, or roll all of it back."""
         try:
             yield
         except BaseException:
@@ -87,48 +119,49 @@ class Warehouse(ABC):
         self._conn.commit()
 
     def rollback(self) -> None:
-        """End the open transaction without keeping anything it did (e.g. after read-only queries)."""
         self._conn.rollback()
 
     def close(self) -> None:
         self._conn.close()
 
 
-def warehouse_class(target: str) -> Callable[[Settings], Warehouse]:
-    """The class that implements a [WAREHOUSE] TARGET (constructed with the settings), imported now."""
-    module_name, class_name = WAREHOUSE_CLASSES[target].split(":")
-    cls = getattr(importlib.import_module(module_name), class_name)
-    if not (isinstance(cls, type) and issubclass(cls, Warehouse)):
-        raise TypeError(f"{WAREHOUSE_CLASSES[target]} is not a Warehouse")
-    return cast(Callable[[Settings], Warehouse], cls)
+class WarehouseWrapper:
+    """A warehouse around another, adding one concern (counting, progress); the rest is the inner one's."""
 
+    def __init__(self, inner: Warehouse):
+        self.inner = inner
+        self.description = inner.description
+        self.dry_run = inner.dry_run
 
-def open_warehouse(settings: Settings) -> Warehouse:
-    """The warehouse dwh.cfg's [WAREHOUSE] TARGET names, connected."""
-    return warehouse_class(settings.target)(settings)
+    @property
+    def last_load_errors(self) -> list[LoadError]:
+        return self.inner.last_load_errors
 
+    def execute(self, statement: str) -> int:
+        return self.inner.execute(statement)
 
-@contextmanager
-def connect(settings: Settings) -> Iterator[Warehouse]:
-    warehouse = open_warehouse(settings)
-    try:
-        yield warehouse
-    finally:
-        warehouse.close()
+    def result(self, statement: str) -> tuple[list[str], list[tuple]]:
+        return self.inner.result(statement)
+
+    def query(self, statement: str) -> list[tuple]:
+        return self.inner.query(statement)
+
+    def scalar(self, statement: str) -> Any:
+        return self.inner.scalar(statement)
+
+    def transaction(self) -> AbstractContextManager[None]:
+        return self.inner.transaction()
+
+    def rollback(self) -> None:
+        self.inner.rollback()
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 def transaction(warehouse: Warehouse) -> AbstractContextManager[None]:
     """Commit what the block ran, or roll all of it back: warehouse.transaction()."""
     return warehouse.transaction()
-
-
-def describe(statement: str) -> str:
-    """A short label for a statement: 'copy staging_events', 'insert songplays'."""
-    match = _STATEMENT.match(statement)
-    if not match:
-        return " ".join(statement.split())[:40]
-    verb = match.group(1).lower()
-    return f"{_VERBS.get(verb, verb)} {match.group(2).lower()}"
 
 
 def run_statements(warehouse: Warehouse, statements: Iterable[str]) -> list[tuple[str, int, float]]:

@@ -17,6 +17,8 @@ from typing import IO, Any, Protocol, runtime_checkable
 
 from tqdm import tqdm
 
+from dwh.db import Statement, WarehouseWrapper
+
 log = logging.getLogger("dwh")
 
 # tqdm's monitor is a thread that outlives the bar; a process with a second thread can no longer
@@ -174,6 +176,16 @@ def elapsed_ticker(table: str, interval: float = TICK_INTERVAL) -> Iterator[None
     finally:
         stop.set()
         thread.join()
+
+
+class Ticking(WarehouseWrapper):
+    """A warehouse whose COPYs log the time they have run (elapsed_ticker): the cluster tells nothing sooner."""
+
+    def execute(self, statement: str) -> int:
+        if not (isinstance(statement, Statement) and statement.verb == "copy"):
+            return self.inner.execute(statement)
+        with elapsed_ticker(statement.table):
+            return self.inner.execute(statement)
 
 
 def watch_copies(warehouse: Any, quiet: bool, stream: IO[str], on_files: Callable[[int, int], None]) -> bool:

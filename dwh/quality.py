@@ -76,6 +76,14 @@ def run_checks(warehouse: Warehouse, checks: Iterable[Check]) -> list[CheckResul
     return results
 
 
+def check(warehouse: Warehouse, checks: list[Check]) -> None:
+    """Run the checks and raise ChecksFailed if one fails; a dry run, which has no data, skips them and says so."""
+    if warehouse.dry_run:
+        warehouse.execute(f"-- the {len(checks)} data-quality checks run here; a dry run loads no data to check")
+        return
+    enforce(run_checks(warehouse, checks))
+
+
 def report(results: list[CheckResult]) -> str:
     width = max(len(r.check.name) for r in results)
     lines = [f"  {'check':<{width}}  {'value':>10}  {'expected':<8}  status"]

@@ -149,13 +149,45 @@ def parses_as_redshift(statement: str) -> bool:
     return True
 
 
+def system_view_queries() -> list[str]:
+    """Every system-view query as it reaches Redshift, its parameters bound as psycopg2 binds them."""
+    from datetime import datetime
+
+    from psycopg2.extensions import adapt
+
+    from dwh.redshift import warehouse as redshift
+
+    parameters = redshift.CopySession(1073, datetime(2018, 11, 30, 12, 0, 0, 1)).parameters()
+    bound = {name: adapt(value).getquoted().decode() for name, value in parameters.items()}
+    return [redshift.copy_session, redshift.last_copy_count] + [query % bound for query in redshift.LOAD_ERROR_QUERIES]
+
+
+def history_statements() -> list[str]:
+    """Every history statement, filled as a run fills it."""
+    from collections import Counter
+
+    from dwh.config import sql_literal
+    from dwh.ops import history
+
+    run = history.RunRecord("etl.py --date 2018-11-15 --config C:\\sparkify\\it's.cfg")
+    counts = history.Counts(Counter(staging_events=533), Counter(songplays=479))
+    counts.files(1, 224_000)
+    return [
+        history.run_insert.format(**run.values(), status=sql_literal(history.RUNNING)),
+        history.runs_abandon.format(now=history.timestamp_literal(history.now()), run_id=sql_literal(run.run_id)),
+        history.finish_statement(run, history.FAILED, counts, "COPY staging_events failed: 'x'\n  line 2"),
+        history.lock_holder,
+        history.recent_runs.format(limit=20),
+    ]
+
+
 def project_sql() -> dict[str, str]:
     """Every SQL statement the project runs, by a name for test ids: scripts, checks, analytics, system views."""
     from datetime import date
 
     import sql_queries
-    from dwh import history, redshift, runlock
-    from dwh.analytic_queries import analytics_queries
+    from dwh.analytics.queries import analytics_queries
+    from dwh.ops import lock
 
     local = Sources(log_data="/data/log_data", log_jsonpath="/data/paths.json", song_data="/data/song_data")
     with_options = Sources(**{**REDSHIFT_SOURCES.__dict__, "max_error": 5, "accept_inv_chars": "?"})
@@ -173,10 +205,10 @@ def project_sql() -> dict[str, str]:
         "insert": sql_queries.insert_table_queries,
         "daily": sql_queries.daily_event_queries(date(2018, 11, 15)),
         "song upsert": sql_queries.song_upsert_queries,
-        "system view": redshift.SYSTEM_VIEW_QUERIES,
-        "control": sql_queries.control_table_queries,
-        "lock": [runlock.statement_timeout.format(milliseconds=2000), runlock.run_lock],
-        "history": history.example_statements(),
+        "system view": system_view_queries(),
+        "control": lock.control_table_queries,
+        "lock": [lock.statement_timeout.format(milliseconds=2000), lock.run_lock],
+        "history": history_statements(),
     }
     statements = {f"{group} {i}": sql for group, queries in groups.items() for i, sql in enumerate(queries)}
     statements.update({f"check {check.name}": check.sql for check in sql_queries.data_quality_checks})

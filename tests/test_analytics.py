@@ -17,10 +17,10 @@ import sqlfluff
 from helpers import ROOT, SAMPLE, run_script
 from sqlfluff.api.simple import APIParsingError
 
-from dwh import report
-from dwh.analytic_queries import analytics_queries
+from dwh.analytics import report
+from dwh.analytics.queries import analytics_queries
 from dwh.config import load_settings
-from dwh.db import connect
+from dwh.ops.run import connect
 
 QUERIES = {q.name: q for q in analytics_queries}
 SINGLE_ROW = {"session_length", "matched_share"}

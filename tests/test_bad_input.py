@@ -12,7 +12,7 @@ from helpers import EXPECTED_ROWS, REDSHIFT, SAMPLE, load_with_scripts, row_coun
 
 from dwh.errors import WarehouseError
 from dwh.local import server
-from dwh.redshift import connect_with_retry
+from dwh.redshift.warehouse import connect_with_retry
 
 OTHER_DB = "bad_input_loaded"
 

@@ -5,7 +5,7 @@ integers, 1e308, NaN-ish text, invalid UTF-8, over-long text, nested objects and
 nulls; one per line, pretty-printed or several on a line, with broken lines) and a COPY statement
 with any of the options the emulation supports. The real COPY (orjson line parsing, the columnar
 fast path, MAXERROR) loads them into one table; a reference built only from the general decoder
-(dwh.json_documents), JSONPaths steps and the per-value converters loads them into another, through
+(dwh.s3.json_documents), JSONPaths steps and the per-value converters loads them into another, through
 PostgreSQL's own COPY. Both tables must hold the same rows, and the rejected rows must be the same.
 """
 
@@ -25,12 +25,12 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from dwh.errors import LoadError, LoadFailed
-from dwh.json_documents import documents_in
 from dwh.local import native
 from dwh.local.columnar import Plan, convert_documents
 from dwh.local.converters import NULL, Column, FieldError, Options, converter_for, json_text
 from dwh.local.json_batches import convert_files
 from dwh.local.jsonpaths import follow, parse_jsonpaths
+from dwh.s3.json_documents import documents_in
 
 # Redshift DDL type, and the column as information_schema describes it: every type the project
 # uses (VARCHAR, CHAR, SMALLINT, INTEGER, BIGINT, DOUBLE PRECISION, TIMESTAMP) and every other

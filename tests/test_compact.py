@@ -2,7 +2,7 @@
 
 from helpers import SAMPLE, load_with_scripts, python_output
 
-from dwh.compact import main as compact
+from dwh.s3.compact import main as compact
 
 COMPACT_DB = "compacted_songs"
 
@@ -40,6 +40,6 @@ def test_compacting_nothing_is_an_error(tmp_path, capsys):
 
 
 def test_redshift_side_tools_import_nothing_from_the_local_warehouse():
-    loaded = python_output("import sys, dwh.compact, dwh.manifest; print(sorted(sys.modules))")
-    assert "'dwh.sources'" in loaded and "'dwh.json_documents'" in loaded
+    loaded = python_output("import sys, dwh.s3.compact, dwh.s3.manifest; print(sorted(sys.modules))")
+    assert "'dwh.s3.sources'" in loaded and "'dwh.s3.json_documents'" in loaded
     assert "dwh.local" not in loaded

@@ -15,7 +15,7 @@ from dwh.local.columnar import Plan
 from dwh.local.converters import Column, Options
 from dwh.local.json_batches import convert_files
 from dwh.local.pipeline import convert_in_order, unread, worker_context
-from dwh.sources import SourceError, SourceObject
+from dwh.s3.sources import SourceError, SourceObject
 
 PLAN = Plan([Column("n", "integer"), Column("s", "character varying", 8)], Options(), "auto")
 

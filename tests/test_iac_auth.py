@@ -11,10 +11,10 @@ import json
 import pytest
 from aws_helpers import ACCOUNT, CLUSTER_ID, REGION, read_cfg
 
-from dwh import iam_auth
 from dwh.config import load_settings
 from dwh.iac.db_login import login_keys, login_statement
 from dwh.iac.settings import DbSpec
+from dwh.redshift import iam_auth
 
 pytestmark = pytest.mark.usefixtures("fresh_iam_credentials")
 

@@ -22,10 +22,10 @@ from helpers import REDSHIFT, python_output, run_script
 from moto import mock_aws
 
 import etl
-from dwh import iam_auth
 from dwh.config import ConfigError, load_settings
-from dwh.db import connect
 from dwh.local.server.connection import admin_params
+from dwh.ops.run import connect
+from dwh.redshift import iam_auth
 
 IAM_USER = "IAM:alice"
 CLUSTER = "sparkify-dwh"
@@ -258,7 +258,7 @@ def test_no_issued_password_is_printed_or_logged(iam_config, db_role, loaded_sam
 
 
 def test_password_path_does_not_import_boto3():
-    loaded = python_output("import sys, etl, create_tables, dwh.redshift; print('boto3' in sys.modules)")
+    loaded = python_output("import sys, etl, create_tables, dwh.redshift.warehouse; print('boto3' in sys.modules)")
     assert loaded.strip() == "False"
 
 

@@ -6,7 +6,7 @@ from helpers import REDSHIFT_SOURCES, SAMPLE, load_with_scripts, parses_as_redsh
 
 import sql_queries
 from dwh.config import load_settings
-from dwh.manifest import main as write_manifest
+from dwh.s3.manifest import main as write_manifest
 
 MANIFEST_DB = "manifest_loads"
 

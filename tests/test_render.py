@@ -3,7 +3,7 @@
 import pytest
 
 import sql_queries
-from dwh.local.render import render_for_postgres
+from dwh.local.redshift_compat import render_for_postgres
 
 
 def test_drops_distribution_sort_and_encoding_attributes():

@@ -370,7 +370,7 @@ def test_dry_run_prints_the_sql_in_order_and_touches_nothing(tmp_path, script):
     order = ["LOCK etl_lock;", "INSERT INTO etl_runs", "UPDATE etl_runs\nSET status = 'abandoned'"]
     if script == "etl.py":
         order += ["COPY staging_events", "COPY staging_songs", "DELETE FROM songplays;", "INSERT INTO songplays"]
-        order += [data_quality_checks[0].sql, "COMMIT;"]
+        order += [f"-- the {len(data_quality_checks)} data-quality checks run here; a dry run loads no data", "COMMIT;"]
     else:
         order += ["DROP TABLE IF EXISTS staging_events;", "CREATE TABLE IF NOT EXISTS time", "COMMIT;"]
     order += ["UPDATE etl_runs\nSET status = 'succeeded'", "-- on the load lock connection\nROLLBACK;"]

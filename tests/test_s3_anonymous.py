@@ -17,8 +17,8 @@ from moto import mock_aws
 
 import create_tables
 import etl
-from dwh.compact import main as compact
-from dwh.manifest import main as write_manifest
+from dwh.s3.compact import main as compact
+from dwh.s3.manifest import main as write_manifest
 
 PUBLIC = "sparkify-public"
 PRIVATE = "sparkify-private"
@@ -115,7 +115,7 @@ def test_compact_and_manifest_take_anonymous(buckets, tmp_path, capsys):
 
 
 def test_unsigned_requests_are_for_that_client_only(buckets):
-    from dwh.sources import S3Objects, SourceError
+    from dwh.s3.sources import S3Objects, SourceError
 
     assert S3Objects(REGION, anonymous=True).list(f"s3://{PUBLIC}/log_data")
     with pytest.raises(SourceError, match="no AWS credentials found"):

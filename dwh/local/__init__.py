@@ -12,6 +12,6 @@ json_batches    source files to COPY text, a batch of small files or a slice of 
 pipeline        batches converted in worker processes, in order, streamed to PostgreSQL's COPY
 warehouse       LocalWarehouse, which runs the project's SQL strings with all of the above
 
-Files are listed and read by dwh.sources and decoded by dwh.json_documents, in the core, which
-the Redshift-side tools (dwh.compact, dwh.manifest) share.
+Files are listed and read by dwh.s3.sources and decoded by dwh.s3.json_documents, in the core, which
+the Redshift-side tools (dwh.s3.compact, dwh.s3.manifest) share.
 """

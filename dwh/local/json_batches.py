@@ -3,7 +3,7 @@
 Many small files are converted together (one pass per column for all of them); a large file
 is converted in slices, so a worker holds one slice as Python objects, not the whole file.
 Lines are parsed with orjson, one document per line; what is not newline-delimited goes
-through the general decoder (dwh.json_documents), which also records parse errors.
+through the general decoder (dwh.s3.json_documents), which also records parse errors.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from typing import Any
 import orjson
 
 from dwh.errors import LoadError
-from dwh.json_documents import documents_in
 from dwh.local import native
 from dwh.local.columnar import Plan, convert_documents
-from dwh.sources import LocalFiles, SourceObject
+from dwh.s3.json_documents import documents_in
+from dwh.s3.sources import LocalFiles, SourceObject
 
 
 @dataclass(frozen=True)

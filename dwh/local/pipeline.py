@@ -2,7 +2,7 @@
 
 Converting is CPU work, so large loads spread it over one worker process per core. Workers read
 the local files they are handed (a large one in pieces); S3 objects are read in the calling
-process's threads (dwh.sources.read_in_order). ChunkReader hands the converted text to psycopg2's
+process's threads (dwh.s3.sources.read_in_order). ChunkReader hands the converted text to psycopg2's
 copy_expert.
 """
 
@@ -23,7 +23,7 @@ import psutil
 from dwh.local import native
 from dwh.local.columnar import Plan
 from dwh.local.json_batches import FileResult, Piece, convert_files
-from dwh.sources import LocalFiles, SourceObject
+from dwh.s3.sources import LocalFiles, SourceObject
 
 Content = bytes | Piece | None
 

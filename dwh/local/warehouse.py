@@ -9,13 +9,12 @@ Everything else runs unchanged.
 from __future__ import annotations
 
 import logging
-import re
 from concurrent.futures.process import BrokenProcessPool
 
 import psycopg2
 from psycopg2 import sql as pgsql
 
-from dwh.db import Warehouse
+from dwh.db import PsycopgWarehouse
 from dwh.errors import LoadFailed, NoSourceFiles, WarehouseError
 from dwh.local import native, server
 from dwh.local.columnar import Plan
@@ -30,10 +29,9 @@ from dwh.local.pipeline import (
     convert_in_order,
     unread,
 )
-from dwh.local.redshift_compat import refuse_what_redshift_rejects
-from dwh.local.render import render_for_postgres
+from dwh.local.redshift_compat import commits_at_once, refuse_what_redshift_rejects, render_for_postgres
 from dwh.progress import CopyProgress, ProgressFactory
-from dwh.sources import LocalFiles, SourceError, manifest_objects, open_store, read_in_order, read_one
+from dwh.s3.sources import LocalFiles, SourceError, manifest_objects, open_store, read_in_order, read_one
 
 log = logging.getLogger("dwh.local")
 
@@ -45,7 +43,6 @@ WHERE table_schema = current_schema() AND table_name = %s
 ORDER BY ordinal_position
 """
 _READ_SIZE = 1 << 20
-_TRUNCATE = re.compile(r"\s*TRUNCATE\b", re.IGNORECASE)
 
 
 def max_bad_rows(max_error: int) -> int:
@@ -58,11 +55,11 @@ def max_bad_rows(max_error: int) -> int:
     return max(max_error - 1, 0)
 
 
-class LocalWarehouse(Warehouse):
+class LocalWarehouse(PsycopgWarehouse):
     """A psycopg2 connection to the embedded server that speaks the project's Redshift SQL."""
 
     def __init__(self, settings):
-        assert settings.local is not None, "open_warehouse() makes a LocalWarehouse only for TARGET = local"
+        assert settings.local is not None, "a LocalWarehouse is opened only for TARGET = local"
         params = server.ensure_running(settings.local)
         super().__init__(
             psycopg2.connect(**params), f"local PostgreSQL at {params['host']}:{params['port']}/{params['dbname']}"
@@ -99,11 +96,8 @@ class LocalWarehouse(Warehouse):
             except CopySyntaxError as exc:
                 raise LoadFailed(str(exc)) from None
             return self.copy(stmt)
-        with self.cursor() as cur:
-            cur.execute(render_for_postgres(statement))
-            rows = cur.rowcount
-        if _TRUNCATE.match(statement):
-            # Redshift: "TRUNCATE commits the transaction in which it is run" (and so what ran before it).
+        rows = super().execute(render_for_postgres(statement))
+        if commits_at_once(statement):
             self._conn.commit()
         return rows
 

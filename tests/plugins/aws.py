@@ -61,8 +61,8 @@ def moto_aws(aws_env, monkeypatch):
 
 @pytest.fixture
 def fresh_iam_credentials():
-    """No temporary database credentials cached by dwh.iam_auth before or after the test."""
-    from dwh import iam_auth
+    """No temporary database credentials cached by dwh.redshift.iam_auth before or after the test."""
+    from dwh.redshift import iam_auth
 
     iam_auth.forget_all()
     yield

@@ -1,6 +1,6 @@
 """Decode a file of JSON documents the way Redshift's COPY reads it: any whitespace between them.
 
-The local warehouse's COPY emulation decodes with it, and so does dwh.compact, a Redshift-side
+The local warehouse's COPY emulation decodes with it, and so does dwh.s3.compact, a Redshift-side
 tool, which is why it lives in the core.
 """
 

@@ -1,6 +1,6 @@
 """Compact many one-object JSON files into a few newline-delimited files, for COPY.
 
-    python -m dwh.compact s3://udacity-dend/song_data compacted/song_data --files 4 --anonymous
+    python -m dwh.s3.compact s3://udacity-dend/song_data compacted/song_data --files 4 --anonymous
 
 COPY pays a request per file, so a prefix of hundreds of thousands of one-song files loads
 slowly on any cluster. One object per line loads exactly as before (FORMAT AS JSON 'auto'),
@@ -15,8 +15,8 @@ import sys
 from contextlib import ExitStack
 from pathlib import Path
 
-from dwh.json_documents import documents_in
-from dwh.sources import ANONYMOUS_HELP, SourceError, open_store, read_in_order
+from dwh.s3.json_documents import documents_in
+from dwh.s3.sources import ANONYMOUS_HELP, SourceError, open_store, read_in_order
 
 
 def _objects(data: bytes, name: str):
@@ -51,7 +51,7 @@ def compact(
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dwh.compact", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m dwh.s3.compact", description=__doc__.splitlines()[0])
     parser.add_argument("prefix", help="an s3:// prefix or a local folder prefix")
     parser.add_argument("destination", help="a local folder for the compacted files")
     parser.add_argument("--files", type=int, default=4, help="how many files to write (a multiple of the slices)")

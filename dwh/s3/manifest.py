@@ -1,7 +1,7 @@
 """Write a Redshift COPY manifest listing every file under a prefix.
 
-    python -m dwh.manifest s3://udacity-dend/song_data song_data.manifest --anonymous
-    python -m dwh.manifest data/udacity-dend/song_data song_data.manifest
+    python -m dwh.s3.manifest s3://udacity-dend/song_data song_data.manifest --anonymous
+    python -m dwh.s3.manifest data/udacity-dend/song_data song_data.manifest
 
 A manifest makes a load exact and repeatable: COPY reads the listed files, fails if a
 mandatory one is missing, and skips listing a prefix of hundreds of thousands of keys.
@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 
-from dwh.sources import ANONYMOUS_HELP, SourceError, open_store
+from dwh.s3.sources import ANONYMOUS_HELP, SourceError, open_store
 
 
 def manifest_for(prefix: str, region: str | None = None, anonymous: bool = False) -> dict:
@@ -23,7 +23,7 @@ def manifest_for(prefix: str, region: str | None = None, anonymous: bool = False
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dwh.manifest", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m dwh.s3.manifest", description=__doc__.splitlines()[0])
     parser.add_argument("prefix", help="an s3:// prefix or a local folder prefix")
     parser.add_argument("output", help="where to write the manifest (a local file; upload it for Redshift)")
     parser.add_argument("--region")

@@ -1,7 +1,7 @@
 """List and read COPY sources: s3:// prefixes and local folders.
 
 The local warehouse's COPY emulation reads through this module, and so do the Redshift-side
-tools (dwh.compact, dwh.manifest), which is why it lives in the core.
+tools (dwh.s3.compact, dwh.s3.manifest), which is why it lives in the core.
 
 COPY's FROM is a key prefix: every object whose key starts with it is loaded, so
 's3://b/song_data' also matches 's3://b/song_data_extra/x.json', as on Redshift.
@@ -90,7 +90,7 @@ class LocalFiles:
 
 
 #: How to read a public bucket without an AWS account, for error messages.
-ANONYMOUS_HINT = "set [LOCAL] S3_ANONYMOUS = true (or --anonymous for dwh.compact and dwh.manifest)"
+ANONYMOUS_HINT = "set [LOCAL] S3_ANONYMOUS = true (or --anonymous for dwh.s3.compact and dwh.s3.manifest)"
 ANONYMOUS_HELP = "read a public bucket with unsigned requests, without AWS credentials"
 _DENIED = ("AccessDenied", "403", "Forbidden", "AllAccessDisabled")
 

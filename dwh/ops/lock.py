@@ -18,8 +18,9 @@ from collections.abc import Callable
 import psycopg2
 import psycopg2.errors
 
-from dwh.db import Warehouse
+from dwh.db import Statement, Warehouse
 from dwh.errors import WarehouseError
+from dwh.ops.history import etl_runs_table_create
 
 log = logging.getLogger("dwh")
 
@@ -31,6 +32,19 @@ ATTEMPT_SECONDS = 2.0
 #: While waiting, the holder is named when it changes and at least this often.
 REMIND_SECONDS = 60.0
 
+# Holds no rows; kept across create_tables.py runs (created IF NOT EXISTS, never dropped).
+etl_lock_table_create = Statement(
+    "create",
+    "etl_lock",
+    """
+CREATE TABLE IF NOT EXISTS etl_lock (
+    lock_id SMALLINT
+)
+DISTSTYLE ALL;
+""",
+)
+#: The load lock and the load history, created when missing (a warehouse from before they existed).
+control_table_queries = [etl_lock_table_create, etl_runs_table_create]
 statement_timeout = "SET statement_timeout TO {milliseconds};"
 run_lock = "LOCK etl_lock;"
 
@@ -61,7 +75,6 @@ def acquire(
     warehouse: Warehouse,
     wait: float,
     holder: Callable[[], object],
-    control_tables: list[str],
     clock: Callable[[], float] = time.monotonic,
 ) -> None:
     """Hold the load lock on `warehouse` (a connection used for nothing else), waiting up to `wait` seconds.
@@ -81,7 +94,7 @@ def acquire(
                     log.info("Got the load lock.")
                 return
         except psycopg2.errors.UndefinedTable:
-            _create(warehouse, control_tables)
+            _create(warehouse)
             continue
         attempt = ATTEMPT_SECONDS
         who = str(holder() or "a run that has not recorded itself in etl_runs yet")
@@ -95,19 +108,15 @@ def acquire(
             announced, reminded = who, clock()
 
 
-def _create(warehouse: Warehouse, control_tables: list[str]) -> None:
+def _create(warehouse: Warehouse) -> None:
     """Create etl_lock and etl_runs; a concurrent run creating them too is not an error."""
-    log.info("Creating the load lock and history tables (%s)", ", ".join(_names(control_tables)))
+    log.info("Creating the load lock and history tables (%s)", ", ".join(s.table for s in control_table_queries))
     try:
         with warehouse.transaction():
-            for statement in control_tables:
+            for statement in control_table_queries:
                 warehouse.execute(statement)
     except (psycopg2.errors.UniqueViolation, psycopg2.errors.DuplicateTable):
         pass
-
-
-def _names(statements: list[str]) -> list[str]:
-    return [statement.split("EXISTS")[1].split("(")[0].strip() for statement in statements]
 
 
 def holder_alive(warehouse: Warehouse) -> bool:

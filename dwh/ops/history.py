@@ -13,20 +13,42 @@ import os
 import socket
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from dwh.config import sql_literal
-from dwh.db import Warehouse, describe
+from dwh.db import Statement, Warehouse, WarehouseWrapper
 
 RUNNING, SUCCEEDED, FAILED, ABANDONED = "running", "succeeded", "failed", "abandoned"
 DEFAULT_RUNS_SHOWN = 20
 _COMMAND_CHARS = 1024
 _ERROR_CHARS = 4000
 
+# Kept across create_tables.py runs: created IF NOT EXISTS (dwh.ops.lock creates it with etl_lock
+# when missing), never dropped. Row counts are JSON text, so a change of tables needs no migration.
+etl_runs_table_create = Statement(
+    "create",
+    "etl_runs",
+    """
+CREATE TABLE IF NOT EXISTS etl_runs (
+    run_id         VARCHAR(32)   NOT NULL,
+    command        VARCHAR(1024) NOT NULL,
+    host           VARCHAR(256)  NOT NULL,
+    pid            INTEGER       NOT NULL,
+    started_at     TIMESTAMP     NOT NULL SORTKEY,
+    finished_at    TIMESTAMP,
+    status         VARCHAR(16)   NOT NULL,
+    rows_copied    VARCHAR(4096),
+    rows_published VARCHAR(4096),
+    files_read     INTEGER,
+    bytes_read     BIGINT,
+    error          VARCHAR(4096)
+)
+DISTSTYLE ALL;
+""",
+)
 run_insert = """
 INSERT INTO etl_runs (run_id, command, host, pid, started_at, status)
 VALUES (
@@ -71,14 +93,14 @@ LIMIT {limit};
 
 
 def text_literal(value: str, limit: int) -> str:
-    """A free text (a command line, an error) as a safe literal: one line, ASCII, no backslash, at most limit bytes.
+    """A free text (a command line, an error) as a literal: one line, no control character, no backslash,
+    at most `limit` bytes of UTF-8.
 
-    Redshift counts VARCHAR lengths in bytes and may read a backslash as an escape; both warehouses
-    then store exactly what is shown.
+    Redshift counts VARCHAR lengths in bytes and reads a backslash in a literal as an escape
+    (QUOTE_LITERAL doubles it) where PostgreSQL does not: a slash stores the same on both.
     """
-    one_line = " ".join(value.split()).replace("\\", "/")
-    ascii_only = "".join(ch if " " <= ch <= "~" else "?" for ch in one_line)
-    return sql_literal(ascii_only[:limit])
+    one_line = "".join(ch if ch >= " " else " " for ch in " ".join(value.split())).replace("\\", "/")
+    return sql_literal(one_line.encode()[:limit].decode(errors="ignore"))
 
 
 def timestamp_literal(moment: datetime) -> str:
@@ -158,13 +180,13 @@ class History:
         )
 
     def finish(self, run: RunRecord, status: str, counts: Counts | None = None, error: str | None = None) -> None:
-        self._write(_finish_statement(run, status, counts or Counts(), error))
+        self._write(finish_statement(run, status, counts or Counts(), error))
 
     def refused(self, run: RunRecord, error: str) -> None:
         """Record a run that never got the lock: failed, having changed nothing."""
         self._write(
             run_insert.format(**run.values(), status=sql_literal(FAILED)),
-            _finish_statement(run, FAILED, Counts(), error),
+            finish_statement(run, FAILED, Counts(), error),
         )
 
     def holder(self) -> Holder | None:
@@ -179,7 +201,7 @@ class History:
         return rows
 
 
-def _finish_statement(run: RunRecord, status: str, counts: Counts, error: str | None) -> str:
+def finish_statement(run: RunRecord, status: str, counts: Counts, error: str | None) -> str:
     return run_finish.format(
         status=sql_literal(status),
         now=timestamp_literal(now()),
@@ -207,45 +229,27 @@ class Counts:
         self.bytes_read = (self.bytes_read or 0) + size
 
 
-class Tally(Warehouse):
+class Tally(WarehouseWrapper):
     """The load's warehouse, counting in `counts` what each committed COPY and INSERT wrote, for the history.
 
     Counts join when their transaction commits; a rolled-back transaction adds nothing.
-    ``around_copy(table)`` wraps each COPY (the elapsed-time ticker on Redshift). Everything else
-    is the wrapped warehouse's own.
     """
 
-    def __init__(self, warehouse: Warehouse, around_copy: Callable[[str], AbstractContextManager[Any]] | None = None):
-        super().__init__(None, warehouse.description)
-        self.warehouse = warehouse
-        self.counts = Counts()
-        self._around_copy = around_copy
+    def __init__(self, inner: Warehouse, counts: Counts):
+        super().__init__(inner)
+        self.counts = counts
         self._pending: list[tuple[str, str, int]] = []
 
     def execute(self, statement: str) -> int:
-        verb, _, table = describe(statement).partition(" ")
-        if verb == "copy" and self._around_copy is not None:
-            with self._around_copy(table):
-                rows = self.warehouse.execute(statement)
-        else:
-            rows = self.warehouse.execute(statement)
-        self.last_load_errors = self.warehouse.last_load_errors
-        if verb in ("copy", "insert") and rows >= 0:
-            self._pending.append((verb, table, rows))
+        rows = self.inner.execute(statement)
+        if isinstance(statement, Statement) and statement.verb in ("copy", "insert") and rows >= 0:
+            self._pending.append((statement.verb, statement.table, rows))
         return rows
-
-    @contextmanager
-    def cursor(self) -> Iterator[Any]:
-        with self.warehouse.cursor() as cur:
-            yield cur
-
-    def query(self, statement: str) -> list[tuple]:
-        return self.warehouse.query(statement)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
         try:
-            with self.warehouse.transaction():
+            with self.inner.transaction():
                 yield
         except BaseException:
             self._pending.clear()
@@ -256,24 +260,7 @@ class Tally(Warehouse):
 
     def rollback(self) -> None:
         self._pending.clear()
-        self.warehouse.rollback()
-
-    def close(self) -> None:
-        self.warehouse.close()
-
-
-def example_statements() -> list[str]:
-    """Every history statement, filled as a run fills it (for the SQL style and dialect tests)."""
-    run = RunRecord("etl.py --date 2018-11-15 --config C:\\sparkify\\it's.cfg")
-    counts = Counts(Counter(staging_events=533), Counter(songplays=479))
-    counts.files(1, 224_000)
-    return [
-        run_insert.format(**run.values(), status=sql_literal(RUNNING)),
-        runs_abandon.format(now=timestamp_literal(now()), run_id=sql_literal(run.run_id)),
-        _finish_statement(run, FAILED, counts, "COPY staging_events failed: 'x'\n  line 2"),
-        lock_holder,
-        recent_runs.format(limit=20),
-    ]
+        self.inner.rollback()
 
 
 def format_runs(rows: list[tuple], holder_alive: bool) -> str:

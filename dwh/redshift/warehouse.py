@@ -11,19 +11,17 @@ from datetime import datetime
 from typing import Any
 
 import psycopg2
-from psycopg2.extensions import adapt
 
 from dwh.config import Settings
-from dwh.db import Warehouse
+from dwh.db import PsycopgWarehouse, Statement
 from dwh.errors import LoadError, LoadFailed, NoSourceFiles, WarehouseError
-from dwh.iam_auth import credentials_for
+from dwh.redshift.iam_auth import credentials_for
 
 log = logging.getLogger("dwh")
 
 CONNECT_ATTEMPTS = 3
 _NOT_TRANSIENT = ("password authentication failed", "does not exist", "no pg_hba.conf entry", "SSL")
 _MISSING_PREFIX = re.compile(r"S3 prefix .* does not exist", re.IGNORECASE)
-_COPY_TABLE = re.compile(r"\s*COPY\s+(\w+)", re.IGNORECASE)
 
 # LOAD ERRORS (Redshift system views)
 #
@@ -80,16 +78,6 @@ class CopySession:
     def parameters(self) -> dict[str, Any]:
         return {"session": self.session, "started": self.started.isoformat(sep=" ", timespec="microseconds")}
 
-    def bind(self, query: str) -> str:
-        """The query as psycopg2 sends it with these parameters (for the SQL tests)."""
-        return query % {name: adapt(value).getquoted().decode() for name, value in self.parameters().items()}
-
-
-#: Every system-view query as it reaches Redshift, for the SQL tests.
-SYSTEM_VIEW_QUERIES = [copy_session, last_copy_count] + [
-    CopySession(1073, datetime(2018, 11, 30, 12, 0, 0, 1)).bind(query) for query in LOAD_ERROR_QUERIES
-]
-
 
 def connect_with_retry(
     description: str,
@@ -101,7 +89,7 @@ def connect_with_retry(
 
     A refused password or a missing database is not retried; each attempt is bounded
     by connect_timeout, so a wrong host fails within seconds, not minutes. ``login``, when
-    given, supplies user and password for each attempt (AUTH = iam: dwh.iam_auth).
+    given, supplies user and password for each attempt (AUTH = iam: dwh.redshift.iam_auth).
     """
     for attempt in range(1, CONNECT_ATTEMPTS + 1):
         try:
@@ -129,14 +117,14 @@ def connect_with_retry(
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
-class RedshiftWarehouse(Warehouse):
+class RedshiftWarehouse(PsycopgWarehouse):
     """A psycopg2 connection to a Redshift cluster or Serverless workgroup (TLS by default).
 
     ``conn`` replaces the connection and ``session`` what opens the second session load errors are
     read on (tests pass stand-ins that answer like Redshift).
     """
 
-    def __init__(self, settings: Settings, conn: Any = None, session: Callable[[], Warehouse] | None = None):
+    def __init__(self, settings: Settings, conn: Any = None, session: Callable[[], PsycopgWarehouse] | None = None):
         c = settings.redshift
         if c is None:
             raise WarehouseError(f"{settings.path.name}: [WAREHOUSE] TARGET is not redshift")
@@ -163,11 +151,10 @@ class RedshiftWarehouse(Warehouse):
         A failed COPY leaves the transaction to the caller (transaction() rolls it back); its
         rows are read on a second session, as are those a successful COPY skipped under MAXERROR.
         """
-        copy = _COPY_TABLE.match(statement)
+        if not (isinstance(statement, Statement) and statement.verb == "copy"):
+            return super().execute(statement)
+        table = statement.table
         with self.cursor() as cur:
-            if not copy:
-                cur.execute(statement)
-                return cur.rowcount
             cur.execute(copy_session)
             pid, transaction_start, statement_start = cur.fetchone()
             where = CopySession(pid, max(transaction_start, statement_start))
@@ -183,16 +170,16 @@ class RedshiftWarehouse(Warehouse):
                     else "\n  (no rejected row is recorded for this COPY: it failed before loading any row)"
                 )
                 failure = NoSourceFiles if _MISSING_PREFIX.search(reason) else LoadFailed
-                raise failure(f"COPY {copy.group(1)} failed: {reason}{shown}", errors) from None
+                raise failure(f"COPY {table} failed: {reason}{shown}", errors) from None
             cur.execute(last_copy_count)
             rows = cur.fetchone()[0]
         self.last_load_errors = []
         if any("could not be loaded" in notice for notice in self._conn.notices):
             self.last_load_errors = self.load_errors(where)
             for error in self.last_load_errors:
-                log.warning("COPY %s skipped a row (MAXERROR): %s", copy.group(1), error)
+                log.warning("COPY %s skipped a row (MAXERROR): %s", table, error)
             if not self.last_load_errors:
-                log.warning("COPY %s skipped rows (MAXERROR); the system views show none of them yet", copy.group(1))
+                log.warning("COPY %s skipped rows (MAXERROR); the system views show none of them yet", table)
         return rows
 
     def load_errors(self, where: CopySession) -> list[LoadError]:

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from dwh.analytic_queries import AnalyticsQuery
+from dwh.analytics.queries import AnalyticsQuery
 from dwh.config import ConfigError
 from dwh.db import Warehouse
 
@@ -40,10 +40,7 @@ class Result:
 
 def run_query(warehouse: Warehouse, query: AnalyticsQuery) -> Result:
     """Run one SELECT on the warehouse and fetch every row, with the column names."""
-    with warehouse.cursor() as cur:
-        cur.execute(query.sql)
-        columns = [column.name for column in cur.description]
-        rows = [tuple(row) for row in cur.fetchall()]
+    columns, rows = warehouse.result(query.sql)
     return Result(query, columns, rows)
 
 
@@ -190,7 +187,7 @@ def markdown_report(results: list[Result], charts: dict[str, str] | None = None,
     parts = [
         f"{heading} Sparkify analytics",
         "",
-        "Results of the analytic queries in `dwh/analytic_queries.py` (`analytics_queries`), "
+        "Results of the analytic queries in `dwh/analytics/queries.py` (`analytics_queries`), "
         "written by `python analytics.py --out DIR`.",
     ]
     if lines := summary(results):

@@ -1,0 +1,1 @@
+"""The analytic queries and their reports (text, Markdown, charts)."""
