@@ -22,7 +22,7 @@ then checks every count against what the generator reports, and on the same rows
     floor       native `COPY ... FROM STDIN` of the rows the emulation loaded, dumped to
                 PostgreSQL text beforehand (outside the timing); ANALYZE timed apart
     read        listing and reading the song files with the emulation's own reader, no parsing
-    exact       the two COPY phases again with SPARKIFY_COPY_CONVERTER=exact: the exact path
+    exact       the two COPY phases again with [LOCAL] COPY_CONVERTER = exact: the exact path
                 alone, so the native converter's gain is measured in the same run
     etl         etl.py end to end as a user runs it (a subprocess), the server running
     duckdb      DuckDB read_json of the same files into a table, and the same INSERT ... SELECTs

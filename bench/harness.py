@@ -26,7 +26,6 @@ from typing import Any
 from bench import generate, phases
 from bench.memory import Sampler
 from dwh.local import server
-from dwh.local.native import CONVERTER_ENV
 
 ROOT = phases.ROOT
 DATA = Path(__file__).resolve().parent / ".data"
@@ -66,8 +65,8 @@ class _CaseKeepingParser(configparser.ConfigParser):
         return optionstr
 
 
-def write_config(path: Path, data_dir: Path, port: int, dbname: str, data: Path) -> Path:
-    """dwh.cfg.example for a local warehouse on the benchmark's server, reading data."""
+def write_config(path: Path, data_dir: Path, port: int, dbname: str, data: Path, **local: str) -> Path:
+    """dwh.cfg.example for a local warehouse on the benchmark's server, reading data; `local` sets more [LOCAL] keys."""
     parser = _CaseKeepingParser(inline_comment_prefixes=(";", "#"))
     parser.read(ROOT / "dwh.cfg.example", encoding="utf-8")
     values = {
@@ -78,6 +77,7 @@ def write_config(path: Path, data_dir: Path, port: int, dbname: str, data: Path)
         ("LOCAL", "LOG_DATA"): str(data / "log_data"),
         ("LOCAL", "LOG_JSONPATH"): str(data / "log_json_path.json"),
         ("LOCAL", "SONG_DATA"): str(data / "song_data"),
+        **{("LOCAL", key.upper()): value for key, value in local.items()},
     }
     for (section, key), value in values.items():
         parser.set(section, key, value)
@@ -362,12 +362,18 @@ def profile_copy(runner: Runner, phase: str, config: Path, work: Path, top: int 
     import pstats
 
     out: Results = {}
-    for label, env in (
-        ("in-process conversion (SPARKIFY_COPY_WORKERS=0)", {"SPARKIFY_COPY_WORKERS": "0"}),
-        ("as configured (conversion in worker processes when the load is large; main process shown)", {}),
+    parser = _CaseKeepingParser(inline_comment_prefixes=(";", "#"))
+    parser.read(config, encoding="utf-8")
+    parser.set("LOCAL", "COPY_WORKERS", "0")
+    in_process = config.with_name(f"{config.stem}-in-process.cfg")
+    with open(in_process, "w", encoding="utf-8") as handle:
+        parser.write(handle)
+    for label, profiled in (
+        ("in-process conversion ([LOCAL] COPY_WORKERS = 0)", in_process),
+        ("as configured (conversion in worker processes when the load is large; main process shown)", config),
     ):
         stats_file = work / f"profile-{phase}-{len(out)}.pstats"
-        result = runner.phase(phase, config, env=env, profile_out=stats_file)
+        result = runner.phase(phase, profiled, profile_out=stats_file)
         stats = pstats.Stats(str(stats_file))
         # Stats' total_tt and stats (function -> call counts and times) are missing from typeshed.
         total: float = stats.total_tt  # type: ignore[attr-defined]
@@ -437,6 +443,14 @@ def run(options: Options, command: str, verbose: bool) -> Results:
                 )
             )
             config = write_config(work / f"scale-{scale.events}-{scale.songs}.cfg", server_dir, settings.port, DB, data)
+            exact_config = write_config(
+                work / f"scale-{scale.events}-{scale.songs}-exact.cfg",
+                server_dir,
+                settings.port,
+                DB,
+                data,
+                copy_converter="exact",
+            )
             read_every_file(data)  # every phase reads from a warm page cache, the first one too
             measured = {name: runner.phase(name, config) for name in phases.PIPELINE}
             mismatches = verify(config, summary)
@@ -450,7 +464,7 @@ def run(options: Options, command: str, verbose: bool) -> Results:
                 measured[name] = runner.phase(name, config)
             for name in phases.EXACT_PATH:  # the same loads without the native converter, side by side
                 label = f"{name}_exact"
-                measured[label] = runner.phase(name, config, env={CONVERTER_ENV: "exact"}, label=label)
+                measured[label] = runner.phase(name, exact_config, label=label)
             for name in phases.WHOLE_RUN:
                 measured[name] = runner.phase(name, config)
             if options.duckdb:

@@ -164,7 +164,7 @@ def etl_run(args: PhaseArgs) -> Result:
     return {"seconds": seconds}
 
 
-# Loads run again on the exact path alone (SPARKIFY_COPY_CONVERTER=exact): the native converter's gain.
+# Loads run again on the exact path alone ([LOCAL] COPY_CONVERTER = exact): the native converter's gain.
 EXACT_PATH = ["copy_events", "copy_songs"]
 
 PIPELINE: dict[str, Phase] = {

@@ -18,6 +18,8 @@ log = logging.getLogger("dwh")
 
 PASSWORD_ENV = "SPARKIFY_DB_PASSWORD"
 S3_READ_TIMEOUT = 20  # [LOCAL] S3_READ_TIMEOUT when empty: seconds S3 may stay silent on one request
+PROGRESS_SECONDS = 5.0  # [LOCAL] PROGRESS_SECONDS when empty: seconds between progress lines in a log
+COPY_CONVERTERS = ("auto", "native", "exact")  # [LOCAL] COPY_CONVERTER
 TARGETS = ("local", "redshift")
 JSON_AUTO = ("auto", "auto ignorecase")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -32,7 +34,6 @@ SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full"
 _ENDPOINT_URL = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+(/[A-Za-z0-9._~/\-]*)?")
 AUTH_METHODS = ("password", "iam")
 IAM_LOGINS = ("identity", "db_user")
-BOOLEANS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
 _REGION = f"(?P<region>{REGION_PATTERN.pattern})"
 #: Endpoint host names as AWS issues them: cluster-id.random.region.redshift.amazonaws.com and
 #: workgroup.account-id.region.redshift-serverless.amazonaws.com (.com.cn in China).
@@ -118,6 +119,15 @@ class ServerSettings:
     port: int = 54329
     user: str = "sparkify"
     dbname: str = "sparkify"
+    #: How the COPY emulation runs: worker processes (None: one per core for loads over 8 MB),
+    #: the conversion path (dwh.local.native.fast_path) and the seconds between progress lines in a log.
+    copy_workers: int | None = None
+    copy_converter: str = "auto"
+    progress_seconds: float = PROGRESS_SECONDS
+    #: As root on Linux: how the server runs as `nobody` (auto, sandbox, nobody) and where the plain
+    #: `nobody` method copies the binaries (dwh.local.server.linux_root). Not dwh.cfg keys.
+    root_method: str = "auto"
+    install_cache: Path | None = None
 
     @property
     def description(self) -> str:
@@ -228,11 +238,12 @@ class ConfigReader:
         value = self.get(section, key, default="")
         return self.matching(section, key, pattern, what, value) if value else None
 
-    def choice(self, section: str, key: str, choices: tuple[str, ...]) -> str:
-        value = self.required(section, key)
-        if value not in choices:
+    def choice(self, section: str, key: str, choices: tuple[str, ...], default: str | None = None) -> str:
+        """One of ``choices``, in any case, as written there; ``default``, if given, when absent or empty."""
+        value = self.required(section, key) if default is None else self.get(section, key, default="") or default
+        if value.lower() not in choices:
             raise self.fail(section, key, f"must be {' or '.join(choices)}, got {value!r}")
-        return value
+        return value.lower()
 
     def integer(
         self, section: str, key: str, minimum: int = 1, maximum: int | None = None, default: int | None = None
@@ -263,9 +274,7 @@ def load_settings(path: str | os.PathLike = "dwh.cfg") -> Settings:
     exposed = cfg.exposed_secrets()
     if exposed:
         log.warning("%s", exposed)
-    target = cfg.required("WAREHOUSE", "TARGET").lower()
-    if target not in TARGETS:
-        raise cfg.fail("WAREHOUSE", "TARGET", f"must be one of {', '.join(TARGETS)}, got {target!r}")
+    target = cfg.choice("WAREHOUSE", "TARGET", TARGETS)
     if target == "redshift":
         return _redshift_settings(cfg, path)
     return _local_settings(cfg, path)
@@ -283,26 +292,18 @@ def db_password(cfg: ConfigReader) -> tuple[str, str]:
 
 
 def boolean(cfg: ConfigReader, section: str, key: str, default: bool = False) -> bool:
-    """true/false (also yes/no, on/off, 1/0); ``default`` when absent or empty."""
+    """true/false (also yes/no, on/off, 1/0: configparser's own); ``default`` when absent or empty."""
     value = cfg.get(section, key, default="").lower()
     if not value:
         return default
-    if value not in BOOLEANS:
+    if value not in configparser.ConfigParser.BOOLEAN_STATES:
         raise cfg.fail(section, key, f"must be true or false, got {value!r}")
-    return BOOLEANS[value]
-
-
-def _keyword(cfg: ConfigReader, section: str, key: str, choices: tuple[str, ...]) -> str:
-    """One of ``choices`` in any case, given in lower case; the first when absent or empty."""
-    value = (cfg.get(section, key, default="") or choices[0]).lower()
-    if value not in choices:
-        raise cfg.fail(section, key, f"must be {' or '.join(choices)}, got {value!r}")
-    return value
+    return configparser.ConfigParser.BOOLEAN_STATES[value]
 
 
 def auth_method(cfg: ConfigReader) -> str:
     """[CLUSTER] AUTH: password (the default) or iam."""
-    return _keyword(cfg, "CLUSTER", "AUTH", AUTH_METHODS)
+    return cfg.choice("CLUSTER", "AUTH", AUTH_METHODS, default=AUTH_METHODS[0])
 
 
 def _iam_login(cfg: ConfigReader, host: str) -> IamLogin:
@@ -339,7 +340,7 @@ def _iam_login(cfg: ConfigReader, host: str) -> IamLogin:
         region = parsed.group("region")
     else:
         region = cfg.matching("AWS", "REGION", REGION_PATTERN, "an AWS region such as us-west-2 (HOST names none)")
-    login = _keyword(cfg, "CLUSTER", "IAM_LOGIN", IAM_LOGINS)
+    login = cfg.choice("CLUSTER", "IAM_LOGIN", IAM_LOGINS, default=IAM_LOGINS[0])
     if login == "db_user" and serverless:
         raise cfg.fail(
             "CLUSTER",
@@ -375,7 +376,7 @@ def _redshift_settings(cfg: ConfigReader, path: Path) -> Settings:
         if iam
         else cfg.matching("CLUSTER", "DB_USER", IDENTIFIER_PATTERN, "a lower-case user name"),
         password=password,
-        sslmode=_ssl_mode(cfg),
+        sslmode=cfg.choice("CLUSTER", "SSLMODE", SSL_MODES, default="require"),
         connect_timeout=cfg.integer("CLUSTER", "CONNECT_TIMEOUT", minimum=1, maximum=300, default=10),
         iam=iam,
     )
@@ -447,6 +448,11 @@ def _server_settings(cfg: ConfigReader, base: Path) -> ServerSettings:
         port=cfg.port("LOCAL", "PORT"),
         user=cfg.matching("LOCAL", "DB_USER", IDENTIFIER_PATTERN, "a lower-case user name"),
         dbname=cfg.matching("LOCAL", "DB_NAME", IDENTIFIER_PATTERN, "a lower-case database name"),
+        copy_workers=_optional(cfg, "LOCAL", "COPY_WORKERS", lambda: cfg.integer("LOCAL", "COPY_WORKERS", 0, 64)),
+        copy_converter=cfg.choice("LOCAL", "COPY_CONVERTER", COPY_CONVERTERS, default="auto"),
+        progress_seconds=float(
+            cfg.integer("LOCAL", "PROGRESS_SECONDS", minimum=0, maximum=3600, default=int(PROGRESS_SECONDS))
+        ),
     )
 
 
@@ -465,13 +471,6 @@ def _local_settings(cfg: ConfigReader, path: Path) -> Settings:
         **_load_options(cfg),
     )
     return Settings(path=path, target="local", sources=sources, local=server)
-
-
-def _ssl_mode(cfg: ConfigReader) -> str:
-    mode = cfg.get("CLUSTER", "SSLMODE", default="require") or "require"
-    if mode not in SSL_MODES:
-        raise cfg.fail("CLUSTER", "SSLMODE", f"must be one of {', '.join(SSL_MODES)}, got {mode!r}")
-    return mode
 
 
 def _load_options(cfg: ConfigReader) -> dict:

@@ -8,7 +8,6 @@ COPY and tells nothing until it ends: elapsed_ticker() logs the time waited.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,6 +16,7 @@ from typing import IO, Any, Protocol, runtime_checkable
 
 from tqdm import tqdm
 
+from dwh.config import PROGRESS_SECONDS
 from dwh.db import Statement, WarehouseWrapper
 
 log = logging.getLogger("dwh")
@@ -26,10 +26,9 @@ log = logging.getLogger("dwh")
 # later COPY in the same run would start them the slow way. Bars here refresh as rows arrive.
 tqdm.monitor_interval = 0
 
-#: In a log, one progress line per this many seconds (none for a COPY that ends sooner);
-#: the environment variable sets another interval (0: a line per batch of files read).
-LOG_INTERVAL = 5.0
-INTERVAL_ENV = "SPARKIFY_PROGRESS_SECONDS"
+#: In a log, one progress line per this many seconds ([LOCAL] PROGRESS_SECONDS; none for a COPY
+#: that ends sooner; 0: a line per batch of files read).
+LOG_INTERVAL = PROGRESS_SECONDS
 #: On Redshift, one elapsed-time line per this many seconds of a running COPY.
 TICK_INTERVAL = 10.0
 
@@ -140,23 +139,13 @@ class BarProgress(CopyProgress):
         self.bar.close()
 
 
-def progress_factory(quiet: bool, stream: IO[str]) -> ProgressFactory:
+def progress_factory(quiet: bool, stream: IO[str], interval: float = LOG_INTERVAL) -> ProgressFactory:
     """Silent with -q; a bar when `stream` is a terminal; log lines otherwise."""
     if quiet:
         return CopyProgress
     if stream.isatty():
         return lambda table, files, total_bytes: BarProgress(table, files, total_bytes, stream)
-    interval = log_interval()
     return lambda table, files, total_bytes: LogProgress(table, files, total_bytes, interval)
-
-
-def log_interval() -> float:
-    """LOG_INTERVAL, or the number of seconds in SPARKIFY_PROGRESS_SECONDS when it holds one."""
-    try:
-        return max(0.0, float(os.environ.get(INTERVAL_ENV, LOG_INTERVAL)))
-    except ValueError:
-        log.warning("%s is not a number of seconds; progress lines every %g s", INTERVAL_ENV, LOG_INTERVAL)
-        return LOG_INTERVAL
 
 
 @contextmanager
@@ -188,14 +177,16 @@ class Ticking(WarehouseWrapper):
             return self.inner.execute(statement)
 
 
-def watch_copies(warehouse: Any, quiet: bool, stream: IO[str], on_files: Callable[[int, int], None]) -> bool:
+def watch_copies(
+    warehouse: Any, quiet: bool, stream: IO[str], on_files: Callable[[int, int], None], interval: float = LOG_INTERVAL
+) -> bool:
     """Show the progress of the warehouse's COPYs if it reports any; True when it does.
 
     `on_files(files, bytes)` is told what each COPY read (for the load history).
     """
     if not isinstance(warehouse, ReportsCopyProgress):
         return False
-    shown = progress_factory(quiet, stream)
+    shown = progress_factory(quiet, stream, interval)
 
     def counted(table: str, files: int, total_bytes: int) -> CopyProgress:
         progress = shown(table, files, total_bytes)

@@ -185,44 +185,61 @@ def copy_statement(folder: Path, mode: str, paths_file: Path, options: Options, 
     return " ".join(words) + ";"
 
 
+def native_convert(converter, data: bytes) -> tuple[bytes, int] | None:
+    """One file through the native path: (COPY text rows, their count), or None when it is handed back."""
+    runs = converter.convert_files([("x.json", data, 1)])
+    return runs[0] if len(runs) == 1 and isinstance(runs[0], tuple) else None
+
+
 def per_value_load(files: list[tuple[str, bytes]], columns: list[Column], mode: str, steps, options: Options):
     """COPY text rows and rejected rows, one document and one value at a time."""
-    converters = [converter_for(column, options) for column in columns]
     lines, errors = [], []
     for filename, data in files:
         decoded: list[LoadError] = []
         rows = list(documents_in(data, filename, decoded))
         errors += decoded
-        for line, document in rows:
-            if mode != "paths" and type(document) is not dict:
-                reason = "Invalid JSON: expected an object for FORMAT AS JSON 'auto'"
-                errors.append(LoadError(filename, line, "", "", json_text(document)[:60], 1216, reason))
-                continue
-            if mode == "paths" and type(document) is not dict and all(type(s[0]) is str for s in steps):
-                reason = (
-                    "Invalid JSON: expected an object, as the JSONPaths name members (a file written as one "
-                    "JSON array must hold its objects one after another instead)"
+        file_lines, file_errors = per_value_rows(
+            [(filename, line, d) for line, d in rows], columns, mode, steps, options
+        )
+        lines += file_lines
+        errors += file_errors
+    return lines, errors
+
+
+def per_value_rows(documents: list[tuple[str, int, object]], columns: list[Column], mode: str, steps, options: Options):
+    """COPY text rows and rejected rows of (file, line, document) triples, one value at a time."""
+    converters = [converter_for(column, options) for column in columns]
+    lines, errors = [], []
+    for filename, line, document in documents:
+        if mode != "paths" and type(document) is not dict:
+            reason = "Invalid JSON: expected an object for FORMAT AS JSON 'auto'"
+            errors.append(LoadError(filename, line, "", "", json_text(document)[:60], 1216, reason))
+            continue
+        if mode == "paths" and type(document) is not dict and all(type(s[0]) is str for s in steps):
+            reason = (
+                "Invalid JSON: expected an object, as the JSONPaths name members (a file written as one "
+                "JSON array must hold its objects one after another instead)"
+            )
+            errors.append(LoadError(filename, line, "", "", json_text(document)[:60], 1216, reason))
+            continue
+        if mode == "auto ignorecase":
+            document = {key.lower(): value for key, value in document.items()}
+        fields = []
+        for position, (column, convert) in enumerate(zip(columns, converters, strict=True)):
+            value = follow(document, steps[position]) if mode == "paths" else document.get(column.name)
+            try:
+                text = None if value is None else convert(value)
+                if text is None and column.not_null:
+                    raise FieldError(1213, "Missing data for not-null field")
+            except FieldError as problem:
+                shown = problem.value[:1024] if isinstance(problem.value, str) else ""
+                errors.append(
+                    LoadError(filename, line, column.name, column.type_label, shown, problem.code, problem.reason)
                 )
-                errors.append(LoadError(filename, line, "", "", json_text(document)[:60], 1216, reason))
-                continue
-            if mode == "auto ignorecase":
-                document = {key.lower(): value for key, value in document.items()}
-            fields = []
-            for position, (column, convert) in enumerate(zip(columns, converters, strict=True)):
-                value = follow(document, steps[position]) if mode == "paths" else document.get(column.name)
-                try:
-                    text = None if value is None else convert(value)
-                    if text is None and column.not_null:
-                        raise FieldError(1213, "Missing data for not-null field")
-                except FieldError as problem:
-                    shown = problem.value[:1024] if isinstance(problem.value, str) else ""
-                    errors.append(
-                        LoadError(filename, line, column.name, column.type_label, shown, problem.code, problem.reason)
-                    )
-                    break
-                fields.append(NULL if text is None else text)
-            else:
-                lines.append("\t".join(fields))
+                break
+            fields.append(NULL if text is None else text)
+        else:
+            lines.append("\t".join(fields))
     return lines, errors
 
 
@@ -277,8 +294,8 @@ KNOWN_AWKWARD = (
         [],
     )
 )
-def test_columnar_path_loads_what_the_per_value_path_loads(warehouse, monkeypatch, converter, load):
-    monkeypatch.setenv(native.CONVERTER_ENV, converter)
+def test_columnar_path_loads_what_the_per_value_path_loads(warehouse, converter, load):
+    warehouse.copy_converter = converter
     columns, mode, paths, contents, options, max_error, _ = load
     ddl = ", ".join(f"{name} {sql_type}{' NOT NULL' if column.not_null else ''}" for name, sql_type, column in columns)
     with tempfile.TemporaryDirectory() as folder:
@@ -356,9 +373,9 @@ def test_columnar_conversion_equals_per_value_conversion_for_any_documents(wareh
     plan = Plan([column for _, _, column in columns], options, plan_mode, steps)
     where = [("x.json", line) for line in range(1, len(documents) + 1)]
     fast_errors: list[LoadError] = []
-    exact_errors: list[LoadError] = []
-    fast = convert_documents(documents, where, plan, False, fast_errors)
-    exact = convert_documents(documents, where, plan, True, exact_errors)
+    fast = convert_documents(documents, where, plan, fast_errors)
+    triples = [(file, line, document) for (file, line), document in zip(where, documents, strict=True)]
+    exact, exact_errors = per_value_rows(triples, [column for _, _, column in columns], mode, steps, options)
     assert fast_errors == exact_errors
     assert len(fast) == len(exact) == len(documents) - len(exact_errors)
     ddl = ", ".join(f"{name} {sql_type}" for name, sql_type, _ in columns)
@@ -462,7 +479,7 @@ def test_native_conversion_loads_what_the_exact_path_loads(warehouse, load):
     columns, mode, paths, data, options = load
     plan = native_plan(columns, mode, paths, options)
     converter = native.converter_for_plan(plan)
-    converted = converter.convert(data) if converter is not None else None
+    converted = native_convert(converter, data) if converter is not None else None
     event("native" if converted is not None else "handed back")
     if converted is None:
         return
@@ -497,7 +514,7 @@ def test_native_path_converts_common_batches(mode, options):
     plan = native_plan(EVENTS_LIKE, mode, ["$.c0", "$.c1", "$.c2", "$.c3", "$.c4"], options)
     converter = native.converter_for_plan(plan)
     assert converter is not None
-    converted = converter.convert(data)
+    converted = native_convert(converter, data)
     assert converted is not None and converted[1] == 200
 
 
@@ -544,7 +561,7 @@ def test_unusual_values_hand_the_batch_to_the_exact_path(line):
     plan = native_plan(columns, "auto", ["$.c0", "$.c1"], Options(blanks_as_null=True))
     converter = native.converter_for_plan(plan)
     assert converter is not None
-    assert converter.convert(b'{"c0": "ok", "c1": 1}\n' + line + b"\n") is None
+    assert native_convert(converter, b'{"c0": "ok", "c1": 1}\n' + line + b"\n") is None
 
 
 def test_files_keep_their_order_when_some_take_the_exact_path():
@@ -572,19 +589,18 @@ def test_the_blank_guard_knows_every_character_python_calls_space():
     assert sorted(native._SPACES) == [chr(c) for c in range(0x110000) if chr(c).isspace()]
 
 
-def test_loads_below_the_threshold_take_the_exact_path_unless_told(monkeypatch):
-    monkeypatch.delenv(native.CONVERTER_ENV, raising=False)
-    assert not native.wanted(native.MIN_BYTES - 1) and native.wanted(native.MIN_BYTES)
-    monkeypatch.setenv(native.CONVERTER_ENV, "native")
-    assert native.wanted(0)
-    monkeypatch.setenv(native.CONVERTER_ENV, "exact")
-    assert not native.wanted(10 * native.MIN_BYTES)
+def test_one_function_chooses_the_path_by_size_and_configuration():
+    plan = native_plan([column("k", "INTEGER")], "auto", ["$.k"], Options())
+    assert not native.fast_path(plan, native.MIN_BYTES - 1) and native.fast_path(plan, native.MIN_BYTES)
+    assert native.fast_path(plan, 0, "native") and not native.fast_path(plan, 10 * native.MIN_BYTES, "exact")
+    inexpressible = native_plan([column("k", "INTEGER")], "auto", ["$.k"], Options(truncate_columns=True))
+    assert not native.fast_path(inexpressible, 10 * native.MIN_BYTES, "native")
 
 
 def test_a_process_keeps_a_few_converters_and_closes_the_rest():
     plans = [native_plan([column(f"k{n}", "INTEGER")], "auto", [f"$.k{n}"], Options()) for n in range(native._KEPT + 2)]
     first = native.converter_for_plan(plans[0])
-    assert first is not None and first.convert(b'{"k0": 1}\n') == (b"1\n", 1)
+    assert first is not None and native_convert(first, b'{"k0": 1}\n') == (b"1\n", 1)
     for plan in plans[1:]:
         native.converter_for_plan(plan)
     assert sum(key[0] == os.getpid() for key in native._converters) == native._KEPT

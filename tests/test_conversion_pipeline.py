@@ -123,8 +123,6 @@ def test_loads_the_native_converter_serves_go_in_larger_batches():
     native_plan = dataclasses.replace(PLAN, native=True)
     assert pipeline.batch_bytes(native_plan) == pipeline.NATIVE_BATCH_BYTES > pipeline.BATCH_BYTES
     assert pipeline.batch_bytes(PLAN) == pipeline.BATCH_BYTES
-    not_null = Plan([Column("n", "integer", None, True)], Options(), "auto", native=True)  # the exact path's only
-    assert pipeline.batch_bytes(not_null) == pipeline.BATCH_BYTES
 
 
 def test_a_large_file_is_cut_into_pieces_between_documents(tmp_path):

@@ -12,13 +12,12 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from dwh.errors import LoadFailed
-from dwh.local.native import CONVERTER_ENV
 
 
 @pytest.fixture(autouse=True, params=["native", "exact"])
-def converter(request, monkeypatch):
+def converter(request, warehouse):
     """Every rule holds on both paths: native conversion (with its hand-back) and the exact path alone."""
-    monkeypatch.setenv(CONVERTER_ENV, request.param)
+    warehouse.copy_converter = request.param
     return request.param
 
 
@@ -266,12 +265,12 @@ def test_any_text_round_trips_unchanged(load, values):
     assert rows == list(enumerate(values))
 
 
-def test_worker_processes_give_the_same_rows_and_errors(load, monkeypatch):
+def test_worker_processes_give_the_same_rows_and_errors(load, warehouse, monkeypatch):
     from dwh.local import pipeline
 
     files = {f"src/{i:02}.json": "\n".join(json.dumps({"n": i * 10 + j}) for j in range(5)) for i in range(12)}
     in_process = load("n INT", files)
-    monkeypatch.setenv("SPARKIFY_COPY_WORKERS", "2")
+    warehouse.copy_workers = 2
     monkeypatch.setattr(pipeline, "BATCH_FILES", 2)  # six batches, three in flight at a time
     assert load("n INT", files) == in_process
     files["src/07.json"] += '\n{"n": "seven"}'
@@ -279,13 +278,13 @@ def test_worker_processes_give_the_same_rows_and_errors(load, monkeypatch):
     assert "07.json, line 6, column n (integer): Invalid digit" in str(error)
 
 
-def test_a_large_file_loads_in_pieces_with_the_same_rows_and_line_numbers(load, monkeypatch):
+def test_a_large_file_loads_in_pieces_with_the_same_rows_and_line_numbers(load, warehouse, monkeypatch):
     from dwh.local import pipeline
 
     lines = [json.dumps({"n": n}) for n in range(3_000)] + ['{\n  "n": 3000\n}', '{"n": 3001}']
     files = {"src/big.json": "\n".join(lines)}
     in_process = load("n INT", files)
-    monkeypatch.setenv("SPARKIFY_COPY_WORKERS", "2")
+    warehouse.copy_workers = 2
     monkeypatch.setattr(pipeline, "SPLIT_BYTES", 1_000)
     monkeypatch.setattr(pipeline, "PIECE_BYTES", 1_000)  # some forty pieces, converted by two workers
     assert load("n INT", files) == in_process == (3_002, [(n,) for n in range(3_002)])
@@ -333,14 +332,14 @@ def test_copy_analyzes_the_table_and_leaves_the_session_settings_alone(load, war
         assert sorted(cur.fetchall()) == [("a", 11), ("b", 11)]
 
 
-def test_a_failed_copy_with_fork_server_workers_ends_and_names_the_row(load, monkeypatch):
+def test_a_failed_copy_with_fork_server_workers_ends_and_names_the_row(load, warehouse, monkeypatch):
     # A second thread makes the pool start its workers from a fork server; the failure must end the
     # load (on Python 3.11.2, cancelling the batches in flight hung the pool's shutdown for good).
     from dwh.local import pipeline
 
     files = {f"src/{i:02}.json": "\n".join(json.dumps({"n": i * 10 + j}) for j in range(5)) for i in range(12)}
     files["src/07.json"] += '\n{"n": "seven"}'
-    monkeypatch.setenv("SPARKIFY_COPY_WORKERS", "2")
+    warehouse.copy_workers = 2
     monkeypatch.setattr(pipeline, "BATCH_FILES", 2)
     stop = threading.Event()
     second_thread = threading.Thread(target=stop.wait)

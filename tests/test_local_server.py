@@ -93,8 +93,7 @@ def run_module(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch):
-    for name in ("SPARKIFY_PG_RUN_AS", "SPARKIFY_PG_BIN", "SPARKIFY_PG_CACHE"):
-        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("SPARKIFY_PG_BIN", raising=False)
     layout.postgres_version.cache_clear()
 
 
@@ -513,11 +512,9 @@ def test_root_via_nobody_with_binaries_under_0700_folder(servers, shared_dir, tm
         shutil.copytree(layout.bin_dir().parent, locked / "pginstall", symlinks=True)
     cache = shared_dir / "pginstall-cache"
     data_dir = shared_dir / "wh"
-    s = servers(data_dir, initialised=True)
+    s = servers(data_dir, initialised=True, root_method="nobody", install_cache=cache)
 
-    monkeypatch.setenv("SPARKIFY_PG_RUN_AS", "nobody")
     monkeypatch.setenv("SPARKIFY_PG_BIN", str(locked / "pginstall" / "bin"))
-    monkeypatch.setenv("SPARKIFY_PG_CACHE", str(cache))
     params = ensure_running(s)
     pid = postmaster_pid(s)
 
@@ -536,8 +533,7 @@ def test_root_via_nobody_with_binaries_under_0700_folder(servers, shared_dir, tm
 
 @root_only
 def test_root_via_nobody_unreachable_data_dir(servers, tmp_path, monkeypatch):
-    monkeypatch.setenv("SPARKIFY_PG_RUN_AS", "nobody")
-    s = servers(tmp_path / "wh")  # pytest's tmp_path sits under a 0700 folder
+    s = servers(tmp_path / "wh", root_method="nobody")  # pytest's tmp_path sits under a 0700 folder
     with pytest.raises(ServerError) as excinfo:
         ensure_running(s)
     assert "[LOCAL] DATA_DIR" in str(excinfo.value)

@@ -291,8 +291,9 @@ def expected_events(day: str) -> int:
     return len((SAMPLE / "log_data" / f"{d:%Y}" / f"{d:%m}" / f"{day}-events.json").read_text().splitlines())
 
 
-def test_progress_in_a_log_is_a_timestamped_line_and_q_silences_it(config):
-    shown = run_script("etl.py", config, env={progress.INTERVAL_ENV: "0"})
+def test_progress_in_a_log_is_a_timestamped_line_and_q_silences_it(make_config, config, db_name):
+    config = make_config({("LOCAL", "DB_NAME"): db_name, ("LOCAL", "PROGRESS_SECONDS"): "0"}, name="every-batch.cfg")
+    shown = run_script("etl.py", config)
     assert shown.returncode == 0, shown.stderr
     lines = shown.stdout.splitlines()
     assert lines and all(ISO_LINE.match(line) for line in lines)
@@ -301,7 +302,7 @@ def test_progress_in_a_log_is_a_timestamped_line_and_q_silences_it(config):
         r"\d+/1943 files, [\d.]+ of [\d.]+ MB \(\d+%\), [\d,]+ rows, [\d.]+ MB/s, about", songs[0]
     )
     assert "1943/1943 files" in songs[-1]
-    quiet = run_script("etl.py", config, "-q", env={progress.INTERVAL_ENV: "0"})
+    quiet = run_script("etl.py", config, "-q")
     assert quiet.returncode == 0 and quiet.stdout == "" and quiet.stderr == ""
 
 

@@ -42,7 +42,7 @@ class Plan:
     options: Options
     mode: str  # "auto", "ignorecase" or "paths"
     paths: list[tuple] = field(default_factory=list)
-    native: bool = False  # try dwh.local.native first (LocalWarehouse.copy decides by the load's size)
+    native: bool = False  # native code converts first (set once per load by dwh.local.native.fast_path)
 
     def __post_init__(self):
         self.converters = [converter_for(c, self.options) for c in self.columns]
@@ -97,12 +97,10 @@ def _epoch_millis_formatter():
     return format_ms
 
 
-def _convert_column(values: list, column: Column, options: Options, exact_only: bool, slow) -> list:
-    """Convert one column of a file; common values take an inline fast path, the rest `slow`."""
+def _convert_column(values: list, column: Column, options: Options, slow) -> list:
+    """Convert one column of a file; common values inline, the rest `slow` (the column's converter)."""
     nullable = not column.not_null
     kind = kind_of(column.data_type)
-    if exact_only:
-        return [slow(i, v) for i, v in enumerate(values)]
     if kind == "text":
         if NEEDS_EXACT_TEXT.search("".join([v for v in values if v.__class__ is str])):
             return [slow(i, v) for i, v in enumerate(values)]
@@ -178,9 +176,7 @@ def _extract(documents: list, plan: Plan, position: int):
     return [d.get(column.name) for d in documents]
 
 
-def convert_documents(
-    documents: list, where: list[tuple[str, int]], plan: Plan, exact_only: bool, errors: list[LoadError]
-) -> list[str]:
+def convert_documents(documents: list, where: list[tuple[str, int]], plan: Plan, errors: list[LoadError]) -> list[str]:
     """COPY text lines for documents; where[i] is (file, line) of documents[i] for error reports."""
     if not documents:
         return []
@@ -214,7 +210,7 @@ def convert_documents(
                     )
                 return NULL
 
-        columns_out.append(_convert_column(values, column, plan.options, exact_only, slow))
+        columns_out.append(_convert_column(values, column, plan.options, slow))
 
     rows: Iterable[tuple[str, ...]] = zip(*columns_out, strict=True)
     if bad:

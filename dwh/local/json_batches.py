@@ -54,30 +54,29 @@ class _Batch:
     """Documents from one or more files waiting to be converted together."""
 
     def __init__(self, plan: Plan):
-        self.plan, self.decoded_slowly = plan, False
+        self.plan = plan
         self.documents: list[Any] = []
         self.where: list[tuple[str, int]] = []
         self.parts: list[bytes] = []
         self.rows = 0
         self.errors: list[LoadError] = []
 
-    def add(self, filename: str, numbered_documents, decoded_slowly: bool = False) -> None:
+    def add(self, filename: str, numbered_documents) -> None:
         for line, document in numbered_documents:
             self.documents.append(document)
             self.where.append((filename, line))
-        self.decoded_slowly |= decoded_slowly
         if len(self.documents) >= SLICE_DOCUMENTS:
             self.flush()
 
     def flush(self) -> None:
         if not self.documents:
             return
-        lines = convert_documents(self.documents, self.where, self.plan, self.decoded_slowly, self.errors)
+        lines = convert_documents(self.documents, self.where, self.plan, self.errors)
         if lines:
             lines.append("")
             self.parts.append("\n".join(lines).encode("utf-8", "surrogateescape"))
             self.rows += len(lines) - 1
-        self.documents, self.where, self.decoded_slowly = [], [], False
+        self.documents, self.where = [], []
 
     def result(self) -> FileResult:
         self.flush()
@@ -105,7 +104,7 @@ def _add_file(batch: _Batch, filename: str, data: bytes, first_line: int = 1) ->
         )  # fmt: skip
         return
     if data.translate(_DIGITS_AS_NINES).find(_LONG_NUMBER) >= 0:
-        batch.add(filename, list(documents_in(data, filename, batch.errors, first_line)), True)
+        batch.add(filename, list(documents_in(data, filename, batch.errors, first_line)))
         return
     skipped = first_line - 1  # lines of the file before this part of it
     lines = data.split(b"\n")
@@ -126,7 +125,7 @@ def _add_file(batch: _Batch, filename: str, data: bytes, first_line: int = 1) ->
                 ]
         except orjson.JSONDecodeError:
             rest = b"\n".join(lines[start:])
-            batch.add(filename, list(documents_in(rest, filename, batch.errors, skipped + start + 1)), True)
+            batch.add(filename, list(documents_in(rest, filename, batch.errors, skipped + start + 1)))
             return
         batch.add(filename, numbered)
 

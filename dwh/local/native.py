@@ -38,9 +38,8 @@ from dwh.config import sql_literal
 from dwh.local.columnar import Plan
 from dwh.local.converters import EPOCH_MS_END, INT_RANGES, SAFE_DIGITS, Column, kind_of
 
-# "exact" turns this path off, "native" on for any load (tests run every COPY both ways); unset, it
-# serves loads of MIN_BYTES or more: importing DuckDB costs about 0.3 s, the path saves about 5 µs a row.
-CONVERTER_ENV = "SPARKIFY_COPY_CONVERTER"
+# [LOCAL] COPY_CONVERTER = auto uses this path for loads of MIN_BYTES or more: importing DuckDB costs
+# about 0.3 s, the path saves about 5 µs a row.
 MIN_BYTES = 32 << 20
 # JSON escapes of \\, \t, \n, \r or NUL (also as \u00XX); and an integer -0 (a -0 followed by what
 # ends a number). Each pattern starts with one literal byte, which the regular expression engine
@@ -57,12 +56,14 @@ def _needs_exact(data: bytes) -> bool:
     return _ESCAPE_NEEDING_EXACT.search(data) is not None or _MINUS_ZERO.search(data) is not None
 
 
-def wanted(total_bytes: int) -> bool:
-    """Whether a load of this many bytes tries this path first."""
-    configured = os.environ.get(CONVERTER_ENV, "").lower()
-    if configured in ("exact", "native"):
-        return configured == "native"
-    return total_bytes >= MIN_BYTES
+def fast_path(plan: Plan, total_bytes: int, choice: str = "auto") -> bool:
+    """Whether a load converts with native code first: the one place a COPY's conversion path is chosen.
+
+    choice is [LOCAL] COPY_CONVERTER: "exact" never, "native" always, "auto" for MIN_BYTES or more.
+    Either way a plan the native shapes cannot express, and a file they do not fit, take the exact path.
+    """
+    wanted = choice == "native" or (choice == "auto" and total_bytes >= MIN_BYTES)
+    return wanted and converter_for_plan(plan) is not None
 
 
 def _identifier(text: str) -> str:
@@ -170,12 +171,6 @@ class NativeConverter:
         if len(runs) == 1:
             return [(text, counts[0])]
         return _in_runs(text, runs)
-
-    def convert(self, data: bytes) -> tuple[bytes, int] | None:
-        """COPY text rows of one file and their count; None: the file needs the exact path."""
-        count = self.documents_in(data)
-        text = self._convert([data], count) if count else None
-        return None if text is None else (text, count)
 
     def _convert(self, files: list[bytes], count: int) -> bytes | None:
         """DuckDB's conversion of the files' `count` documents, one a line, from one temporary file

@@ -20,7 +20,6 @@ from multiprocessing.context import BaseContext
 
 import psutil
 
-from dwh.local import native
 from dwh.local.columnar import Plan
 from dwh.local.json_batches import FileResult, Piece, convert_files
 from dwh.s3.sources import LocalFiles, SourceObject
@@ -31,7 +30,6 @@ Content = bytes | Piece | None
 PARENT_CHECK_SECONDS = 0.5
 # Below this much input, converting in this process beats starting worker processes.
 PARALLEL_MIN_BYTES = 8 << 20
-WORKERS_ENV = "SPARKIFY_COPY_WORKERS"
 # Small files are converted together: up to this many bytes or files per batch.
 BATCH_BYTES = 1 << 20
 BATCH_FILES = 2000
@@ -48,16 +46,13 @@ PIECE_BYTES = 4 << 20
 
 def batch_bytes(plan: Plan) -> int:
     """How many bytes of files make a batch: more where DuckDB converts them."""
-    if plan.native and native.converter_for_plan(plan) is not None:
-        return NATIVE_BATCH_BYTES
-    return BATCH_BYTES
+    return NATIVE_BATCH_BYTES if plan.native else BATCH_BYTES
 
 
-def conversion_workers(total_bytes: int) -> int:
-    """How many processes convert JSON: one per core for large loads, none for small ones."""
-    configured = os.environ.get(WORKERS_ENV, "")
-    if configured.isdigit():
-        return int(configured)
+def conversion_workers(total_bytes: int, configured: int | None = None) -> int:
+    """How many processes convert JSON: [LOCAL] COPY_WORKERS, else one per core for large loads, none for small."""
+    if configured is not None:
+        return configured
     if total_bytes < PARALLEL_MIN_BYTES:
         return 0
     return min(os.cpu_count() or 1, 8)

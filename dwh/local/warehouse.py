@@ -22,7 +22,6 @@ from dwh.local.converters import Column, Options
 from dwh.local.copy_statement import CopyStatement, CopySyntaxError, is_copy, parse_copy
 from dwh.local.jsonpaths import parse_jsonpaths
 from dwh.local.pipeline import (
-    WORKERS_ENV,
     ChunkReader,
     content_size,
     conversion_workers,
@@ -67,6 +66,9 @@ class LocalWarehouse(PsycopgWarehouse):
         self.endpoint_url = settings.sources.s3_endpoint_url
         self.anonymous = settings.sources.s3_anonymous
         self.s3_read_timeout = settings.sources.s3_read_timeout
+        #: [LOCAL] COPY_WORKERS and COPY_CONVERTER (tests set them on a warehouse).
+        self.copy_workers = settings.local.copy_workers
+        self.copy_converter = settings.local.copy_converter
         #: Told of each COPY's files, bytes and rows as they are read (etl.py shows it as progress).
         self.copy_progress: ProgressFactory = CopyProgress
         self.server_log = server.ServerLog(settings.local)
@@ -156,8 +158,8 @@ class LocalWarehouse(PsycopgWarehouse):
 
         errors, rows = [], 0
         total_bytes = sum(obj.size for obj in objects)
-        workers = conversion_workers(total_bytes)
-        plan.native = native.wanted(total_bytes)
+        workers = conversion_workers(total_bytes, self.copy_workers)
+        plan.native = native.fast_path(plan, total_bytes, self.copy_converter)
         progress = self.copy_progress(stmt.table, len(objects), total_bytes)
 
         def counted(files):
@@ -194,7 +196,7 @@ class LocalWarehouse(PsycopgWarehouse):
                 if isinstance(reader.failure, BrokenProcessPool):
                     raise LoadFailed(
                         f"COPY {stmt.table}: a JSON conversion worker process died ({reader.failure}); "
-                        f"set {WORKERS_ENV}=0 to convert in this process"
+                        "set [LOCAL] COPY_WORKERS = 0 in dwh.cfg to convert in the loading process"
                     ) from None
                 if reader.failure is not None:
                     raise reader.failure from None

@@ -110,7 +110,8 @@ def locked_run(settings: Settings, command: str, *, wait: float, quiet: bool, op
         log_book.start(record)
         counts = history.Counts()
         load = _opened(opened, opener(settings, "load"))
-        if not progress.watch_copies(load, quiet, sys.stderr, counts.files) and not quiet:
+        interval = settings.local.progress_seconds if settings.local else progress.LOG_INTERVAL
+        if not progress.watch_copies(load, quiet, sys.stderr, counts.files, interval) and not quiet:
             load = progress.Ticking(load)
         tally = history.Tally(load, counts)
 

