@@ -6,7 +6,7 @@ Redshift does not enforce PRIMARY KEY or UNIQUE, so every INSERT below makes its
 itself (tests prove it), and no table declares one: Redshift's planner trusts declared keys,
 which would let a duplicate fool the very checks that look for it. Text compares as Redshift
 compares it (trailing spaces do not count) wherever the data decides a comparison (see
-"Trailing spaces" below). Distribution and sort keys are explained in the README ("Table design").
+"Trailing spaces" below). Distribution and sort keys are explained in docs/schema.md ("Table design").
 """
 
 from datetime import date

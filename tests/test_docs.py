@@ -1,5 +1,6 @@
 """The README stays true: its schema, its commands, its file list and its figures."""
 
+import ast
 import re
 
 import pytest
@@ -55,11 +56,59 @@ def test_readme_figures_are_the_tested_counts():
         assert f"{table} {rows:,}" in README.replace("\n", " ")
 
 
-def test_every_core_module_is_listed_in_the_readme_and_the_architecture():
+def test_every_package_is_listed_in_the_readme_and_every_module_placed_in_the_architecture():
     architecture = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
     listed = set(re.findall(r"^\| `([^`]+)` \|", README, re.M))
-    for path in sorted((ROOT / "dwh").glob("*.py")):
-        if path.name != "__init__.py":
-            module = f"dwh/{path.name}"
-            assert module in listed, f"README's Files table lacks {module}"
-            assert path.stem in architecture, f"docs/architecture.md does not place {module}"
+    for package in sorted(p for p in (ROOT / "dwh").iterdir() if (p / "__init__.py").exists()):
+        assert f"dwh/{package.name}/" in listed, f"README's Files table lacks dwh/{package.name}/"
+    for path in sorted((ROOT / "dwh").rglob("*.py")):
+        if path.name not in ("__init__.py", "__main__.py"):
+            module = path.relative_to(ROOT).with_suffix("").as_posix()
+            assert f"`{module}" in architecture or f"{module}." in architecture, (
+                f"docs/architecture.md does not place {module}"
+            )
+
+
+def environment_variables_read() -> set[str]:
+    """Every environment variable the project's own code reads by name (os.environ.get/[], os.getenv),
+    a name given as a constant, a module-level name for one, or a loop over a tuple of them."""
+    trees = [
+        ast.parse(path.read_text(encoding="utf-8")) for path in [*ROOT.glob("*.py"), *(ROOT / "dwh").rglob("*.py")]
+    ]
+    names: dict[str, set[str]] = {}
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                if isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+                    names.setdefault(node.targets[0].id, set()).add(node.value.value)
+            elif isinstance(node, ast.For) and isinstance(node.target, ast.Name) and isinstance(node.iter, ast.Tuple):
+                names.setdefault(node.target.id, set()).update(ast.unparse(e).strip("'\"") for e in node.iter.elts)
+
+    def resolve(name: str) -> set[str]:
+        values = names.get(name, {name})
+        return set().union(*(resolve(v) if v in names and v != name else {v} for v in values))
+
+    found: set[str] = set()
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and ast.unparse(node.func) in ("os.environ.get", "os.getenv"):
+                target = node.args[0]
+            elif isinstance(node, ast.Subscript) and ast.unparse(node.value) == "os.environ":
+                target = node.slice
+            else:
+                continue
+            found |= {target.value} if isinstance(target, ast.Constant) else resolve(ast.unparse(target))
+    return found
+
+
+def test_every_environment_variable_the_code_reads_is_documented():
+    configuration = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"`((?:SPARKIFY|AWS)_[A-Z_]+)`", configuration.split("## Environment variables")[1]))
+    read = environment_variables_read()
+    assert read <= documented, f"read but not documented: {sorted(read - documented)}"
+    assert {"SPARKIFY_DB_PASSWORD", "SPARKIFY_PG_BIN"} <= read  # the finder sees both ways they are read
+    assert all(f"`{name}`" in README for name in documented if name.startswith("SPARKIFY_"))
+
+
+def test_the_readme_stays_a_page():
+    assert len(README.splitlines()) <= 250
