@@ -15,16 +15,27 @@ from dwh.config import Sources, sql_literal
 from dwh.db import Statement
 from dwh.quality import Check
 
+# TABLES
+#
+# Two staging tables; the five of the star, each with its key (the one place that names them:
+# checks and tests derive from it); and loaded_events, what the star is built from, kept between loads.
+
+STAGING_TABLES = ["staging_events", "staging_songs"]
+STAR_KEYS = {
+    "songplays": "songplay_id",
+    "users": "user_id",
+    "songs": "song_id",
+    "artists": "artist_id",
+    "time": "start_time",
+}
+STAR_TABLES = list(STAR_KEYS)
+RECORD_TABLES = ["loaded_events"]
+
 # DROP TABLES
 
-staging_events_table_drop = Statement("drop", "staging_events", "DROP TABLE IF EXISTS staging_events;")
-staging_songs_table_drop = Statement("drop", "staging_songs", "DROP TABLE IF EXISTS staging_songs;")
-songplay_table_drop = Statement("drop", "songplays", "DROP TABLE IF EXISTS songplays;")
-user_table_drop = Statement("drop", "users", "DROP TABLE IF EXISTS users;")
-song_table_drop = Statement("drop", "songs", "DROP TABLE IF EXISTS songs;")
-artist_table_drop = Statement("drop", "artists", "DROP TABLE IF EXISTS artists;")
-time_table_drop = Statement("drop", "time", "DROP TABLE IF EXISTS time;")
-loaded_events_table_drop = Statement("drop", "loaded_events", "DROP TABLE IF EXISTS loaded_events;")
+drop_table_queries = [
+    Statement("drop", table, f"DROP TABLE IF EXISTS {table};") for table in STAGING_TABLES + STAR_TABLES + RECORD_TABLES
+]
 
 # CREATE TABLES
 
@@ -205,12 +216,7 @@ COMPUPDATE OFF STATUPDATE ON;
 # A full load replaces each star table in the transaction that publishes it: DELETE,
 # not TRUNCATE, because TRUNCATE commits the open transaction on Redshift.
 
-songplay_table_clear = Statement("delete", "songplays", "DELETE FROM songplays;")
-user_table_clear = Statement("delete", "users", "DELETE FROM users;")
-song_table_clear = Statement("delete", "songs", "DELETE FROM songs;")
-artist_table_clear = Statement("delete", "artists", "DELETE FROM artists;")
-time_table_clear = Statement("delete", "time", "DELETE FROM time;")
-loaded_events_clear = Statement("delete", "loaded_events", "DELETE FROM loaded_events;")
+clear_table_queries = [Statement("delete", table, f"DELETE FROM {table};") for table in STAR_TABLES + RECORD_TABLES]
 
 # Trailing spaces. Redshift ignores them when it compares VARCHAR values; PostgreSQL does
 # not. Wherever the data decides a comparison, the SQL compares RTRIM(...) on both sides,
@@ -447,14 +453,6 @@ DELETE FROM artists WHERE artist_id IN (SELECT RTRIM(artist_id) FROM staging_son
 # keys and repeated keys, one scan of songplays for every reference.
 
 
-# Each star table's key: the one place that names them (checks and tests derive from it).
-STAR_KEYS = {
-    "songplays": "songplay_id",
-    "users": "user_id",
-    "songs": "song_id",
-    "artists": "artist_id",
-    "time": "start_time",
-}
 DIMENSION_KEYS = {table: key for table, key in STAR_KEYS.items() if table != "songplays"}
 ROW_COUNT_FLOOR = 1
 
@@ -555,20 +553,6 @@ data_quality_checks = row_count_checks + key_checks + referential_checks + cover
 
 # QUERY LISTS
 
-STAGING_TABLES = ["staging_events", "staging_songs"]
-STAR_TABLES = list(STAR_KEYS)
-RECORD_TABLES = ["loaded_events"]  # what the star is built from, kept between loads
-
-drop_table_queries = [
-    staging_events_table_drop,
-    staging_songs_table_drop,
-    songplay_table_drop,
-    user_table_drop,
-    song_table_drop,
-    artist_table_drop,
-    time_table_drop,
-    loaded_events_table_drop,
-]
 create_table_queries = [
     staging_events_table_create,
     staging_songs_table_create,
@@ -578,14 +562,6 @@ create_table_queries = [
     artist_table_create,
     time_table_create,
     loaded_events_table_create,
-]
-clear_table_queries = [
-    songplay_table_clear,
-    user_table_clear,
-    song_table_clear,
-    artist_table_clear,
-    time_table_clear,
-    loaded_events_clear,
 ]
 # The staged events are loaded first: plays and users are built from loaded_events; time
 # follows songplays.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
@@ -77,7 +78,20 @@ class Warehouse(Protocol):
     def close(self) -> None: ...
 
 
-class PsycopgWarehouse:
+class Reads(ABC):
+    """query() and scalar(), from the result() a warehouse implements."""
+
+    @abstractmethod
+    def result(self, statement: str) -> tuple[list[str], list[tuple]]: ...
+
+    def query(self, statement: str) -> list[tuple]:
+        return self.result(statement)[1]
+
+    def scalar(self, statement: str) -> Any:
+        return self.query(statement)[0][0]
+
+
+class PsycopgWarehouse(Reads):
     """A warehouse on one psycopg2 connection; each warehouse class changes only what its server needs."""
 
     dry_run = False
@@ -102,12 +116,6 @@ class PsycopgWarehouse:
         with self.cursor() as cur:
             cur.execute(statement)
             return [column.name for column in cur.description], [tuple(row) for row in cur.fetchall()]
-
-    def query(self, statement: str) -> list[tuple]:
-        return self.result(statement)[1]
-
-    def scalar(self, statement: str) -> Any:
-        return self.query(statement)[0][0]
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -51,7 +51,7 @@ def test_primary_key_and_unique_are_not_enforced_but_not_null_is(ddl):
 
 
 def test_local_warehouse_accepts_duplicate_keys_like_redshift(warehouse):
-    warehouse.execute(sql_queries.user_table_drop)
+    warehouse.execute(next(q for q in sql_queries.drop_table_queries if q.table == "users"))
     warehouse.execute(sql_queries.user_table_create)
     warehouse.execute(
         "INSERT INTO users (user_id, level, last_event_at) VALUES (1, 'free', NOW()), (1, 'paid', NOW());"

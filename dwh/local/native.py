@@ -1,7 +1,7 @@
 """Files to COPY text rows in native code, for files whose every value has a common shape.
 
-The exact path (dwh.local.columnar with dwh.local.converters) runs Python for each value, about
-12 µs a row. Here two native libraries convert the files of a batch that allow it (about 7 µs):
+The exact path (dwh.local.columnar with dwh.local.converters) runs Python for each value. Here two
+native libraries convert the files of a batch that allow it, in about half the CPU a row:
 
 - A byte scan turns away a file whose JSON escapes a backslash, tab, newline, CR or NUL (values
   the text format would have to escape, or COPY rejects) or holds an integer -0 (the exact path
@@ -38,8 +38,8 @@ from dwh.config import sql_literal
 from dwh.local.columnar import Plan
 from dwh.local.converters import EPOCH_MS_END, INT_RANGES, SAFE_DIGITS, Column, kind_of
 
-# [LOCAL] COPY_CONVERTER = auto uses this path for loads of MIN_BYTES or more: importing DuckDB costs
-# about 0.3 s, the path saves about 5 µs a row.
+# [LOCAL] COPY_CONVERTER = auto uses this path for loads of MIN_BYTES or more, where what it saves a
+# row pays for importing DuckDB (docs/benchmarks.md).
 MIN_BYTES = 32 << 20
 # JSON escapes of \\, \t, \n, \r or NUL (also as \u00XX); and an integer -0 (a -0 followed by what
 # ends a number). Each pattern starts with one literal byte, which the regular expression engine

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from dwh.config import Settings
-from dwh.db import describe
+from dwh.db import Reads, describe
 from dwh.errors import LoadError, WarehouseError
 
 
@@ -37,7 +36,7 @@ class Printer:
         self.out(statement.strip())
 
 
-class DryRunWarehouse:
+class DryRunWarehouse(Reads):
     """Prints what it is asked to run; a query, which it cannot answer, is refused.
 
     The data-quality checks ask for `dry_run` and skip themselves, saying so in the printed SQL.
@@ -57,12 +56,6 @@ class DryRunWarehouse:
 
     def result(self, statement: str) -> tuple[list[str], list[tuple]]:
         raise WarehouseError(f"a dry run cannot answer a query: {describe(statement)}")
-
-    def query(self, statement: str) -> list[tuple]:
-        return self.result(statement)[1]
-
-    def scalar(self, statement: str) -> Any:
-        return self.query(statement)[0][0]
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

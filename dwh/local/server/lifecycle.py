@@ -46,13 +46,7 @@ from dwh.local.server.runner import Runner, running_as_root
 # Server settings, written to pgdata/sparkify.conf before every start (so a new version of this
 # file applies to old clusters) and included from postgresql.conf. Durability defaults are kept
 # (fsync, full_page_writes, synchronous_commit): a committed row survives a killed server.
-# Measured here (PostgreSQL 18.6, 2 vCPU VM, 1M rows / 100 MB, 3 interleaved runs each):
-#   wal_level=minimal   INSERT ... SELECT into a table truncated in the same transaction
-#                       1.1-1.3 s -> 0.55-0.65 s; COPY into an existing table unchanged (1.1-2.2 s)
-#   synchronous_commit=off  600 one-statement commits 0.25-0.43 s -> 0.19-0.35 s, bulk COPY
-#                       unchanged; not used: a kill -9 of the server (not only an OS crash) then
-#                       loses the last ~200 ms of commits, which a test here caught.
-#   shared_buffers=256MB: no difference beyond noise, so left at the default.
+# What each was measured to do: docs/benchmarks.md, "Settings and sizes".
 SERVER_OPTIONS = {
     # TCP on loopback only, no Unix-domain socket: clients use HOST:PORT like a Redshift
     # endpoint, and no socket-path length limit (107 bytes on Linux, 103 on macOS) applies.
@@ -66,19 +60,13 @@ SERVER_OPTIONS = {
     "max_wal_senders": "0",
     # Keep server.log useful: log statements that take longer than 5 s.
     "log_min_duration_statement": "5000",
-    # Bulk-load workload: few sessions, large sorts and hashes (issue 16, 1M events, 2 cores).
-    # The songplays window sort (850k rows, 182 MB) stays in memory instead of spilling to disk:
-    # insert songplays 5.19 s -> 3.26 s, the whole transform 9.23 s -> 7.77 s. One statement at a
-    # time per load, so the worst case is a few such sorts, well inside a developer machine's RAM.
+    # A bulk-load workload: few sessions, large sorts and hashes. The songplays window sort stays in
+    # memory; one statement at a time per load, so a few such sorts at worst.
     "work_mem": "256MB",
-    # VACUUM (autovacuum after each DELETE + INSERT rebuild of the star tables) and index builds
-    # keep their dead-row lists and sorts in memory: one pass over a rebuilt table instead of
-    # several. Not measurable in the benchmark, which builds every table once, fresh.
+    # Autovacuum after each rebuild of the star tables keeps its dead-row list in memory: one pass.
     "maintenance_work_mem": "256MB",
-    # DELETE + COPY in one transaction (the load flow; Redshift's TRUNCATE commits) writes WAL for
-    # every row even with wal_level=minimal: 303 MB for 500k events here (TRUNCATE + COPY: none).
-    # With the 1 GB default a load of 2M events or more would checkpoint in the middle of its COPY.
-    # Crash safety is unchanged (recovery may replay more WAL).
+    # DELETE + COPY in one transaction writes WAL for every row even with wal_level=minimal: a large
+    # load would checkpoint in the middle of its COPY. Crash safety is unchanged.
     "max_wal_size": "4GB",
     "checkpoint_timeout": "30min",
 }
