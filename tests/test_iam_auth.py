@@ -222,7 +222,7 @@ def test_errors_are_one_line_naming_the_action_or_the_cluster(iam_config, fake_a
     assert err.count("\n") == 0 and err.startswith("error: access denied")
     assert "redshift:GetClusterCredentialsWithIAM" in err and f"cluster {CLUSTER} in {REGION}" in err
 
-    iam_auth.forget_all()
+    iam_auth.credentials_for.cache_clear()
     with mock_aws():  # moto answers GetClusterCredentials for a cluster it does not have: ClusterNotFound
         config = iam_config(cluster_identifier=CLUSTER, iam_login="db_user", db_user="alice")
         assert etl.main(["--config", str(config), "--check"]) == 1
@@ -246,7 +246,7 @@ def test_no_issued_password_is_printed_or_logged(iam_config, db_role, loaded_sam
     stubber.add_response("get_cluster_credentials_with_iam", issued("Do-not-print-me-7"))
     caplog.set_level(logging.DEBUG)
     assert etl.main(["--config", str(config), "--check"]) == 0  # a real script on issued credentials
-    iam_auth.forget_all()
+    iam_auth.credentials_for.cache_clear()
     _, stubber = stubbed(config)
     stubber.add_response("get_cluster_credentials_with_iam", issued("Wrong-and-secret-8"))
     assert etl.main(["--config", str(config), "--check"]) == 1  # the database refuses what AWS issued

@@ -17,6 +17,7 @@ logged or put into an error message. boto3 is imported here, on the IAM path onl
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -157,21 +158,9 @@ class IamCredentials:
         return WarehouseError(f"cannot get database credentials for {what} ({self.action}): AWS answered {code}")
 
 
-_PER_WAREHOUSE: dict[Connection, IamCredentials] = {}
-_PER_WAREHOUSE_LOCK = threading.Lock()
-
-
+@functools.cache
 def credentials_for(connection: Connection) -> IamCredentials:
     """The process's credentials for this warehouse (one per [CLUSTER] setting, reused while valid)."""
     if connection.iam is None:
         raise ValueError("credentials_for() needs [CLUSTER] AUTH = iam")
-    with _PER_WAREHOUSE_LOCK:
-        if connection not in _PER_WAREHOUSE:
-            _PER_WAREHOUSE[connection] = IamCredentials(connection.iam, connection.dbname)
-        return _PER_WAREHOUSE[connection]
-
-
-def forget_all() -> None:
-    """Drop every cached credential (tests start from a clean process state)."""
-    with _PER_WAREHOUSE_LOCK:
-        _PER_WAREHOUSE.clear()
+    return IamCredentials(connection.iam, connection.dbname)

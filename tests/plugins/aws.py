@@ -64,9 +64,9 @@ def fresh_iam_credentials():
     """No temporary database credentials cached by dwh.redshift.iam_auth before or after the test."""
     from dwh.redshift import iam_auth
 
-    iam_auth.forget_all()
+    iam_auth.credentials_for.cache_clear()
     yield
-    iam_auth.forget_all()
+    iam_auth.credentials_for.cache_clear()
 
 
 @pytest.fixture
