@@ -537,3 +537,20 @@ def test_summary_names_every_leader_of_a_tie_and_skips_what_is_missing():
 def test_chart_labels_are_printable_and_short():
     assert report.short_label("Bj\x83rk\n ") == "Bjrk"
     assert report.short_label("x" * 50) == "x" * (report.LABEL_CHARACTERS - 1) + "…"
+
+
+def test_levels_compare_as_the_load_compares_text(warehouse):
+    """A level stored as 'paid ' counts as paid and groups with 'paid': RTRIM, as the load compares text."""
+    warehouse.execute("CREATE TEMP TABLE songplays (start_time TIMESTAMP, level VARCHAR(16), user_id INTEGER);")
+    warehouse.execute("CREATE TEMP TABLE users (user_id INTEGER, level VARCHAR(16));")
+    warehouse.execute(
+        "INSERT INTO songplays VALUES "
+        "('2018-11-01 10:00', 'paid ', 1), ('2018-11-01 11:00', 'paid', 2), ('2018-11-01 12:00', 'free', 3);"
+    )
+    warehouse.execute("INSERT INTO users VALUES (1, 'paid '), (2, 'paid'), (3, 'free');")
+    assert warehouse.query(QUERIES["plays_by_day"].sql) == [(datetime.date(2018, 11, 1), 3, 2, 1, 3)]
+    by_level = warehouse.query(QUERIES["plays_by_level"].sql)
+    assert [(level, plays, users_now) for level, plays, _, _, _, users_now in by_level] == [
+        ("free", 1, 1),
+        ("paid", 2, 2),
+    ]

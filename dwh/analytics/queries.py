@@ -82,13 +82,14 @@ ORDER BY p.plays DESC, p.artist ASC
 LIMIT 10;
 """
 
-# One row per date (UTC) with plays; a date without plays has no row.
+# One row per date (UTC) with plays; a date without plays has no row. level is compared as the
+# load compares text, RTRIM'd: Redshift ignores trailing spaces in a comparison, PostgreSQL does not.
 plays_by_day_query = """
-SELECT CAST(start_time AS DATE)                        AS play_date,
-       COUNT(*)                                        AS plays,
-       SUM(CASE WHEN level = 'paid' THEN 1 ELSE 0 END) AS paid_plays,
-       SUM(CASE WHEN level = 'free' THEN 1 ELSE 0 END) AS free_plays,
-       COUNT(DISTINCT user_id)                         AS users
+SELECT CAST(start_time AS DATE)                               AS play_date,
+       COUNT(*)                                               AS plays,
+       SUM(CASE WHEN RTRIM(level) = 'paid' THEN 1 ELSE 0 END) AS paid_plays,
+       SUM(CASE WHEN RTRIM(level) = 'free' THEN 1 ELSE 0 END) AS free_plays,
+       COUNT(DISTINCT user_id)                                AS users
 FROM songplays
 GROUP BY CAST(start_time AS DATE)
 ORDER BY play_date;
@@ -129,18 +130,19 @@ ORDER BY t.weekday;
 """
 
 # level is the level at the time of each play, so a user who upgraded counts under both
-# in "users"; "users_now" counts every user once, by their latest level (users table).
+# in "users"; "users_now" counts every user once, by their latest level (users table). Levels
+# group RTRIM'd, as the load compares text.
 plays_by_level_query = """
 WITH plays_by_level AS (
-    SELECT level, COUNT(*) AS plays, COUNT(DISTINCT user_id) AS users
+    SELECT RTRIM(level) AS level, COUNT(*) AS plays, COUNT(DISTINCT user_id) AS users
     FROM songplays
-    GROUP BY level
+    GROUP BY RTRIM(level)
 ),
 
 users_by_level AS (
-    SELECT level, COUNT(*) AS users_now
+    SELECT RTRIM(level) AS level, COUNT(*) AS users_now
     FROM users
-    GROUP BY level
+    GROUP BY RTRIM(level)
 )
 
 SELECT p.level,
