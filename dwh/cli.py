@@ -18,7 +18,7 @@ import psycopg2
 import psycopg2.errors
 
 from dwh.config import ConfigError
-from dwh.errors import WarehouseError
+from dwh.errors import WarehouseError, first_line, one_line
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "dwh.cfg"
 EXIT_OK = 0
@@ -88,31 +88,24 @@ def explain(exc: BaseException) -> tuple[int, str] | None:
         return EXIT_FAILURE, str(exc)
     if isinstance(exc, psycopg2.errors.DiskFull):
         return EXIT_FAILURE, (
-            f"the warehouse's disk is full ({_first_line(exc)}); the run was rolled back and the previous data is "
+            f"the warehouse's disk is full ({first_line(exc)}); the run was rolled back and the previous data is "
             "intact: free space on the disk that holds the warehouse's data ([LOCAL] DATA_DIR locally) and run it "
             "again"
         )
     if _connection_lost(exc):
         return EXIT_FAILURE, (
-            f"the connection to the warehouse was lost mid-run ({_first_line(exc)}): its server stopped or the "
+            f"the connection to the warehouse was lost mid-run ({first_line(exc)}): its server stopped or the "
             "network failed; what the run had not committed was rolled back: run it again once the warehouse "
             "is up (locally the next run starts the server; its log is [LOCAL] DATA_DIR/server.log)"
         )
     if isinstance(exc, psycopg2.Error):
-        message = (exc.pgerror or str(exc)).strip()
         if isinstance(exc, psycopg2.errors.UndefinedTable):
             return EXIT_FAILURE, (
-                f"the warehouse lacks a table ({_first_line(exc)}: made by an older version, or never created); "
+                f"the warehouse lacks a table ({first_line(exc)}: made by an older version, or never created); "
                 "run python create_tables.py, then a full load with python etl.py"
             )
-        return EXIT_FAILURE, f"the warehouse refused a statement: {message}"
+        return EXIT_FAILURE, f"the warehouse refused a statement: {one_line(exc)}"
     return None
-
-
-def _first_line(exc: BaseException) -> str:
-    """The first line of what the warehouse said, without its "ERROR:" label."""
-    text = (getattr(exc, "pgerror", None) or str(exc)).strip()
-    return text.splitlines()[0].removeprefix("ERROR:").strip() if text else type(exc).__name__
 
 
 def _connection_lost(exc: BaseException) -> bool:

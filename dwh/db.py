@@ -9,13 +9,17 @@ from __future__ import annotations
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-from dwh.errors import LoadError
+import psycopg2
+import psycopg2.errors
+
+from dwh.errors import LoadError, first_line
 
 log = logging.getLogger("dwh")
+T = TypeVar("T")
 
 
 class Statement(str):
@@ -165,6 +169,35 @@ class WarehouseWrapper:
 
     def close(self) -> None:
         self.inner.close()
+
+
+#: How many times a transaction that met a serialization conflict is run in all.
+CONFLICT_ATTEMPTS = 3
+
+
+def serialization_conflict(exc: BaseException) -> bool:
+    """Redshift's "ERROR:1023 ... Serializable isolation violation" (PostgreSQL: SQLSTATE 40001).
+
+    AWS's answer to it is to run the transaction again (Troubleshooting serializable isolation errors).
+    """
+    return (
+        isinstance(exc, psycopg2.errors.SerializationFailure) or "serializable isolation violation" in str(exc).lower()
+    )
+
+
+def retrying_conflicts(
+    write: Callable[[], T], attempts: int = CONFLICT_ATTEMPTS, sleep: Callable[[float], None] = time.sleep
+) -> T:
+    """Run `write` (one whole transaction) again when the warehouse aborted it for a serialization conflict."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return write()
+        except psycopg2.Error as exc:
+            if attempt == attempts or not serialization_conflict(exc):
+                raise
+            log.warning("a concurrent transaction conflicted with this one (%s); running it again", first_line(exc))
+            sleep(0.5 * attempt)
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def transaction(warehouse: Warehouse) -> AbstractContextManager[None]:

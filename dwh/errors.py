@@ -4,6 +4,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of what the warehouse said, without its "ERROR:" label."""
+    text = (getattr(exc, "pgerror", None) or str(exc)).strip()
+    return text.splitlines()[0].removeprefix("ERROR:").strip() if text else type(exc).__name__
+
+
+def one_line(exc: BaseException) -> str:
+    """All the warehouse said (Redshift puts the reason on a DETAIL line), on one line, without "ERROR:"."""
+    text = " ".join((getattr(exc, "pgerror", None) or str(exc)).split())
+    return text.removeprefix("ERROR:").strip() or type(exc).__name__
+
+
 class WarehouseError(Exception):
     """A failure of the warehouse or of a load, with a message fit for the user."""
 
