@@ -399,3 +399,50 @@ def test_check_waits_for_a_running_load(blocked_load, config):
     checked = run_script("etl.py", config, "--check", "--wait", "0")
     assert checked.returncode == 1
     assert checked.stderr.startswith("error: another load holds the load lock: etl.py")
+
+
+LOCK_SESSION = (
+    "SELECT l.pid FROM pg_locks AS l INNER JOIN pg_class AS c ON l.relation = c.oid "
+    "WHERE c.relname = 'etl_lock' AND l.granted"
+)
+
+
+def test_a_load_that_lost_its_lock_rolls_back_instead_of_publishing(blocked_load, runs_query):
+    """Redshift may end the lock's session (an idle timeout, a lost host): the load must not publish then."""
+    before = {table: rows for table, rows in star(runs_query).items() if table in STAR_KEYS}
+    (pid,) = runs_query(LOCK_SESSION)[0]
+    assert runs_query("SELECT pg_terminate_backend(%s)", (pid,)) == [(True,)]
+    blocked_load.release()
+    assert blocked_load.process.wait(timeout=60) == 1
+    _, err = blocked_load.process.communicate()
+    assert err.startswith("error: lost the load lock: its session ended during the run") and err.count("\n") == 1
+    assert {table: rows for table, rows in star(runs_query).items() if table in STAR_KEYS} == before
+    command, status, _, published, error = history(runs_query)[-1]
+    assert "--date 2018-11-02" in command and status == "failed" and published is None
+    assert error.startswith("lost the load lock")
+
+
+def test_the_held_lock_keeps_its_session_busy_and_a_session_gone_at_the_end_is_no_failure(settings, query, caplog):
+    from dwh.local.warehouse import LocalWarehouse
+    from dwh.ops import lock
+
+    warehouse = LocalWarehouse(settings)  # its session is ended below: not the shared fixture's
+    pid = warehouse.scalar("SELECT pg_backend_pid()")
+    warehouse.rollback()
+    held = lock.HeldLock(warehouse, interval=0.1)
+
+    def keepalives() -> list:
+        return query("SELECT query, state_change FROM pg_stat_activity WHERE pid = %s", (pid,))
+
+    wait_until(lambda: keepalives()[0][0] == lock.still_held, "the lock's session ran no keepalive", timeout=10)
+    first = keepalives()[0][1]
+    wait_until(lambda: keepalives()[0][1] > first, "the keepalive ran only once", timeout=10)
+    held.check()
+    assert query("SELECT pg_terminate_backend(%s)", (pid,)) == [(True,)]
+    with pytest.raises(lock.LockLost):
+        held.check()
+    with caplog.at_level(logging.WARNING, logger="dwh"):
+        held.release()
+    assert "the load lock's session had already ended" in caplog.text
+    assert not held._keeper.is_alive()
+    warehouse.close()

@@ -100,18 +100,20 @@ def locked_run(settings: Settings, command: str, *, wait: float, quiet: bool, op
     with ExitStack() as opened:
         log_book = history.History(_opened(opened, opener(settings, "history")))
         lock_connection = _opened(opened, opener(settings, "load lock"))
-        opened.callback(lock_connection.rollback)
         try:
-            lock.acquire(lock_connection, wait, log_book.holder)
+            held = lock.acquire(lock_connection, wait, log_book.holder)
         except lock.LockTimeout as exc:
             log_book.refused(record, str(exc))
             raise
+        opened.callback(held.release)
         record = dataclasses.replace(record, started_at=history.now())  # a run starts when it holds the lock
         log_book.start(record)
         counts = history.Counts()
         load = _opened(opened, opener(settings, "load"))
         interval = settings.local.progress_seconds if settings.local else progress.LOG_INTERVAL
-        if not progress.watch_copies(load, quiet, sys.stderr, counts.files, interval) and not quiet:
+        shows_files = progress.watch_copies(load, quiet, sys.stderr, counts.files, interval)
+        load = held.guard(load)
+        if not (shows_files or quiet):
             load = progress.Ticking(load)
         tally = history.Tally(load, counts)
 
