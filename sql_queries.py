@@ -207,7 +207,7 @@ COPY staging_songs
 FROM {song_data}
 IAM_ROLE {iam_role}
 {manifest}FORMAT AS JSON 'auto'
-{region}BLANKSASNULL EMPTYASNULL{load_options}
+{song_region}BLANKSASNULL EMPTYASNULL{load_options}
 COMPUPDATE OFF STATUPDATE ON;
 """)
 
@@ -610,10 +610,15 @@ def _load_options(sources: Sources) -> str:
     return options
 
 
+def _region(region: str | None) -> str:
+    return f"REGION {sql_literal(region)}\n" if region else ""
+
+
 def copy_table_queries(sources: Sources, day: date | None = None) -> list[Statement]:
     """The COPY statements, filled from validated configuration, in run order.
 
-    With a day, the events COPY reads only that day's key.
+    With a day, the events COPY reads only that day's key. REGION applies to every file a COPY
+    reads (its JSONPaths file and manifest too), so each COPY names its own sources' region.
     """
     log_data = LOG_DAY_KEY.format(log_data=sources.log_data.rstrip("/"), day=day) if day else sources.log_data
     values = {
@@ -622,7 +627,8 @@ def copy_table_queries(sources: Sources, day: date | None = None) -> list[Statem
         "song_data": sql_literal(sources.song_manifest or sources.song_data),
         "manifest": "MANIFEST\n" if sources.song_manifest else "",
         "iam_role": sql_literal(sources.iam_role) if sources.iam_role else "DEFAULT",
-        "region": f"REGION {sql_literal(sources.region)}\n" if sources.region else "",
+        "region": _region(sources.region),
+        "song_region": _region(sources.song_region or sources.region),
         "load_options": _load_options(sources),
     }
     return [staging_events_copy.format(**values), staging_songs_copy.format(**values)]

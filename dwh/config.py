@@ -60,6 +60,8 @@ class Sources:
     log_jsonpath: str
     song_data: str
     region: str | None = None
+    #: The songs COPY's region when its files (or manifest) are elsewhere than the events'.
+    song_region: str | None = None
     iam_role: str | None = None
     s3_endpoint_url: str | None = None
     max_error: int = 0
@@ -390,6 +392,7 @@ def _redshift_settings(cfg: ConfigReader, path: Path) -> Settings:
         song_data=cfg.matching("S3", "SONG_DATA", _S3_URI, s3_uri),
         song_manifest=cfg.optional("S3", "SONG_MANIFEST", _S3_URI, s3_uri),
         region=cfg.matching("S3", "REGION", REGION_PATTERN, "an AWS region such as us-west-2"),
+        song_region=cfg.optional("S3", "SONG_REGION", REGION_PATTERN, "an AWS region such as eu-west-1"),
         iam_role=cfg.matching("IAM_ROLE", "ARN", _IAM_ROLE_ARN, "arn:aws:iam::<12-digit account>:role/<name>"),
         **_load_options(cfg),
     )
@@ -465,6 +468,7 @@ def _local_settings(cfg: ConfigReader, path: Path) -> Settings:
         song_data=_local_source(cfg, "SONG_DATA", base),
         song_manifest=_optional(cfg, "LOCAL", "SONG_MANIFEST", lambda: _local_source(cfg, "SONG_MANIFEST", base)),
         region=cfg.optional("S3", "REGION", REGION_PATTERN, "an AWS region such as us-west-2"),
+        song_region=cfg.optional("S3", "SONG_REGION", REGION_PATTERN, "an AWS region such as eu-west-1"),
         s3_endpoint_url=cfg.optional("LOCAL", "S3_ENDPOINT_URL", _ENDPOINT_URL, "http(s)://host:port"),
         s3_anonymous=boolean(cfg, "LOCAL", "S3_ANONYMOUS"),
         s3_read_timeout=cfg.integer("LOCAL", "S3_READ_TIMEOUT", minimum=1, maximum=3600, default=S3_READ_TIMEOUT),

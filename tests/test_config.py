@@ -30,6 +30,7 @@ def test_valid_redshift_config(make_config):
         (("S3", "SONG_DATA"), "udacity-dend/song_data", "[S3] SONG_DATA"),
         (("S3", "LOG_JSONPATH"), "s3://b/p.json';DROP TABLE users;--", "[S3] LOG_JSONPATH"),
         (("S3", "REGION"), "us-west-2 OR 1=1", "[S3] REGION"),
+        (("S3", "SONG_REGION"), "eu-west-1;DROP", "[S3] SONG_REGION"),
         (("IAM_ROLE", "ARN"), "arn:aws:iam::123:role/x", "[IAM_ROLE] ARN"),
         (("IAM_ROLE", "ARN"), "arn:aws:iam::123456789012:user/someone", "[IAM_ROLE] ARN"),
         (("IAM_ROLE", "ARN"), "", "[IAM_ROLE] ARN is empty"),

@@ -1,5 +1,7 @@
 """Every SQL string is valid Redshift SQL, checked offline with sqlfluff's redshift dialect."""
 
+import dataclasses
+
 import pytest
 from helpers import REDSHIFT_SOURCES, parses_as_redshift, project_sql
 
@@ -38,6 +40,16 @@ def test_copy_carries_the_configured_role_region_and_paths():
     # STATUPDATE ON (issue 11, D8): staging is emptied with DELETE, so it is not "initially empty".
     assert "COMPUPDATE OFF STATUPDATE ON" in events and "COMPUPDATE OFF STATUPDATE ON" in songs
     assert "TIMEFORMAT" not in events  # ts loads as the JSON's epoch milliseconds, a BIGINT
+
+
+def test_each_copy_names_the_region_of_the_files_it_reads():
+    """REGION applies to every file a COPY reads, its manifest too: songs elsewhere get their own."""
+    compacted = dataclasses.replace(
+        REDSHIFT_SOURCES, song_manifest="s3://my-bucket/songs.manifest", song_region="eu-west-1"
+    )
+    events, songs = sql_queries.copy_table_queries(compacted)
+    assert "REGION 'us-west-2'" in events and "eu-west-1" not in events
+    assert "REGION 'eu-west-1'" in songs and "us-west-2" not in songs
 
 
 def test_local_copy_uses_the_default_role_and_no_region():
