@@ -30,7 +30,7 @@ from dwh import cli
 from dwh.cli import DEFAULT_CONFIG
 from dwh.config import AUTH_METHODS
 from dwh.iac import cfgfile, db_login, errors, ingress
-from dwh.iac.cluster import create_cluster, find_cluster_teardown, show_cluster, warn_retired_node_type
+from dwh.iac.cluster import check_offered, create_cluster, find_cluster_teardown, show_cluster
 from dwh.iac.console import Console, confirm
 from dwh.iac.context import Context
 from dwh.iac.errors import IacError
@@ -52,10 +52,11 @@ def cmd_create(ctx: Context) -> int:
     else:
         spec = cfg.cluster()
         db = cfg.db(serverless=False, node_type=spec.node_type)
-        warn_retired_node_type(spec, console)
     password = cfg.password()
     console.add_secret(password)
     cidr = ingress.resolve_cidr(cfg, args.open_to_world, ctx.public_ip, console)
+    if not args.serverless:
+        check_offered(aws.client("redshift"), spec, aws.region)
 
     # 2. The role Redshift assumes to read S3.
     role_arn = ensure_role(aws.client("iam"), role_name, console)

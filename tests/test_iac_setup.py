@@ -252,6 +252,31 @@ def test_multi_node_cluster_and_its_cost(moto_aws, run, cfg_path):
     assert "2 x ra3.xlplus" in out and "$2.17/hour" in out
 
 
+@pytest.mark.parametrize(
+    "key, value, refusal",
+    [
+        (
+            "NODE_TYPE",
+            "dc2.large",
+            "[DWH] NODE_TYPE dc2.large is not offered in us-west-2; it offers ra3.large, ra3.xlplus",
+        ),
+        (
+            "NODE_TYPE",
+            "ra3.xlplus",
+            "[DWH] CLUSTER_TYPE single-node is not offered for ra3.xlplus in us-west-2; it offers multi-node",
+        ),
+    ],
+)
+def test_create_asks_aws_what_the_region_offers_and_refuses_the_rest(moto_aws, run, cfg_path, key, value, refusal):
+    set_cfg(cfg_path, "DWH", key, value)
+    code, _, err = run("create")
+    assert code == 1
+    assert_one_clean_error_line(err, refusal)
+    iam, redshift = clients()[:2]
+    assert cluster_or_none(redshift) is None
+    assert not [r for r in iam.list_roles()["Roles"] if r["RoleName"] == ROLE_NAME]  # refused before anything was made
+
+
 def test_explicit_allowed_cidr_is_used_without_looking_up_the_ip(moto_aws, run, cfg_path):
     set_cfg(cfg_path, "DWH", "ALLOWED_CIDR", "198.51.100.0/24")
 
@@ -496,6 +521,10 @@ def test_access_denied_names_the_permission_from_the_message(moto_aws, run):
     aws = Aws(hooked)
     redshift = aws.client("redshift")
     stub = Stubber(redshift)
+    offered = {"NodeType": "ra3.large", "ClusterType": "single-node", "ClusterVersion": "1.0", "AvailabilityZones": []}
+    stub.add_response(
+        "describe_orderable_cluster_options", {"OrderableClusterOptions": [offered]}, {"NodeType": "ra3.large"}
+    )
     stub.add_client_error("describe_clusters", "ClusterNotFound", "not found", 404)
     stub.add_client_error(
         "create_cluster",

@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 
 from botocore.exceptions import ClientError, WaiterError
 
-from dwh.iac.console import Console
 from dwh.iac.context import Check, Context, Teardown, Warehouse, snapshot_note
 from dwh.iac.errors import IacError, error_code
 from dwh.iac.ingress import default_security_group
@@ -67,12 +66,24 @@ def describe_cluster_cost(node_type: str, nodes: int) -> str:
     )
 
 
-def warn_retired_node_type(spec: ClusterSpec, console: Console) -> None:
-    if spec.node_type.startswith("dc2."):
-        console.warn(
-            f"{spec.node_type}: DC2 node types are being retired by AWS (announced "
-            "April 2025) and new DC2 clusters are not offered everywhere; ra3.large "
-            "is the smallest current node type"
+def check_offered(redshift, spec: ClusterSpec, region: str) -> None:
+    """Refuse a node type or cluster type the region does not offer, asking AWS rather than assuming.
+
+    One line names the key and what the region offers (DescribeOrderableClusterOptions).
+    """
+    pages = redshift.get_paginator("describe_orderable_cluster_options")
+    options = [o for page in pages.paginate(NodeType=spec.node_type) for o in page["OrderableClusterOptions"]]
+    if not options:
+        offered = sorted({o["NodeType"] for page in pages.paginate() for o in page["OrderableClusterOptions"]})
+        raise IacError(
+            f"dwh.cfg: [DWH] NODE_TYPE {spec.node_type} is not offered in {region}; "
+            f"it offers {', '.join(offered) or 'no node type to this account'}"
+        )
+    cluster_types = sorted({o["ClusterType"] for o in options})
+    if spec.cluster_type not in cluster_types:
+        raise IacError(
+            f"dwh.cfg: [DWH] CLUSTER_TYPE {spec.cluster_type} is not offered for {spec.node_type} in {region}; "
+            f"it offers {' and '.join(cluster_types)}"
         )
 
 

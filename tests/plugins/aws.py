@@ -46,15 +46,42 @@ def aws_env(monkeypatch, tmp_path):
     monkeypatch.setattr(ingress, "detect_public_ip", lambda timeout=5.0: MY_IP)
 
 
+#: What the test region offers (DescribeOrderableClusterOptions, which moto lacks): (node type, cluster type).
+OFFERED = [("ra3.large", "single-node"), ("ra3.large", "multi-node"), ("ra3.xlplus", "multi-node")]
+
+
+def _orderable_options(params, **_):
+    """DescribeOrderableClusterOptions answered from OFFERED, for any botocore session the test makes."""
+    from botocore.awsrequest import AWSResponse
+
+    wanted = params["body"].get("NodeType")
+    options = [
+        {"NodeType": node, "ClusterType": kind, "ClusterVersion": "1.0", "AvailabilityZones": []}
+        for node, kind in OFFERED
+        if wanted in (None, node)
+    ]
+    return AWSResponse("https://redshift.invalid", 200, {}, None), {"OrderableClusterOptions": options}
+
+
 @pytest.fixture
 def moto_aws(aws_env, monkeypatch):
     global _SMALL_POLICIES
     import moto.iam.models as iam_models
     from moto import mock_aws
 
+    from dwh.iac import session
+
     if _SMALL_POLICIES is None:
         _SMALL_POLICIES = _small_managed_policies()
     monkeypatch.setattr(iam_models, "aws_managed_policies_data", _SMALL_POLICIES)
+    made = session._botocore_session
+
+    def with_orderable_options():
+        botocore_session = made()
+        botocore_session.register("before-call.redshift.DescribeOrderableClusterOptions", _orderable_options)
+        return botocore_session
+
+    monkeypatch.setattr(session, "_botocore_session", with_orderable_options)
     with mock_aws():
         yield
 
