@@ -114,7 +114,8 @@ def _connection_lost(exc: BaseException) -> bool:
         return "closed" in str(exc)
     if isinstance(exc, psycopg2.OperationalError) and exc.pgcode is None:
         text = str(exc)
-        return "server closed the connection" in text or "terminating connection" in text or "SSL SYSCALL" in text
+        lost = ("server closed the connection", "terminating connection", "SSL SYSCALL", "invalid socket")
+        return any(sign in text for sign in lost)
     return isinstance(exc, psycopg2.errors.AdminShutdown)
 
 

@@ -126,7 +126,10 @@ class PsycopgWarehouse(Reads):
         try:
             yield
         except BaseException:
-            self._conn.rollback()
+            try:
+                self._conn.rollback()
+            except (psycopg2.InterfaceError, psycopg2.OperationalError):
+                pass  # the connection is gone, and the server rolled its transaction back: keep the first error
             raise
         self._conn.commit()
 

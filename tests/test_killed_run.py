@@ -98,12 +98,14 @@ def test_a_server_killed_mid_load_ends_the_run_in_one_line_recorded_in_the_histo
         postmaster.kill()
         _, err = run.communicate(timeout=60)
         assert run.returncode == 1
-        assert err.strip().splitlines() == [
-            "error: the connection to the warehouse was lost mid-run (server closed the connection unexpectedly): "
-            "its server stopped or the network failed; what the run had not committed was rolled back: run it "
+        (line,) = err.strip().splitlines()  # what psycopg2 says of the dead socket varies with the moment
+        assert line.startswith("error: the connection to the warehouse was lost mid-run (")
+        assert line.endswith(
+            "): its server stopped or the network failed; what the run had not committed was rolled back: run it "
             "again once the warehouse is up (locally the next run starts the server; its log is [LOCAL] "
             "DATA_DIR/server.log)"
-        ]
+        )
+        assert "connection already closed" not in line  # the COPY's own failure, not the rollback's after it
         history = run_script("etl.py", own, "--history", "1")
         assert "failed" in history.stdout and "the connection to the warehouse was lost mid-run" in history.stdout
     finally:
