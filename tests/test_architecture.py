@@ -152,7 +152,7 @@ def test_a_core_module_importing_the_local_warehouse_is_a_violation(monkeypatch)
     assert violations("dwh.db") == [f"dwh.db (core) imports {DYNAMIC} (dynamic)"]
 
 
-@pytest.mark.parametrize("script", ["iac_setup", "create_tables", "etl", "analytics"])
+@pytest.mark.parametrize("script", ["iac_setup", "create_tables", "etl", "analytics", "verify"])
 def test_importing_the_script_loads_no_local_warehouse_module(script):
     code = (
         f"import sys; import {script}; "

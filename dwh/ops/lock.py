@@ -68,7 +68,7 @@ class LockLost(WarehouseError):
     """The load lock's session ended during the run, so another run may have started."""
 
 
-def _timed_out(exc: psycopg2.Error) -> bool:
+def timed_out(exc: psycopg2.Error) -> bool:
     """A LOCK stopped by statement_timeout (PostgreSQL: query_canceled; Redshift: "canceled on user's request")."""
     return isinstance(exc, psycopg2.errors.QueryCanceled) or "cancel" in str(exc).lower()
 
@@ -80,7 +80,7 @@ def try_lock(warehouse: Warehouse, seconds: float) -> bool:
         warehouse.execute(run_lock)
     except psycopg2.Error as exc:
         warehouse.rollback()
-        if _timed_out(exc):
+        if timed_out(exc):
             return False
         raise
     return True
