@@ -66,3 +66,40 @@ def test_the_schema_check_catches_a_misspelt_key(tmp_path):
 def test_the_audit_catches(tmp_path, fault, steps):
     result = check("zizmor", "--offline", workflow(tmp_path, steps))
     assert result.returncode != 0, f"zizmor passed {fault}:\n{result.stdout}"
+
+
+REDSHIFT = ROOT / ".github" / "workflows" / "redshift.yml"
+
+
+def steps_of(path: Path) -> list[dict]:
+    """Each step of the workflow's one job: its name, run, if."""
+    steps: list[dict] = []
+    for line in path.read_text().splitlines():
+        stripped = line.strip()
+        if stripped.startswith("- "):
+            steps.append({})
+            stripped = stripped[2:]
+        key, _, value = stripped.partition(":")
+        if steps and key in ("name", "run", "if", "uses"):
+            steps[-1][key] = value.strip()
+    return steps
+
+
+def test_the_redshift_workflow_runs_the_readme_steps_and_always_tears_down():
+    text = REDSHIFT.read_text()
+    assert "workflow_dispatch:" in text and "\n  push:" not in text  # started by hand only: it costs money
+    runs = [step["run"] for step in steps_of(REDSHIFT) if step.get("run", "").startswith(".venv/bin/python")]
+    assert [run.split("|")[0].strip() for run in runs] == [
+        ".venv/bin/python iac_setup.py create --serverless --set-target",
+        ".venv/bin/python verify.py",
+        ".venv/bin/python create_tables.py",
+        ".venv/bin/python etl.py",
+        ".venv/bin/python iac_setup.py delete --serverless --yes",
+    ]
+    last = steps_of(REDSHIFT)[-1]
+    assert last["if"] == "always()" and "delete" in last["run"]
+    readme = (ROOT / "README.md").read_text()
+    for command in ("python iac_setup.py create", "python verify.py", "python create_tables.py", "python etl.py"):
+        assert command in readme
+    assert "role-to-assume: ${{ vars.AWS_ROLE_ARN }}" in text and "aws-secret-access-key" not in text
+    assert text.count("id-token: write") == 1 and text.index("id-token: write") > text.index("jobs:")
