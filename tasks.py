@@ -14,6 +14,7 @@ python3 tasks.py wheels  check that every pin in requirements.txt has wheels for
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -89,6 +90,12 @@ def ensure_config() -> None:
         shutil.copy(ROOT / "dwh.cfg.example", config)
         config.chmod(0o600)  # it will hold the Redshift password
         print("Created dwh.cfg from dwh.cfg.example (local warehouse, bundled sample)", flush=True)
+
+
+def test_workers() -> int:
+    """pytest-xdist processes for the suite: one per core, at most 4 (each starts its own PostgreSQL
+    server, and the suite is CPU-bound: more processes than cores gain nothing)."""
+    return max(1, min(os.cpu_count() or 1, 4))
 
 
 def run(*args: str) -> int:
@@ -196,7 +203,7 @@ def main(argv: list[str]) -> int:
         return run("create_tables.py") or run("etl.py")
     if task == "test":
         ensure_venv()
-        return run("-m", "pytest", *argv[1:])
+        return run("-m", "pytest", "-n", str(test_workers()), *argv[1:])
     if task == "lint":
         ensure_venv()
         return lint()
