@@ -1,4 +1,4 @@
-"""The columnar fast path loads exactly the rows, and reports exactly the errors, of the per-value path.
+"""COPY's two paths load exactly the rows, and report exactly the errors, of a per-value reference.
 
 Hypothesis writes files of awkward JSON (blank and whitespace strings, numbers as strings, huge
 integers, 1e308, NaN-ish text, invalid UTF-8, over-long text, nested objects and arrays, booleans,

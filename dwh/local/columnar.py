@@ -1,11 +1,11 @@
-"""Documents to COPY text rows, column by column: the fast path of the COPY emulation.
+"""Documents to COPY text rows, column by column: the exact path of the COPY emulation.
 
 Each column's values are taken from every document at once and the common values (short
 plain text, in-range integers, floats, epoch milliseconds) are converted inline; every other
 value goes through the column's per-value converter (dwh.local.converters), which decides
 what loads and what is rejected. The inline checks only pick values whose result the
 converter would give in the same form or an equal value; tests/test_columnar_property.py
-proves the two paths load the same rows and report the same errors.
+proves this path and the native one load the rows, and report the errors, of a per-value reference.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Redshift's COPY JSON rules for one value in one column: the exact path.
+"""Redshift's COPY JSON rules for one value in one column: the rules of the exact path.
 
 - Missing fields and JSON null load NULL; "" loads NULL into non-text columns, and into
   text columns only with EMPTYASNULL; whitespace-only text loads NULL with BLANKSASNULL.
@@ -6,8 +6,8 @@
 - Lengths are checked in UTF-8 bytes, as Redshift's VARCHAR(n) counts bytes.
 - A bad value raises FieldError with the code and reason of Redshift's stl_load_errors.
 
-The columnar fast path (dwh.local.columnar) handles common values inline and sends every
-other value here; the constants below are the rules both share.
+The exact path converts column by column (dwh.local.columnar): common values inline, every other
+value here; the constants below are the rules both share, and the native path's shapes too.
 """
 
 from __future__ import annotations
