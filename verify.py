@@ -17,7 +17,6 @@ import secrets
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -30,7 +29,7 @@ from dwh.config import Settings, load_settings
 from dwh.db import Warehouse
 from dwh.errors import LoadFailed, WarehouseError, first_line
 from dwh.ops.lock import timed_out
-from dwh.ops.run import open_warehouse
+from dwh.ops.run import connect, open_warehouse
 from sql_queries import (
     SONGPLAY_ID,
     STAR_KEYS,
@@ -102,11 +101,16 @@ class Scratch:
 # THE CHECKS: each runs SQL on the scratch schema and says what it saw.
 
 
+def committed(w: Warehouse, *statements: str) -> None:
+    """Run the statements in a transaction of their own (the tables and rows a check starts from)."""
+    with w.transaction():
+        for statement in statements:
+            w.execute(statement)
+
+
 def truncate_commits(s: Scratch) -> Verdict:
     w = s.warehouse
-    with w.transaction():
-        w.execute("CREATE TABLE kept (n INTEGER);")
-        w.execute("CREATE TABLE emptied (n INTEGER);")
+    committed(w, "CREATE TABLE kept (n INTEGER);", "CREATE TABLE emptied (n INTEGER);")
     w.execute("INSERT INTO kept VALUES (1);")
     w.execute("TRUNCATE emptied;")
     w.rollback()
@@ -123,9 +127,7 @@ def truncate_commits(s: Scratch) -> Verdict:
 
 def delete_and_failed_copy_roll_back(s: Scratch) -> Verdict:
     w = s.warehouse
-    with w.transaction():
-        w.execute(staging_events_table_create)
-        w.execute("INSERT INTO staging_events (artist) VALUES ('kept');")
+    committed(w, staging_events_table_create, "INSERT INTO staging_events (artist) VALUES ('kept');")
     try:
         with w.transaction():
             w.execute(staging_events_clear)
@@ -177,11 +179,13 @@ def keys_and_start_times(s: Scratch) -> Verdict:
 
 def trailing_spaces(s: Scratch) -> Verdict:
     w = s.warehouse
-    with w.transaction():
-        w.execute("CREATE TABLE texts (t VARCHAR(8));")
-        w.execute("CREATE TABLE catalogue (t VARCHAR(8));")
-        w.execute("INSERT INTO texts VALUES ('x'), ('x '), ('y');")
-        w.execute("INSERT INTO catalogue VALUES ('x');")
+    committed(
+        w,
+        "CREATE TABLE texts (t VARCHAR(8));",
+        "CREATE TABLE catalogue (t VARCHAR(8));",
+        "INSERT INTO texts VALUES ('x'), ('x '), ('y');",
+        "INSERT INTO catalogue VALUES ('x');",
+    )
     joined = w.scalar("SELECT COUNT(*) FROM texts AS a INNER JOIN catalogue AS b ON RTRIM(a.t) = RTRIM(b.t);")
     groups = w.scalar("SELECT COUNT(*) FROM (SELECT RTRIM(t) AS t FROM texts GROUP BY RTRIM(t)) AS g;")
     length = w.scalar("SELECT LENGTH(t) FROM texts WHERE t LIKE 'x_';")
@@ -250,8 +254,7 @@ def maxerror_and_load_errors(s: Scratch) -> list[Verdict]:
 
 def lock_waits_end(s: Scratch) -> list[Verdict]:
     holder, waiter = s.open(), s.open()
-    with holder.transaction():
-        holder.execute("CREATE TABLE lock_probe (n INTEGER);")
+    committed(holder, "CREATE TABLE lock_probe (n INTEGER);")
     holder.execute("LOCK lock_probe;")
     pid = holder.scalar("SELECT PG_BACKEND_PID();")
     started = time.monotonic()
@@ -292,10 +295,7 @@ def lock_waits_end(s: Scratch) -> list[Verdict]:
 
 def checks_run(s: Scratch) -> Verdict:
     w = s.warehouse
-    with w.transaction():
-        w.execute("DROP TABLE IF EXISTS staging_songs;")
-        for statement in create_table_queries:
-            w.execute(statement)
+    committed(w, "DROP TABLE IF EXISTS staging_songs;", *create_table_queries)
     queries = list(dict.fromkeys(check.sql for check in data_quality_checks))
     answered = 0
     for sql in queries:
@@ -416,19 +416,10 @@ def table(found: list[Verdict]) -> str:
 # COMPARE: the same star on two warehouses, row for row.
 
 
-@contextmanager
-def connected(settings: Settings) -> Iterator[Warehouse]:
-    warehouse = open_warehouse(settings)
-    try:
-        yield warehouse
-    finally:
-        warehouse.close()
-
-
 def differences(here: Settings, there: Settings, shown: int = SHOWN_DIFFERENCES) -> list[str]:
     """Each star table's rows on both warehouses, matched by key; the first differing rows of each."""
     lines = []
-    with connected(here) as a, connected(there) as b:
+    with connect(here) as a, connect(there) as b:
         for star_table, key in STAR_KEYS.items():
             sql = f"SELECT * FROM {star_table} ORDER BY {key};"
             (columns, mine), (theirs_columns, theirs) = a.result(sql), b.result(sql)

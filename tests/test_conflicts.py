@@ -5,8 +5,6 @@ violation" and asks for the transaction to be retried; PostgreSQL's SQLSTATE 400
 answer. Here a real server raises it, from a function that fails the first N times it runs.
 """
 
-import zlib
-
 import psycopg2
 import pytest
 from helpers import run_script
@@ -24,18 +22,6 @@ BEGIN
     RETURN NEW;
 END $$ LANGUAGE plpgsql;
 """
-
-
-@pytest.fixture
-def db_name(request) -> str:
-    return f"conflicts_{zlib.crc32(request.node.name.encode()):08x}"
-
-
-@pytest.fixture
-def config(make_config, db_name):
-    path = make_config({("LOCAL", "DB_NAME"): db_name}, name="conflicts.cfg")
-    assert run_script("create_tables.py", path).returncode == 0
-    return path
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ import subprocess
 import sys
 import termios
 import time
-import zlib
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from fcntl import ioctl
@@ -59,20 +58,6 @@ def expected_plays(days) -> Counter:
             if event["page"] == "NextSong":
                 plays.add((event["sessionId"], event["itemInSession"], event["userId"], event["ts"]))
     return Counter(datetime.fromtimestamp(ts / 1000, UTC).date() for *_, ts in plays)
-
-
-@pytest.fixture
-def db_name(request) -> str:
-    """A database of the test's own: the load history outlives create_tables.py by design."""
-    return f"runs_{zlib.crc32(request.node.name.encode()):08x}"
-
-
-@pytest.fixture
-def config(make_config, db_name):
-    path = make_config({("LOCAL", "DB_NAME"): db_name}, name="runs.cfg")
-    result = run_script("create_tables.py", path)
-    assert result.returncode == 0, result.stderr
-    return path
 
 
 @pytest.fixture

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 import psycopg2
 import pytest
-from helpers import SAMPLE, free_port, load_with_scripts, write_config
+from helpers import SAMPLE, free_port, load_with_scripts, run_script, write_config
 
 from dwh.config import load_settings
 from dwh.local import server
@@ -86,3 +87,18 @@ def loaded_sample(tmp_path_factory, base_config):
     config = write_config(tmp_path_factory.mktemp("loaded") / "dwh.cfg", base_config)
     load_with_scripts(config)
     return config
+
+
+@pytest.fixture
+def db_name(request) -> str:
+    """A database of the test's own on the session's server: the load history outlives create_tables.py."""
+    return f"own_{zlib.crc32(request.node.nodeid.encode()):08x}"
+
+
+@pytest.fixture
+def config(make_config, db_name):
+    """A dwh.cfg for the test's own database, its tables created by create_tables.py."""
+    path = make_config({("LOCAL", "DB_NAME"): db_name}, name="test-db.cfg")
+    result = run_script("create_tables.py", path)
+    assert result.returncode == 0, result.stderr
+    return path
