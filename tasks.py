@@ -38,21 +38,19 @@ LINT_COMMANDS = (
 )
 
 
-def venv_python(venv: Path, platform: str = sys.platform) -> Path:
-    """The interpreter of a virtual environment: Scripts\\python.exe on Windows, bin/python elsewhere."""
-    if platform == "win32":
-        return venv / "Scripts" / "python.exe"
-    return venv / "bin" / "python"
-
-
-PYTHON = venv_python(VENV)
-
-
 def venv_program(name: str, venv: Path = VENV, platform: str = sys.platform) -> Path:
     """A program a package installed into the venv: Scripts\\NAME.exe on Windows, bin/NAME elsewhere."""
     if platform == "win32":
         return venv / "Scripts" / f"{name}.exe"
     return venv / "bin" / name
+
+
+def venv_python(venv: Path, platform: str = sys.platform) -> Path:
+    """The interpreter of a virtual environment: Scripts\\python.exe on Windows, bin/python elsewhere."""
+    return venv_program("python", venv, platform)
+
+
+PYTHON = venv_python(VENV)
 
 
 def python_too_old(version: tuple[int, ...] | None = None) -> str | None:

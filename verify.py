@@ -28,7 +28,7 @@ from dwh import cli
 from dwh.config import Settings, load_settings
 from dwh.db import Warehouse
 from dwh.errors import LoadFailed, WarehouseError, first_line
-from dwh.ops.lock import timed_out
+from dwh.ops import lock
 from dwh.ops.run import connect, open_warehouse
 from sql_queries import (
     SONGPLAY_ID,
@@ -149,11 +149,11 @@ def delete_and_failed_copy_roll_back(s: Scratch) -> Verdict:
 def keys_and_start_times(s: Scratch) -> Verdict:
     w = s.warehouse
     values = ", ".join(f"({a}, {b}, {'NULL' if c is None else c}, {d})" for a, b, c, d in KNOWN_EVENTS)
-    with w.transaction():
-        w.execute(
-            "CREATE TABLE known_events (session_id INTEGER, item_in_session INTEGER, user_id INTEGER, ts BIGINT);"
-        )
-        w.execute(f"INSERT INTO known_events VALUES {values};")
+    committed(
+        w,
+        "CREATE TABLE known_events (session_id INTEGER, item_in_session INTEGER, user_id INTEGER, ts BIGINT);",
+        f"INSERT INTO known_events VALUES {values};",
+    )
     observed = w.query(
         f"SELECT e.ts, {SONGPLAY_ID} AS songplay_id, {START_TIME.format(ts='e.ts')} AS start_time "
         "FROM known_events AS e ORDER BY e.ts;"
@@ -209,9 +209,8 @@ def maxerror_and_load_errors(s: Scratch) -> list[Verdict]:
     level = logging.getLogger("dwh").level
 
     def load(title_bytes: int, max_error: int) -> int:
-        with w.transaction():
-            w.execute("DROP TABLE IF EXISTS staging_songs;")
-            w.execute(f"CREATE TABLE staging_songs (song_id VARCHAR(32), title VARCHAR({title_bytes}));")
+        table = f"CREATE TABLE staging_songs (song_id VARCHAR(32), title VARCHAR({title_bytes}));"
+        committed(w, "DROP TABLE IF EXISTS staging_songs;", table)
         with w.transaction():
             return w.execute(copy_table_queries(dataclasses.replace(sources, max_error=max_error))[1])
 
@@ -253,27 +252,18 @@ def maxerror_and_load_errors(s: Scratch) -> list[Verdict]:
 
 
 def lock_waits_end(s: Scratch) -> list[Verdict]:
+    """The load lock's own mechanism (dwh.ops.lock.try_lock) on an etl_lock of the scratch schema."""
     holder, waiter = s.open(), s.open()
-    committed(holder, "CREATE TABLE lock_probe (n INTEGER);")
-    holder.execute("LOCK lock_probe;")
+    committed(holder, lock.etl_lock_table_create)
+    holder.execute(lock.run_lock)
     pid = holder.scalar("SELECT PG_BACKEND_PID();")
     started = time.monotonic()
-    try:
-        waiter.execute("SET statement_timeout TO 1000;")
-        waiter.execute("LOCK lock_probe;")
-        waited = "was granted"
-    except psycopg2.Error as exc:
-        waited = "was cancelled" if timed_out(exc) else first_line(exc)
+    waited = "was granted" if lock.try_lock(waiter, 1.0) else "was cancelled"
     seconds = time.monotonic() - started
     waiter.rollback()
     waiter.query(f"SELECT PG_TERMINATE_BACKEND({int(pid)});")
     waiter.rollback()
-    try:
-        waiter.execute("SET statement_timeout TO 10000;")
-        waiter.execute("LOCK lock_probe;")
-        after = "was granted"
-    except psycopg2.Error as exc:
-        after = first_line(exc)
+    after = "was granted" if lock.try_lock(waiter, 10.0) else "was cancelled"
     waiter.rollback()
     return [
         Verdict(
@@ -315,14 +305,15 @@ def checks_run(s: Scratch) -> Verdict:
 
 def date_parts(s: Scratch) -> Verdict:
     w = s.warehouse
-    with w.transaction():
-        for statement in (q for q in create_table_queries if q.table in ("songplays", "time")):
-            w.execute(statement)
-        w.execute("DELETE FROM time;")
-        w.execute("DELETE FROM songplays;")
-        for n, moment in enumerate(KNOWN_TIMES):
-            w.execute(f"INSERT INTO songplays (songplay_id, start_time) VALUES ('{n}', '{moment.isoformat(sep=' ')}');")
-        w.execute(time_table_insert)
+    plays = ", ".join(f"('{n}', '{moment.isoformat(sep=' ')}')" for n, moment in enumerate(KNOWN_TIMES))
+    committed(
+        w,
+        *(q for q in create_table_queries if q.table in ("songplays", "time")),
+        "DELETE FROM time;",
+        "DELETE FROM songplays;",
+        f"INSERT INTO songplays (songplay_id, start_time) VALUES {plays};",
+        time_table_insert,
+    )
     rows = w.query("SELECT start_time, hour, day, week, month, year, weekday FROM time ORDER BY start_time;")
     w.rollback()
     expected = [
@@ -416,9 +407,10 @@ def table(found: list[Verdict]) -> str:
 # COMPARE: the same star on two warehouses, row for row.
 
 
-def differences(here: Settings, there: Settings, shown: int = SHOWN_DIFFERENCES) -> list[str]:
-    """Each star table's rows on both warehouses, matched by key; the first differing rows of each."""
-    lines = []
+def differences(here: Settings, there: Settings, shown: int = SHOWN_DIFFERENCES) -> tuple[list[str], bool]:
+    """Each star table's rows on both warehouses, matched by key: a report with the first differing rows
+    of each table, and whether the stars are the same."""
+    lines, same = [], True
     with connect(here) as a, connect(there) as b:
         for star_table, key in STAR_KEYS.items():
             sql = f"SELECT * FROM {star_table} ORDER BY {key};"
@@ -427,6 +419,7 @@ def differences(here: Settings, there: Settings, shown: int = SHOWN_DIFFERENCES)
             b.rollback()
             if columns != theirs_columns:
                 lines.append(f"{star_table}: columns differ: {columns} here, {theirs_columns} there")
+                same = False
                 continue
             at = columns.index(key)
             left, right = {row[at]: row for row in mine}, {row[at]: row for row in theirs}
@@ -435,7 +428,8 @@ def differences(here: Settings, there: Settings, shown: int = SHOWN_DIFFERENCES)
             lines.append(f"{summary}: " + (f"{len(differing):,} keys differ" if differing else "identical"))
             for k in differing[:shown]:
                 lines.append(f"  {key} {k}: here {left.get(k, '(none)')}; there {right.get(k, '(none)')}")
-    return lines
+            same = same and not differing
+    return lines, same
 
 
 def load(config: str) -> None:
@@ -460,9 +454,9 @@ def main(argv=None) -> int:
             if args.load:
                 load(args.config)
                 load(args.compare)
-            lines = differences(settings, other)
+            lines, same = differences(settings, other)
             print("\n".join(lines))
-            if any("differ" in line for line in lines if not line.startswith("  ")):
+            if not same:
                 raise WarehouseError(f"the stars of {settings.path.name} and {other.path.name} differ (above)")
             return
         print(f"Warehouse: {describe(settings)}; {warehouse_version(settings)}\n")

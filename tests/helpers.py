@@ -51,6 +51,16 @@ REDSHIFT_SOURCES = Sources(
 )
 
 
+def plain_postgresql(server_settings):
+    """The project's psycopg2 warehouse on the test server, without the local warehouse's Redshift rules."""
+    import psycopg2
+
+    from dwh.db import PsycopgWarehouse
+    from dwh.local import server
+
+    return PsycopgWarehouse(psycopg2.connect(**server.connect_params(server_settings)), "plain PostgreSQL")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -9,8 +9,7 @@ import psycopg2
 import pytest
 from helpers import run_script
 
-from dwh.db import PsycopgWarehouse, retrying_conflicts, serialization_conflict
-from dwh.local import server
+from dwh.db import retrying_conflicts, serialization_conflict
 
 CONFLICTING = """
 CREATE SEQUENCE IF NOT EXISTS conflicts;
@@ -52,15 +51,6 @@ def test_conflicts_past_the_bound_fail_the_run_with_one_line(conflict_on_history
     assert rerun.returncode == 1
     assert rerun.stderr.startswith("error: ") and "could not serialize access" in rerun.stderr
     assert len(rerun.stderr.strip().splitlines()) == 1
-
-
-@pytest.fixture
-def plain_warehouse(local_server):
-    """The project's psycopg2 warehouse on a connection of the session's server."""
-    warehouse = PsycopgWarehouse(psycopg2.connect(**server.connect_params(local_server)), "test")
-    yield warehouse
-    warehouse.rollback()
-    warehouse.close()
 
 
 def test_retries_are_bounded_and_only_for_conflicts(plain_warehouse):

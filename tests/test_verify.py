@@ -5,14 +5,11 @@ PostgreSQL, where the two differ, the check fails; the scratch schema goes whate
 compare mode names the rows that differ between two warehouses' stars.
 """
 
-import psycopg2
 import pytest
-from helpers import REDSHIFT, run_script
+from helpers import REDSHIFT, plain_postgresql, run_script
 
 import verify
 from dwh.config import load_settings
-from dwh.db import PsycopgWarehouse
-from dwh.local import server
 
 
 def scratch_schemas(query, db=None) -> list:
@@ -29,13 +26,8 @@ def test_every_assumption_holds_on_the_local_warehouse_and_nothing_is_left_behin
     assert scratch_schemas(query) == []
 
 
-def plain_postgresql(settings):
-    """The project's psycopg2 warehouse on the same server, without the local warehouse's Redshift rules."""
-    return PsycopgWarehouse(psycopg2.connect(**server.connect_params(settings.local)), "plain PostgreSQL")
-
-
 def test_the_checks_fail_where_plain_postgresql_differs_from_redshift(settings, query):
-    found = {v.assumption: v for v in verify.verdicts(settings, connect=plain_postgresql)}
+    found = {v.assumption: v for v in verify.verdicts(settings, connect=lambda s: plain_postgresql(s.local))}
     truncate = found["TRUNCATE commits the open transaction"]
     assert truncate.holds is False and truncate.observed == "0 row"  # PostgreSQL's TRUNCATE is transactional
     assert found["RTRIM'd text joins and groups alike; LENGTH counts trailing spaces"].holds is True

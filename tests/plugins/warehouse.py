@@ -7,7 +7,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-from helpers import SAMPLE, free_port, load_with_scripts, run_script, write_config
+from helpers import SAMPLE, free_port, load_with_scripts, plain_postgresql, run_script, write_config
 
 from dwh.config import load_settings
 from dwh.local import server
@@ -55,13 +55,23 @@ def settings(make_config):
     return load_settings(make_config())
 
 
+def _until_teardown(warehouse):
+    """The warehouse for the test; what it leaves uncommitted is rolled back, and the connection closed."""
+    yield warehouse
+    warehouse.rollback()
+    warehouse.close()
+
+
 @pytest.fixture
 def warehouse(settings):
-    """A LocalWarehouse connection; whatever a test leaves uncommitted is rolled back."""
-    wh = LocalWarehouse(settings)
-    yield wh
-    wh.rollback()
-    wh.close()
+    """A LocalWarehouse connection."""
+    yield from _until_teardown(LocalWarehouse(settings))
+
+
+@pytest.fixture
+def plain_warehouse(local_server):
+    """The project's psycopg2 warehouse on the session's server, without the local warehouse's Redshift rules."""
+    yield from _until_teardown(plain_postgresql(local_server))
 
 
 @pytest.fixture
