@@ -114,17 +114,20 @@ def test_iac_setup_exit_codes_come_from_the_same_front_end(tmp_path, capsys):
 
 
 def test_a_reader_that_stops_early_ends_the_script_quietly(tmp_path):
-    # etl.py --dry-run | head: the pipe closes while the script still prints.
+    # etl.py --dry-run | head: the reader goes away while the script still prints. Its end of the pipe
+    # is closed before the script starts, so every write fails, however fast the script is.
     config = write_config(tmp_path / "dwh.cfg", {("LOCAL", "DATA_DIR"): str(tmp_path / "none")})
-    script = subprocess.Popen(
-        [sys.executable, str(ROOT / "etl.py"), "--config", str(config), "--dry-run"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=ROOT,
-    )
-    assert script.stdout is not None and script.stderr is not None
-    script.stdout.read(10)
-    script.stdout.close()
-    err = script.stderr.read().decode()
-    assert script.wait(timeout=60) == 1
-    assert err == ""
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        script = subprocess.run(
+            [sys.executable, str(ROOT / "etl.py"), "--config", str(config), "--dry-run"],
+            stdout=writer,
+            stderr=subprocess.PIPE,
+            cwd=ROOT,
+            timeout=60,
+        )
+    finally:
+        os.close(writer)
+    assert script.returncode == 1
+    assert script.stderr.decode() == ""
