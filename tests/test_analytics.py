@@ -13,9 +13,7 @@ import struct
 from pathlib import Path
 
 import pytest
-import sqlfluff
 from helpers import ROOT, SAMPLE, run_script
-from sqlfluff.api.simple import APIParsingError
 
 from dwh.analytics import report
 from dwh.analytics.queries import analytics_queries
@@ -170,14 +168,6 @@ def script_run(sample_config, tmp_path_factory):
 
 
 # --- The SQL ------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("name", QUERIES)
-def test_query_is_valid_redshift_sql(name):
-    try:
-        sqlfluff.parse(QUERIES[name].sql, dialect="redshift")
-    except APIParsingError as exc:
-        pytest.fail(f"{name} does not parse as Redshift SQL: {exc}")
 
 
 @pytest.mark.parametrize("name", QUERIES)

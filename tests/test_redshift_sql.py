@@ -1,35 +1,14 @@
-"""Every SQL string is valid Redshift SQL, checked offline with sqlfluff's redshift dialect."""
+"""The SQL the project builds for Redshift carries the configured role, regions and paths; that every
+statement parses as Redshift SQL is checked with the style, in tests/test_sql_style.py."""
 
 import dataclasses
 
-import pytest
-from helpers import REDSHIFT_SOURCES, parses_as_redshift, project_sql
+from helpers import REDSHIFT_SOURCES
 
 import sql_queries
 from dwh.config import Sources
 
 LOCAL_SOURCES = Sources(log_data="/data/log_data", log_jsonpath="/data/paths.json", song_data="/data/song_data")
-
-# Every statement the project runs: DDL, COPY (every option), loads, daily loads, checks,
-# analytics and the Redshift system-view queries.
-STATEMENTS = project_sql()
-
-
-@pytest.mark.parametrize("name", STATEMENTS)
-def test_statement_is_valid_redshift_sql(name):
-    assert parses_as_redshift(STATEMENTS[name]), STATEMENTS[name]
-
-
-@pytest.mark.parametrize(
-    "statement",
-    [
-        "INSERT INTO users (user_id) VALUES (1) ON CONFLICT DO NOTHING;",
-        "CREATE TABLE t (id BIGSERIAL, PRIMARY KEY (id)) DISTSTYLE NONSENSE;",
-        "COPY staging_events FROM 's3://b/p' IAM_ROLE FORMAT AS JSON 'auto';",
-    ],
-)
-def test_the_parser_rejects_what_redshift_rejects(statement):
-    assert not parses_as_redshift(statement)
 
 
 def test_copy_carries_the_configured_role_region_and_paths():

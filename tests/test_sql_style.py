@@ -1,17 +1,17 @@
-"""Every SQL string the project runs follows the style in .sqlfluff: zero findings."""
+"""Every SQL string the project runs is Redshift SQL in the style of .sqlfluff: zero findings.
+
+One lint per statement checks both: sqlfluff parses with the redshift dialect first, and what it
+cannot parse is a PRS finding.
+"""
 
 import pytest
-from helpers import ROOT, project_sql
-from sqlfluff.core import FluffConfig, Linter
+from helpers import parses_as_redshift, project_sql, sql_findings, sql_linter
 
 STATEMENTS = project_sql()
 
 
-@pytest.fixture(scope="module")
-def linter() -> Linter:
-    config = FluffConfig.from_path(str(ROOT))
-    assert config.get("dialect") == "redshift"
-    return Linter(config=config)
+def test_the_linter_reads_the_redshift_dialect_from_the_project_config():
+    assert sql_linter().config.get("dialect") == "redshift"
 
 
 def test_the_catalogue_holds_every_kind_of_statement():
@@ -20,17 +20,25 @@ def test_the_catalogue_holds_every_kind_of_statement():
 
 
 @pytest.mark.parametrize("name", STATEMENTS)
-def test_statement_follows_the_sql_style(linter, name):
-    findings = [
-        f"line {v.line_no}, column {v.line_pos}: {v.rule_code()} {v.desc()}"
-        for v in linter.lint_string(STATEMENTS[name]).get_violations()
-    ]
+def test_statement_is_redshift_sql_in_the_house_style(name):
+    findings = sql_findings(STATEMENTS[name])
     assert findings == [], f"{name}:\n" + "\n".join(findings)
 
 
-def test_the_style_catches_what_it_is_for(linter):
+def test_the_style_catches_what_it_is_for():
     """The config is live: lower-case keywords, an implicit alias and a bare JOIN are findings."""
-    codes = {v.rule_code() for v in linter.lint_string("select a.x from t a join u on u.x = a.x;\n").get_violations()}
+    codes = {finding.split(" ")[4] for finding in sql_findings("select a.x from t a join u on u.x = a.x;\n")}
     assert {"CP01", "AL01", "AM05"} <= codes
-    unparsable = linter.lint_string("INSERT INTO users (user_id) VALUES (1) ON CONFLICT DO NOTHING;\n")
-    assert "PRS" in {v.rule_code() for v in unparsable.get_violations()}
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "INSERT INTO users (user_id) VALUES (1) ON CONFLICT DO NOTHING;",
+        "CREATE TABLE t (id BIGSERIAL, PRIMARY KEY (id)) DISTSTYLE NONSENSE;",
+        "COPY staging_events FROM 's3://b/p' IAM_ROLE FORMAT AS JSON 'auto';",
+    ],
+)
+def test_what_redshift_rejects_does_not_parse_and_is_a_finding(statement):
+    assert not parses_as_redshift(statement)
+    assert any(" PRS " in finding for finding in sql_findings(statement))
