@@ -1,6 +1,9 @@
 """bench/benchmark.py end to end at a tiny scale, as a user runs it: every phase runs in order, the
 load gives the generator's counts, the report computes its ratios from the measured times, and saved
-results give the same report. No timing value is asserted: speed is the benchmark's own business."""
+results give the same report. No timing value is asserted: speed is the benchmark's own business.
+
+Opt-in (``-m benchmark``), since it starts its own server and runs every phase in a process of its own:
+`python3 tasks.py test -m benchmark`, as the public CI workflow does."""
 
 from __future__ import annotations
 
@@ -20,6 +23,8 @@ PIPELINE = ["create", "copy_events", "copy_songs", "transform", "checks"]
 PHASES = [*PIPELINE, "floor_events", "floor_songs", "read_songs", "copy_events_exact", "copy_songs_exact", "etl"]
 PHASES += ["duckdb_events", "duckdb_songs", "duckdb_transform"]
 PHASE_LINE = re.compile(r"^ {4}(\w+) +(\{.*\})$", re.MULTILINE)
+
+pytestmark = pytest.mark.benchmark
 
 
 def benchmark(*args: str) -> subprocess.CompletedProcess:

@@ -36,9 +36,12 @@ def check(name: str, *args) -> subprocess.CompletedProcess:
     return subprocess.run([program(name), *map(str, args)], capture_output=True, text=True, timeout=120)
 
 
-def test_ci_runs_the_readme_commands_in_order_and_the_wheel_check():
+def test_ci_runs_the_readme_commands_in_order_the_wheel_check_and_the_benchmark():
     runs = [line.split("run:", 1)[1].strip() for line in CI.read_text().splitlines() if line.strip().startswith("run:")]
-    assert runs == [f"python tasks.py {task}" for task in ("test", "lint", "run", "stop", "wheels")]
+    tasks_run = ("test", "lint", "run", "stop", "wheels", "test -m benchmark")
+    assert runs == [f"python tasks.py {task}" for task in tasks_run]
+    readme = (ROOT / "README.md").read_text()
+    assert all(f"python3 tasks.py {task}" in readme for task in tasks_run)
 
 
 def test_a_sound_workflow_passes_both_checks(tmp_path):
