@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from helpers import EXPECTED_ROWS, REDSHIFT, SAMPLE, load_with_scripts, row_counts, run_script
+from helpers import EXPECTED_ROWS, REDSHIFT, SAMPLE, free_port, load_with_scripts, row_counts, run_script
 
 from dwh.errors import WarehouseError
 from dwh.local import server
@@ -218,29 +218,52 @@ def silent_endpoint():
     listener.close()
 
 
-def test_unreachable_host_is_retried_with_backoff_then_explained(silent_endpoint, caplog):
-    """Each attempt ends at connect_timeout; the waits between them are 1 s then 2 s (injected, not slept)."""
+def test_unreachable_host_is_retried_with_backoff_then_explained(caplog):
+    """A refused connection is retried after 1 s, then 2 s (the waits injected, not slept), then explained."""
     delays = []
-    started = time.monotonic()
     with caplog.at_level(logging.WARNING, logger="dwh"), pytest.raises(WarehouseError) as caught:
         connect_with_retry(
             "Redshift at 127.0.0.1",
             sleep=delays.append,
             host="127.0.0.1",
-            port=silent_endpoint,
+            port=free_port(),  # nothing listens there: refused at once
             dbname="dev",
             user="awsuser",
             password=REDSHIFT[("CLUSTER", "DB_PASSWORD")],
             connect_timeout=1,
         )
-    elapsed = time.monotonic() - started
     assert delays == [1, 2]
     message = str(caught.value)
     assert "cannot connect to Redshift at 127.0.0.1" in message
     assert "python iac_setup.py status" in message and "security group" in message
     assert REDSHIFT[("CLUSTER", "DB_PASSWORD")] not in message + caplog.text
     assert [record.getMessage().count("retrying") for record in caplog.records] == [1, 1]
-    assert elapsed < 30
+
+
+def test_a_silent_endpoint_ends_each_attempt_at_connect_timeout(silent_endpoint):
+    """A filtered endpoint never answers: the attempt ends after connect_timeout, then the retry waits
+    (here the injected sleep records when, and ends the attempts). Without the timeout it would hang:
+    the attempt runs in a thread the test stops waiting for."""
+    started, waited = time.monotonic(), []
+
+    class Waiting(Exception):
+        """Not an OperationalError: no further attempt."""
+
+    def sleep(seconds):
+        waited.append(time.monotonic() - started)
+        raise Waiting
+
+    def attempt():
+        with pytest.raises(Waiting):
+            connect_with_retry(
+                "Redshift at 127.0.0.1", sleep=sleep, host="127.0.0.1", port=silent_endpoint, connect_timeout=1
+            )
+
+    thread = threading.Thread(target=attempt, daemon=True)
+    thread.start()
+    thread.join(timeout=15)
+    assert not thread.is_alive(), "the attempt did not end at connect_timeout"
+    assert len(waited) == 1 and 0.9 <= waited[0] < 10
 
 
 def test_missing_database_is_not_retried_and_the_script_says_what_to_check(make_config, local_server):
