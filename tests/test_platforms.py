@@ -45,10 +45,12 @@ LINUX_ONLY_MODULE = ROOT / "dwh" / "local" / "server" / "linux_root.py"
 # Run by path, as root on Linux only, by linux_root (never imported).
 SANDBOX_SCRIPT = ROOT / "dwh" / "local" / "server" / "sandbox.py"
 
-# Runs a script as Windows would import it: the POSIX-only modules raise ImportError.
+# Runs a script as Windows would import it: the POSIX-only modules raise ImportError. Sleeps return at
+# once: the connect retries' backoff (1 s, 2 s) is tested elsewhere, with an injected sleep.
 BLOCKED_RUNNER = textwrap.dedent(f"""
-    import runpy, sys
+    import runpy, sys, time
     BLOCKED = {POSIX_ONLY!r}
+    time.sleep = lambda seconds: None
 
     class Unimportable:
         def find_spec(self, name, path=None, target=None):
