@@ -147,16 +147,16 @@ def test_eight_overlapping_daily_loads_all_succeed_and_every_day_holds_its_plays
 
 def test_a_run_that_waits_past_wait_exits_1_naming_the_holder_and_changes_nothing(blocked_load, config, runs_query):
     before = star(runs_query)
-    waited = run_script("etl.py", config, "--date", "2018-11-05", "--wait", "3")
+    waited = run_script("etl.py", config, "--date", "2018-11-05", "--wait", "0.5")
     assert waited.returncode == 1
     message = waited.stderr.strip()
     assert message.startswith("error: another load holds the load lock: etl.py")
     assert "--date 2018-11-02" in message and f"pid {blocked_load.process.pid}" in message
-    assert "gave up after waiting 3 s" in message and "nothing was changed" in message
+    assert "gave up after waiting 0.5 s" in message and "nothing was changed" in message
     assert "Waiting for the load lock, held by etl.py" in waited.stdout
     assert star(runs_query) == before
     refused = history(runs_query)[-1]
-    assert refused[0].endswith("--date 2018-11-05 --wait 3") and refused[1] == "failed"
+    assert refused[0].endswith("--date 2018-11-05 --wait 0.5") and refused[1] == "failed"
     assert refused[4].startswith("another load holds the load lock")
     blocked_load.release()
     assert blocked_load.process.wait(timeout=60) == 0
