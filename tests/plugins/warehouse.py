@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import zlib
 from pathlib import Path
 
@@ -9,9 +10,20 @@ import psycopg2
 import pytest
 from helpers import SAMPLE, free_port, load_with_scripts, plain_postgresql, run_script, write_config
 
+from dwh.cli import StdoutHandler
 from dwh.config import load_settings
 from dwh.local import server
 from dwh.local.warehouse import LocalWarehouse
+
+
+@pytest.fixture(autouse=True)
+def fresh_logging():
+    """A script's main() run in a test points the root logger at the sys.stdout of that moment, a capture
+    that closes with the test. The next test starts without that handler, as a new process would."""
+    yield
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, StdoutHandler)]:
+        root.removeHandler(handler)
 
 
 @pytest.fixture(scope="session")
