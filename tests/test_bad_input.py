@@ -8,7 +8,16 @@ import threading
 import time
 
 import pytest
-from helpers import EXPECTED_ROWS, REDSHIFT, SAMPLE, free_port, load_with_scripts, row_counts, run_script
+from helpers import (
+    EXPECTED_ROWS,
+    REDSHIFT,
+    SAMPLE,
+    create_tables_in,
+    free_port,
+    load_with_scripts,
+    row_counts,
+    run_script,
+)
 
 from dwh.errors import WarehouseError
 from dwh.local import server
@@ -163,7 +172,7 @@ def test_maxerror_lets_bad_rows_through_and_reports_each(logs, make_config, quer
     config = make_config(
         {("LOCAL", "LOG_DATA"): str(folder), ("LOAD", "MAXERROR"): "1", ("LOCAL", "DB_NAME"): OTHER_DB}
     )
-    assert run_script("create_tables.py", config).returncode == 0
+    create_tables_in(config)
     result = run_script("etl.py", config)
     assert result.returncode == 1
     assert f"{last}, line 4, column status (integer): Invalid digit [code 1207]" in result.stderr

@@ -7,7 +7,7 @@ import json
 from datetime import date, timedelta
 
 import pytest
-from helpers import SAMPLE, run_script
+from helpers import SAMPLE, create_tables_in, run_script
 
 import etl
 from sql_queries import STAR_KEYS
@@ -23,7 +23,7 @@ def star(query, db=None) -> dict:
 @pytest.fixture
 def daily_config(make_config):
     config = make_config({("LOCAL", "DB_NAME"): DAILY_DB}, name="daily.cfg")
-    assert run_script("create_tables.py", config).returncode == 0
+    create_tables_in(config)
     return config
 
 

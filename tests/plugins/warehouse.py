@@ -8,7 +8,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-from helpers import SAMPLE, free_port, load_with_scripts, plain_postgresql, run_script, write_config
+from helpers import SAMPLE, create_tables_in, free_port, load_with_scripts, plain_postgresql, write_config
 
 from dwh.cli import StdoutHandler
 from dwh.config import load_settings
@@ -121,6 +121,5 @@ def db_name(request) -> str:
 def config(make_config, db_name):
     """A dwh.cfg for the test's own database, its tables created by create_tables.py."""
     path = make_config({("LOCAL", "DB_NAME"): db_name}, name="test-db.cfg")
-    result = run_script("create_tables.py", path)
-    assert result.returncode == 0, result.stderr
+    create_tables_in(path)
     return path
