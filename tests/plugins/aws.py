@@ -20,6 +20,18 @@ from helpers import ROOT
 from dwh.config import PASSWORD_ENV
 
 _SMALL_POLICIES: str | None = None
+_LOADERS: dict = {}
+
+
+def _shared_loader(search_path_string=None):
+    """botocore's create_loader, made once per search path for the test process. Each iac_setup.py run
+    makes a new boto3 session, whose own loader would parse AWS's service models again (EC2's alone
+    takes 0.2 s); the models are the same files, so one cache serves every session."""
+    from botocore.loaders import create_loader
+
+    if search_path_string not in _LOADERS:
+        _LOADERS[search_path_string] = create_loader(search_path_string)
+    return _LOADERS[search_path_string]
 
 
 def _small_managed_policies() -> str:
@@ -33,8 +45,13 @@ def _small_managed_policies() -> str:
 
 @pytest.fixture
 def aws_env(monkeypatch, tmp_path):
-    """Fake credentials, no config files, no instance metadata, a fixed public IP."""
+    """Fake credentials, no config files, no instance metadata, a fixed public IP; AWS's service models
+    parsed once per test process."""
+    import botocore.session
+
     from dwh.iac import ingress
+
+    monkeypatch.setattr(botocore.session, "create_loader", _shared_loader)
 
     no_aws_environment(monkeypatch, tmp_path)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing-key-id")
