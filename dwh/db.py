@@ -203,6 +203,17 @@ def retrying_conflicts(
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
+def commit_retrying_conflicts(warehouse: Warehouse, statements: Iterable[str]) -> None:
+    """Run the statements in one transaction, the whole of it again after a serialization conflict."""
+
+    def write() -> None:
+        with warehouse.transaction():
+            for statement in statements:
+                warehouse.execute(statement)
+
+    retrying_conflicts(write)
+
+
 def transaction(warehouse: Warehouse) -> AbstractContextManager[None]:
     """Commit what the block ran, or roll all of it back: warehouse.transaction()."""
     return warehouse.transaction()

@@ -167,12 +167,14 @@ def sql_linter() -> Linter:
     return Linter(config=FluffConfig.from_path(str(ROOT)))
 
 
-def sql_findings(statement: str) -> list[str]:
+def sql_violations(statement: str) -> list:
     """What the linter finds: style rules, and PRS where the redshift dialect cannot parse the SQL."""
-    return [
-        f"line {v.line_no}, column {v.line_pos}: {v.rule_code()} {v.desc()}"
-        for v in sql_linter().lint_string(statement).get_violations()
-    ]
+    return sql_linter().lint_string(statement).get_violations()
+
+
+def sql_findings(statement: str) -> list[str]:
+    """sql_violations() as lines for a failure message."""
+    return [f"line {v.line_no}, column {v.line_pos}: {v.rule_code()} {v.desc()}" for v in sql_violations(statement)]
 
 
 def parses_as_redshift(statement: str) -> bool:

@@ -28,10 +28,7 @@ DISK_DB = "anonymous_disk"
 # Enough of the sample to load every table (3 days of events, 53 song files), not all 1,974 files:
 # what is proven is that unsigned requests read a public bucket, not how many files they read.
 SUBSET = ["log_json_path.json", "log_data/2018/11/2018-11-0[123]-events.json", "song_data/A/A/[AB]/*.json"]
-
-
-def subset_files() -> list[str]:
-    return sorted(path.relative_to(SAMPLE).as_posix() for pattern in SUBSET for path in SAMPLE.glob(pattern))
+SUBSET_FILES = sorted(path.relative_to(SAMPLE).as_posix() for pattern in SUBSET for path in SAMPLE.glob(pattern))
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +49,7 @@ def buckets(no_credentials):
         owner = boto3.client("s3", region_name=REGION, aws_access_key_id="owner", aws_secret_access_key="owner")
         for bucket in (PUBLIC, PRIVATE):
             owner.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
-        for key in subset_files():
+        for key in SUBSET_FILES:
             owner.put_object(Bucket=PUBLIC, Key=key, Body=(SAMPLE / key).read_bytes(), ACL="public-read")
         for key in ("log_json_path.json", "log_data/x.json", "song_data/x.json"):
             owner.put_object(Bucket=PRIVATE, Key=key, Body=(SAMPLE / "log_json_path.json").read_bytes())
@@ -79,7 +76,7 @@ def test_the_sample_loads_from_a_public_bucket_without_credentials(buckets, make
     assert etl.main(["--config", str(config)]) == 0, capsys.readouterr().err
 
     disk = tmp_path / "same-files"  # the same files from disk: the reference
-    for key in subset_files():
+    for key in SUBSET_FILES:
         (disk / key).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(SAMPLE / key, disk / key)
     from_disk = make_config(
@@ -95,7 +92,7 @@ def test_the_sample_loads_from_a_public_bucket_without_credentials(buckets, make
     assert etl.main(["--config", str(from_disk)]) == 0, capsys.readouterr().err
     loaded = row_counts(query, db=ANONYMOUS_DB)
     assert loaded == row_counts(query, db=DISK_DB)
-    assert loaded["staging_songs"] == len([key for key in subset_files() if key.startswith("song_data/")])
+    assert loaded["staging_songs"] == len([key for key in SUBSET_FILES if key.startswith("song_data/")])
     assert all(loaded.values()), loaded
 
 

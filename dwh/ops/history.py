@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from dwh.config import sql_literal
-from dwh.db import Statement, Warehouse, WarehouseWrapper, retrying_conflicts
+from dwh.db import Statement, Warehouse, WarehouseWrapper, commit_retrying_conflicts
 
 RUNNING, SUCCEEDED, FAILED, ABANDONED = "running", "succeeded", "failed", "abandoned"
 DEFAULT_RUNS_SHOWN = 20
@@ -169,13 +169,7 @@ class History:
     def _write(self, *statements: str) -> None:
         """Run the statements and commit them together (one commit: each is a round trip on Redshift);
         again if a concurrent run's write conflicted with them."""
-
-        def write() -> None:
-            with self.warehouse.transaction():
-                for statement in statements:
-                    self.warehouse.execute(statement)
-
-        retrying_conflicts(write)
+        commit_retrying_conflicts(self.warehouse, statements)
 
     def start(self, run: RunRecord) -> None:
         """Record the run as running and mark every other 'running' row abandoned (call with the lock held)."""

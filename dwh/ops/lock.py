@@ -25,7 +25,7 @@ from contextlib import contextmanager
 import psycopg2
 import psycopg2.errors
 
-from dwh.db import Statement, Warehouse, WarehouseWrapper, retrying_conflicts
+from dwh.db import Statement, Warehouse, WarehouseWrapper, commit_retrying_conflicts
 from dwh.errors import WarehouseError, first_line
 from dwh.ops.history import etl_runs_table_create
 
@@ -194,14 +194,8 @@ def _create(warehouse: Warehouse) -> None:
     """Create etl_lock and etl_runs; a concurrent run creating them too is not an error, and a
     serialization conflict with it is tried again."""
     log.info("Creating the load lock and history tables (%s)", ", ".join(s.table for s in control_table_queries))
-
-    def create() -> None:
-        with warehouse.transaction():
-            for statement in control_table_queries:
-                warehouse.execute(statement)
-
     try:
-        retrying_conflicts(create)
+        commit_retrying_conflicts(warehouse, control_table_queries)
     except (psycopg2.errors.UniqueViolation, psycopg2.errors.DuplicateTable):
         pass
 

@@ -9,6 +9,7 @@ for these fixtures, so runs of the warehouse tests alone do not pay for them.
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 from pathlib import Path
@@ -20,18 +21,16 @@ from helpers import ROOT
 from dwh.config import PASSWORD_ENV
 
 _SMALL_POLICIES: str | None = None
-_LOADERS: dict = {}
 
 
+@functools.cache
 def _shared_loader(search_path_string=None):
     """botocore's create_loader, made once per search path for the test process. Each iac_setup.py run
     makes a new boto3 session, whose own loader would parse AWS's service models again (EC2's alone
     takes 0.2 s); the models are the same files, so one cache serves every session."""
     from botocore.loaders import create_loader
 
-    if search_path_string not in _LOADERS:
-        _LOADERS[search_path_string] = create_loader(search_path_string)
-    return _LOADERS[search_path_string]
+    return create_loader(search_path_string)
 
 
 def _small_managed_policies() -> str:
