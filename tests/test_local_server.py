@@ -38,6 +38,7 @@ from dwh.local.server.connection import ADMIN_USER, RETIRED_LOGIN, admin_params
 from dwh.local.server.lifecycle import start
 from dwh.local.server.locking import make_data_dir, write_private
 from dwh.local.server.privileges import prepare_ownership, runner_for_start
+from dwh.local.warehouse import LocalWarehouse
 
 IS_ROOT = os.geteuid() == 0
 root_only = pytest.mark.skipif(not IS_ROOT, reason="exercises the root-only launch paths")
@@ -181,6 +182,18 @@ def test_reuse_running_server_runs_no_program(servers, tmp_path, monkeypatch):
     assert ensure_running(s) == first
     assert postmaster_pid(s) == pid
     assert is_running(s)
+
+
+def test_a_warehouse_on_a_running_server_is_the_one_connection_that_found_it_ours(settings, monkeypatch):
+    opened = []
+    real_connect = psycopg2.connect
+    monkeypatch.setattr(psycopg2, "connect", lambda *a, **kw: opened.append(kw) or real_connect(*a, **kw))
+    warehouse = LocalWarehouse(settings)
+    try:
+        assert len(opened) == 1
+        assert warehouse.scalar("SELECT current_user") == settings.local.user
+    finally:
+        warehouse.close()
 
 
 def test_stop_then_start_keeps_data(servers, tmp_path):

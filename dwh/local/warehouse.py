@@ -59,10 +59,8 @@ class LocalWarehouse(PsycopgWarehouse):
 
     def __init__(self, settings):
         assert settings.local is not None, "a LocalWarehouse is opened only for TARGET = local"
-        params = server.ensure_running(settings.local)
-        super().__init__(
-            psycopg2.connect(**params), f"local PostgreSQL at {params['host']}:{params['port']}/{params['dbname']}"
-        )
+        local = settings.local
+        super().__init__(server.connect(local), f"local PostgreSQL at {local.host}:{local.port}/{local.dbname}")
         self.endpoint_url = settings.sources.s3_endpoint_url
         self.anonymous = settings.sources.s3_anonymous
         self.s3_read_timeout = settings.sources.s3_read_timeout

@@ -10,8 +10,8 @@ listen on a unix socket only, and leave a server running whose owner was killed.
   every connection needs the password (scram-sha-256), generated at init and kept in
   DATA_DIR/password (0600);
 * starts the server in its own session (process group on Windows) so it outlives the Python
-  process that started it, reuses a running server with one connection attempt (a few ms),
-  and recovers from a stale postmaster.pid left by a killed server;
+  process that started it, reuses a running server through one connection (the one that found
+  it ours: a few ms), and recovers from a stale postmaster.pid left by a killed server;
 * as root on Linux (postgres refuses to run as root) runs initdb/pg_ctl as `nobody`, in a mount
   namespace where only DATA_DIR and the binaries are reachable (linux_root.py, imported only then,
   and sandbox.py, which it runs);
@@ -30,12 +30,13 @@ from dwh.config import ServerSettings
 from dwh.local.server.connection import connect_params
 from dwh.local.server.errors import ServerError
 from dwh.local.server.layout import ServerLog
-from dwh.local.server.lifecycle import ensure_running, is_running, psql_command, status, stop
+from dwh.local.server.lifecycle import connect, ensure_running, is_running, psql_command, status, stop
 
 __all__ = [
     "ServerError",
     "ServerLog",
     "ServerSettings",
+    "connect",
     "connect_params",
     "ensure_running",
     "is_running",

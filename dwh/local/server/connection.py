@@ -80,8 +80,9 @@ def is_ours(conn, s: ServerSettings) -> bool:
         return Path(served).resolve() == pgdata(s) and not superuser_login
 
 
-def quick_check(s: ServerSettings) -> dict[str, Any] | None:
-    """connect_params(s) if our server answers on HOST:PORT with DB_NAME, else None."""
+def connect_if_ours(s: ServerSettings):
+    """A connection to our server on HOST:PORT and DB_NAME as the login role, idle and ready for use;
+    None when nothing answers there or what answers is not ours."""
     try:
         params = connect_params(s)
     except ServerError:
@@ -91,11 +92,13 @@ def quick_check(s: ServerSettings) -> dict[str, Any] | None:
     except psycopg2.OperationalError:
         return None
     try:
-        return params if is_ours(conn, s) else None
+        if is_ours(conn, s):
+            conn.rollback()
+            return conn
     except psycopg2.Error:
-        return None
-    finally:
-        conn.close()
+        pass
+    conn.close()
+    return None
 
 
 # The launcher's superuser: it creates the login role and the database, nothing else uses it.

@@ -14,16 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import psycopg2
 
 from dwh.config import ServerSettings
 from dwh.local.server.connection import (
     ADMIN_USER,
     START_TIMEOUT,
+    connect_if_ours,
     connect_params,
     new_password,
     port_error,
     provision,
-    quick_check,
     read_admin_password,
     read_password,
 )
@@ -223,9 +224,26 @@ def ensure_running(s: ServerSettings) -> dict[str, Any]:
     Returns psycopg2.connect() keyword arguments (host, port, user, password, dbname,
     connect_timeout). When the server already answers this takes one connection (a few ms).
     """
-    params = quick_check(s)
-    if params is not None:
-        return params
+    conn = connect_if_ours(s)
+    if conn is None:
+        _start_and_provision(s)
+    else:
+        conn.close()
+    return connect_params(s)
+
+
+def connect(s: ServerSettings):
+    """An open connection to the server as the login role, started first if need be: when the server
+    already answers, the one connection that found it ours (a connection costs the server a process
+    and a password exchange, some 8 ms of CPU here)."""
+    conn = connect_if_ours(s)
+    if conn is None:
+        _start_and_provision(s)
+        conn = psycopg2.connect(**connect_params(s))
+    return conn
+
+
+def _start_and_provision(s: ServerSettings) -> None:
     make_data_dir(s)
     with DataDirLock(s):
         running = live_server(s)
@@ -250,7 +268,6 @@ def ensure_running(s: ServerSettings) -> dict[str, Any]:
                 f"[LOCAL] PORT is {s.port}; run `python -m dwh.local stop` first, or set PORT back"
             )
         provision(s)
-    return connect_params(s)
 
 
 def is_running(s: ServerSettings) -> bool:
