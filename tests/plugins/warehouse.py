@@ -88,19 +88,27 @@ def plain_warehouse(local_server):
 
 @pytest.fixture
 def query(local_server):
-    """Run a query on the session's server in a fresh connection and return all rows.
+    """Run a query on the session's server and return all rows. Each database gets one connection for
+    the test, opened at its first query and in autocommit, so every query sees what is committed.
 
     Tests that load anything but the sample load it into a database of their own
     (("LOCAL", "DB_NAME") in make_config) and pass db= here.
     """
     params = server.connect_params(local_server)
+    connections: dict[str, psycopg2.extensions.connection] = {}
 
     def run(sql: str, args=None, db: str | None = None):
-        with psycopg2.connect(**{**params, "dbname": db or params["dbname"]}) as conn, conn.cursor() as cur:
+        name = db or params["dbname"]
+        if name not in connections:
+            connections[name] = psycopg2.connect(**{**params, "dbname": name})
+            connections[name].autocommit = True
+        with connections[name].cursor() as cur:
             cur.execute(sql, args)
             return cur.fetchall()
 
-    return run
+    yield run
+    for conn in connections.values():
+        conn.close()
 
 
 @pytest.fixture(scope="session")
