@@ -113,9 +113,19 @@ class BlockedLoad:
 
 
 @pytest.fixture
-def blocked_load(local_server, config, db_name, runs_query):
-    """A loaded first day (with the songs), then a second day's load stuck while holding the lock."""
-    first = run_script("etl.py", config, "--date", DAYS[0].isoformat(), "--songs")
+def few_songs(make_config, config, db_name):
+    """config's database, with 24 of the sample's song files: the first day's load with --songs, for tests
+    of the lock and the history, which no song changes."""
+    return make_config(
+        {("LOCAL", "DB_NAME"): db_name, ("LOCAL", "SONG_DATA"): str(SAMPLE / "song_data" / "A" / "A" / "A")},
+        name="few-songs.cfg",
+    )
+
+
+@pytest.fixture
+def blocked_load(local_server, config, few_songs, db_name, runs_query):
+    """A loaded first day (with a few songs), then a second day's load stuck while holding the lock."""
+    first = run_script("etl.py", few_songs, "--date", DAYS[0].isoformat(), "--songs")
     assert first.returncode == 0, first.stderr
     load = BlockedLoad(local_server, config, db_name, runs_query)
     yield load
@@ -132,8 +142,8 @@ def waiting_for_lock(runs_query, app: str) -> bool:
     )
 
 
-def test_eight_overlapping_daily_loads_all_succeed_and_every_day_holds_its_plays(config, runs_query):
-    first = run_script("etl.py", config, "--date", DAYS[0].isoformat(), "--songs")
+def test_eight_overlapping_daily_loads_all_succeed_and_every_day_holds_its_plays(config, few_songs, runs_query):
+    first = run_script("etl.py", few_songs, "--date", DAYS[0].isoformat(), "--songs")
     assert first.returncode == 0, first.stderr
     runs = [start("etl.py", config, "--date", day.isoformat(), "-q") for day in DAYS[1:]]
     results = [(run.wait(timeout=300), run.communicate()) for run in runs]
