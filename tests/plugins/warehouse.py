@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import tempfile
 import zlib
 from pathlib import Path
 
@@ -14,6 +17,22 @@ from dwh.cli import StdoutHandler
 from dwh.config import load_settings
 from dwh.local import server
 from dwh.local.warehouse import LocalWarehouse
+
+
+def pytest_configure(config):
+    """The scripts the tests start keep their compiled bytecode in a folder of the session's, as a
+    user's runs keep theirs, even where PYTHONDONTWRITEBYTECODE is set: each start would otherwise
+    compile the project's modules again (about a fifth of a small load's CPU). The folder is outside
+    the checkout and removed with the session; xdist's workers inherit it from the main process."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        config.bytecode_folder = tempfile.mkdtemp(prefix="sparkify-test-bytecode-")
+        os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+        os.environ["PYTHONPYCACHEPREFIX"] = config.bytecode_folder
+
+
+def pytest_unconfigure(config):
+    if hasattr(config, "bytecode_folder"):
+        shutil.rmtree(config.bytecode_folder, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
