@@ -214,7 +214,7 @@ def test_stop_then_start_keeps_data(servers, tmp_path):
 
 
 def test_server_outlives_the_process_that_started_it(servers, tmp_path):
-    s = servers(tmp_path / "wh")
+    s = servers(tmp_path / "wh", initialised=True)
     code = textwrap.dedent(f"""
         from pathlib import Path
         from dwh.local.server import ServerSettings, ensure_running
@@ -443,7 +443,7 @@ def test_starts_from_a_data_dir_whose_path_is_150_characters(servers, shared_dir
     deep = shared_dir / "project"
     deep = deep / ("d" * (150 - len(str(deep)) - 1))
     assert len(str(deep)) == 150
-    s = servers(deep)
+    s = servers(deep, initialised=True)
     params = ensure_running(s)
     assert query(params, "SHOW data_directory") == [(str(deep / "pgdata"),)]
     assert query(params, "SHOW unix_socket_directories") == [("",)]
