@@ -137,6 +137,12 @@ def project_code_copy(folder: Path) -> Path:
     return folder
 
 
+def copy_cluster(cluster: Path, data_dir: Path) -> Path:
+    """A copy of an initialised, stopped DATA_DIR (the initialised_cluster fixture's) at data_dir."""
+    shutil.copytree(cluster, data_dir, symlinks=True, ignore=shutil.ignore_patterns("server.log", ".lock"))
+    return data_dir
+
+
 def create_tables_in(config: Path) -> None:
     """create_tables.py's main() on this config, in this process; it must succeed."""
     import create_tables

@@ -7,7 +7,7 @@ import subprocess
 
 import psycopg2
 import pytest
-from helpers import ROOT, SAMPLE, free_port, run_script, write_config
+from helpers import ROOT, SAMPLE, copy_cluster, free_port, run_script, write_config
 
 from dwh.config import load_settings
 from dwh.local import server
@@ -41,10 +41,13 @@ def fill_all_but(disk, headroom: int):
     return ballast
 
 
-def test_a_full_disk_fails_the_load_in_one_line_and_keeps_the_previous_star(small_disk, tmp_path, base_config):
+def test_a_full_disk_fails_the_load_in_one_line_and_keeps_the_previous_star(
+    small_disk, tmp_path, base_config, initialised_cluster
+):
     big = tmp_path / "big"
     generate.generate(big, events=30_000, songs=200, seed=9)
-    common = {**base_config, ("LOCAL", "DATA_DIR"): str(small_disk / "wh"), ("LOCAL", "PORT"): str(free_port())}
+    data_dir = copy_cluster(initialised_cluster, small_disk / "wh")
+    common = {**base_config, ("LOCAL", "DATA_DIR"): str(data_dir), ("LOCAL", "PORT"): str(free_port())}
     sample = write_config(tmp_path / "sample.cfg", common)
     too_big = write_config(
         tmp_path / "big.cfg",

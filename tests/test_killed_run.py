@@ -8,7 +8,7 @@ import sys
 
 import psutil
 import pytest
-from helpers import ROOT, free_port, run_script, wait_until, write_config
+from helpers import ROOT, copy_cluster, free_port, run_script, wait_until, write_config
 
 _spec = importlib.util.spec_from_file_location("bench_generate", ROOT / "bench" / "generate.py")
 generate = importlib.util.module_from_spec(_spec)
@@ -82,12 +82,15 @@ def test_a_run_killed_mid_copy_leaves_no_process_and_frees_the_lock(large_config
     assert "Waiting for the load lock" not in rerun.stderr
 
 
-def test_a_server_killed_mid_load_ends_the_run_in_one_line_recorded_in_the_history(tmp_path, large_sources):
+def test_a_server_killed_mid_load_ends_the_run_in_one_line_recorded_in_the_history(
+    tmp_path, large_sources, initialised_cluster
+):
     """The warehouse server itself dies mid-COPY: one line says so, and the history row says why."""
     from dwh.config import load_settings
     from dwh.local import server
 
-    own_server = {("LOCAL", "DATA_DIR"): str(tmp_path / "wh"), ("LOCAL", "PORT"): str(free_port())}
+    data_dir = copy_cluster(initialised_cluster, tmp_path / "wh")
+    own_server = {("LOCAL", "DATA_DIR"): str(data_dir), ("LOCAL", "PORT"): str(free_port())}
     own = write_config(tmp_path / "own.cfg", {**large_sources, **own_server})
     local = load_settings(own).local
     assert run_script("create_tables.py", own).returncode == 0

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-from helpers import ROOT, free_port, packages_another_user_can_read, project_code_copy, wait_until
+from helpers import ROOT, copy_cluster, free_port, packages_another_user_can_read, project_code_copy, wait_until
 
 from dwh.local.server import (
     ServerError,
@@ -105,22 +105,10 @@ def shared_dir():
     shutil.rmtree(path, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def template(tmp_path_factory):
-    """An initialised, stopped DATA_DIR that tests about starting and stopping copy instead of
-    running initdb (0.6-1.2 s each here) again."""
-    s = ServerSettings(data_dir=tmp_path_factory.mktemp("template") / "wh", port=free_port())
-    try:
-        ensure_running(s)
-    finally:
-        stop(s)
-    return s.data_dir
-
-
 @pytest.fixture
-def servers(shared_dir, template):
+def servers(shared_dir, initialised_cluster):
     """Factory for ServerSettings; stops (or as a last resort kills) every server on teardown.
-    With initialised=True the data dir starts as a copy of the template cluster.
+    With initialised=True the data dir starts as a copy of the initialised cluster.
 
     Depends on shared_dir so that folder is removed only after its servers are stopped."""
     made: list[ServerSettings] = []
@@ -128,7 +116,7 @@ def servers(shared_dir, template):
     def make(data_dir: Path, initialised: bool = False, **kwargs) -> ServerSettings:
         s = ServerSettings(data_dir=data_dir, port=kwargs.pop("port", None) or free_port(), **kwargs)
         if initialised:
-            shutil.copytree(template, data_dir, symlinks=True, ignore=shutil.ignore_patterns("server.log", ".lock"))
+            copy_cluster(initialised_cluster, data_dir)
         made.append(s)
         return s
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-from helpers import SAMPLE, create_tables_in, free_port, load_with_scripts, plain_postgresql, write_config
+from helpers import SAMPLE, copy_cluster, create_tables_in, free_port, load_with_scripts, plain_postgresql, write_config
 
 from dwh.cli import StdoutHandler
 from dwh.config import load_settings
@@ -46,14 +46,23 @@ def fresh_logging():
 
 
 @pytest.fixture(scope="session")
-def server_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("warehouse")
+def initialised_cluster(tmp_path_factory) -> Path:
+    """A DATA_DIR that ensure_running initialised and provisioned, then stopped. A test's own server
+    starts from a copy of it (copy_cluster, 0.2-0.3 s) instead of running initdb again (about 1.5 s of
+    CPU); test_local_server's tests of initialising run initdb themselves."""
+    settings = server.ServerSettings(data_dir=tmp_path_factory.mktemp("template") / "wh", port=free_port())
+    try:
+        server.ensure_running(settings)
+    finally:
+        server.stop(settings)
+    return settings.data_dir
 
 
 @pytest.fixture(scope="session")
-def local_server(server_dir):
+def local_server(tmp_path_factory, initialised_cluster):
     """The embedded PostgreSQL server, started once for the session and stopped after it."""
-    settings = server.ServerSettings(data_dir=server_dir, port=free_port())
+    data_dir = copy_cluster(initialised_cluster, tmp_path_factory.mktemp("warehouse") / "wh")
+    settings = server.ServerSettings(data_dir=data_dir, port=free_port())
     server.ensure_running(settings)
     yield settings
     server.stop(settings)
