@@ -33,6 +33,23 @@ def _shared_loader(search_path_string=None):
     return create_loader(search_path_string)
 
 
+_CLIENT_CLASSES: dict = {}
+
+
+def _shared_client_classes(original):
+    """botocore's ClientCreator._create_client_class, each class made once per service and API version
+    for the test process: a client's class (a method for each of EC2's 700 operations) is the same for
+    every session, and iac_setup.py makes about three clients a run (a quarter of the iac tests' time)."""
+
+    def create_client_class(creator, service_name, service_model):
+        key = (service_name, service_model.api_version)
+        if key not in _CLIENT_CLASSES:
+            _CLIENT_CLASSES[key] = original(creator, service_name, service_model)
+        return _CLIENT_CLASSES[key]
+
+    return create_client_class
+
+
 def _small_managed_policies() -> str:
     # moto loads ~1,600 AWS-managed policies on every reset when MOTO_IAM_LOAD_MANAGED_POLICIES
     # is on (about a second per test). These tests attach only these two, so load only them.
@@ -45,12 +62,15 @@ def _small_managed_policies() -> str:
 @pytest.fixture
 def aws_env(monkeypatch, tmp_path):
     """Fake credentials, no config files, no instance metadata, a fixed public IP; AWS's service models
-    parsed once per test process."""
+    parsed, and each client class built, once per test process."""
+    import botocore.client
     import botocore.session
 
     from dwh.iac import ingress
 
+    creator = botocore.client.ClientCreator
     monkeypatch.setattr(botocore.session, "create_loader", _shared_loader)
+    monkeypatch.setattr(creator, "_create_client_class", _shared_client_classes(creator._create_client_class))
 
     no_aws_environment(monkeypatch, tmp_path)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing-key-id")
