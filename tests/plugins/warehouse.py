@@ -12,10 +12,12 @@ from pathlib import Path
 import psycopg2
 import pytest
 from helpers import SAMPLE, copy_cluster, create_tables_in, free_port, load_with_scripts, plain_postgresql, write_config
+from psycopg2 import sql as pgsql
 
 from dwh.cli import StdoutHandler
 from dwh.config import load_settings
 from dwh.local import server
+from dwh.local.server.connection import admin_params
 from dwh.local.warehouse import LocalWarehouse
 
 
@@ -148,9 +150,18 @@ def loaded_sample(tmp_path_factory, base_config):
 
 
 @pytest.fixture
-def db_name(request) -> str:
-    """A database of the test's own on the session's server: the load history outlives create_tables.py."""
-    return f"own_{zlib.crc32(request.node.nodeid.encode()):08x}"
+def db_name(request, local_server):
+    """A database of the test's own on the session's server: the load history outlives create_tables.py.
+    It is dropped after the test, while its files are likely still only in memory, rather than deleted
+    with the session's folder later."""
+    name = f"own_{zlib.crc32(request.node.nodeid.encode()):08x}"
+    yield name
+    conn = psycopg2.connect(**admin_params(local_server))
+    try:
+        conn.autocommit = True
+        conn.cursor().execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(name)))
+    finally:
+        conn.close()
 
 
 @pytest.fixture
