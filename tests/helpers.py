@@ -22,6 +22,8 @@ from dwh.config import Sources
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "udacity-dend"
+# 24 of the sample's song files: for tests where the songs' number proves nothing.
+FEW_SONGS = SAMPLE / "song_data" / "A" / "A" / "A"
 
 # The sample's row counts after a full load (also quoted in the README).
 EXPECTED_ROWS = {

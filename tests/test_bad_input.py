@@ -10,6 +10,7 @@ import time
 import pytest
 from helpers import (
     EXPECTED_ROWS,
+    FEW_SONGS,
     REDSHIFT,
     SAMPLE,
     create_tables_in,
@@ -47,10 +48,10 @@ def logs(tmp_path):
 
 @pytest.fixture
 def songs(tmp_path):
-    """A copy of 24 of the sample's song files (song_data/A/A/A) and the path of the first, to break:
-    a broken file is named and stops the load whatever its company."""
+    """A copy of FEW_SONGS and the path of the first, to break: a broken file is named and stops the
+    load whatever its company."""
     folder = tmp_path / "song_data"
-    shutil.copytree(SAMPLE / "song_data" / "A" / "A" / "A", folder / "A" / "A" / "A")
+    shutil.copytree(FEW_SONGS, folder / FEW_SONGS.relative_to(SAMPLE / "song_data"))
     return folder, sorted(folder.rglob("*.json"))[0]
 
 

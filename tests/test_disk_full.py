@@ -35,7 +35,8 @@ def small_disk(tmp_path):
 def fill_all_but(disk, headroom: int):
     """A ballast file that takes all the disk's free space but headroom bytes; returns its path."""
     ballast = disk / "ballast"
-    free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
+    stats = os.statvfs(disk)
+    free = stats.f_bavail * stats.f_frsize
     with ballast.open("wb") as handle:
         os.posix_fallocate(handle.fileno(), 0, free - headroom)
     return ballast

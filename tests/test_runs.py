@@ -24,7 +24,7 @@ from fcntl import ioctl
 
 import psycopg2
 import pytest
-from helpers import REDSHIFT, ROOT, SAMPLE, run_script, wait_until, write_config
+from helpers import FEW_SONGS, REDSHIFT, ROOT, SAMPLE, run_script, wait_until, write_config
 
 from dwh import progress
 from sql_queries import STAR_KEYS, data_quality_checks
@@ -117,7 +117,7 @@ def few_songs(make_config, config, db_name):
     """config's database, with 24 of the sample's song files: the first day's load with --songs, for tests
     of the lock and the history, which no song changes."""
     return make_config(
-        {("LOCAL", "DB_NAME"): db_name, ("LOCAL", "SONG_DATA"): str(SAMPLE / "song_data" / "A" / "A" / "A")},
+        {("LOCAL", "DB_NAME"): db_name, ("LOCAL", "SONG_DATA"): str(FEW_SONGS)},
         name="few-songs.cfg",
     )
 

@@ -224,11 +224,7 @@ def ensure_running(s: ServerSettings) -> dict[str, Any]:
     Returns psycopg2.connect() keyword arguments (host, port, user, password, dbname,
     connect_timeout). When the server already answers this takes one connection (a few ms).
     """
-    conn = connect_if_ours(s)
-    if conn is None:
-        _start_and_provision(s)
-    else:
-        conn.close()
+    connect(s).close()
     return connect_params(s)
 
 
