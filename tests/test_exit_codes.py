@@ -89,6 +89,9 @@ def test_a_script_interrupted_while_it_waits_exits_130_without_a_traceback(tmp_p
             stderr=subprocess.PIPE,
             text=True,
             cwd=ROOT,
+            # As at a terminal: Python raises KeyboardInterrupt only where SIGINT is not ignored, and
+            # the children of a background job (pytest ... &) inherit it ignored.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         try:
             connection, _ = listener.accept()  # the script is now waiting for the server's answer
