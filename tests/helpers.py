@@ -16,11 +16,23 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from sqlfluff.core import FluffConfig, Linter
 
 from dwh.config import Sources
 
 ROOT = Path(__file__).resolve().parent.parent
+POSIX = sys.platform != "win32"
+IS_ROOT = POSIX and os.geteuid() == 0
+#: A process's returncode after Popen.kill(): -SIGKILL on POSIX; on Windows, TerminateProcess's exit code 1.
+KILLED = -9 if POSIX else 1
+
+
+def posix_only(what: str):
+    """Skip a test whose subject Windows does not have (a pseudo-terminal, POSIX file modes, ...)."""
+    return pytest.mark.skipif(not POSIX, reason=f"Windows has no {what}")
+
+
 SAMPLE = ROOT / "data" / "udacity-dend"
 # 24 of the sample's song files: for tests where the songs' number proves nothing.
 FEW_SONGS = SAMPLE / "song_data" / "A" / "A" / "A"

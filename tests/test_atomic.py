@@ -3,7 +3,6 @@
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -11,7 +10,7 @@ import time
 
 import psycopg2
 import pytest
-from helpers import ROOT, SAMPLE, load_with_scripts, run_script, wait_until, write_config
+from helpers import KILLED, ROOT, SAMPLE, load_with_scripts, run_script, wait_until, write_config
 
 from dwh.local import server
 from sql_queries import STAR_KEYS
@@ -116,8 +115,8 @@ def test_kill_9_mid_load_keeps_the_old_star_and_a_rerun_completes(
         etl = start_etl(versions["new"])
         wait_for_line(etl, last_line)
         wait_until_blocked_on(query, blocked_table)
-        os.kill(etl.pid, signal.SIGKILL)
-        assert etl.wait(timeout=30) == -signal.SIGKILL
+        etl.kill()
+        assert etl.wait(timeout=30) == KILLED
         readable = [t for t in STAR if t != blocked_table]
         assert star(query, readable) == {t: old_star[t] for t in readable}
     finally:

@@ -1,7 +1,7 @@
 """dwh.cfg is validated: every problem is one line naming the key, exit code 2, nothing injected."""
 
 import pytest
-from helpers import REDSHIFT, run_script
+from helpers import REDSHIFT, posix_only, run_script
 
 from dwh.config import ConfigError, load_settings, sql_safe_path
 
@@ -144,6 +144,7 @@ def test_local_paths_reach_copy_with_forward_slashes_on_windows(tmp_path):
     assert sql_safe_path("data/../data/log_data", tmp_path, windows=False) == str(tmp_path / "data" / "log_data")
 
 
+@posix_only("POSIX file modes")
 @pytest.mark.parametrize("mode,warned", [(0o644, True), (0o640, True), (0o600, False)])
 def test_a_config_holding_a_password_warns_when_others_may_read_it(loaded_sample, make_config, mode, warned):
     config = make_config({("CLUSTER", "DB_PASSWORD"): "Secret-Passw0rd"}, name="secret.cfg")

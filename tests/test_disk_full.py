@@ -7,7 +7,7 @@ import subprocess
 
 import psycopg2
 import pytest
-from helpers import ROOT, SAMPLE, copy_cluster, free_port, run_script, write_config
+from helpers import IS_ROOT, ROOT, SAMPLE, copy_cluster, free_port, run_script, write_config
 
 from dwh.config import load_settings
 from dwh.local import server
@@ -16,7 +16,7 @@ _spec = importlib.util.spec_from_file_location("bench_generate", ROOT / "bench" 
 generate = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(generate)
 
-pytestmark = pytest.mark.skipif(os.name != "posix" or os.geteuid() != 0, reason="mounting a small disk needs root")
+pytestmark = pytest.mark.skipif(not IS_ROOT, reason="mounting a small disk needs root")
 
 
 HEADROOM = 8 * 2**20  # what the ballast leaves free on the small disk when the too-big load starts

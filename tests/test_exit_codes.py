@@ -10,7 +10,7 @@ import sys
 
 import psycopg2
 import pytest
-from helpers import REDSHIFT, ROOT, write_config
+from helpers import REDSHIFT, ROOT, posix_only, write_config
 
 from dwh import cli
 from dwh.config import ConfigError
@@ -67,6 +67,7 @@ def test_a_caller_adds_its_own_explainer_and_printer(capsys):
     assert code == 1 and lines == ["gave up: AWS is slow"] and capsys.readouterr().err == ""
 
 
+@posix_only("SIGINT for one process (Ctrl-C reaches a whole console)")
 def test_a_script_interrupted_while_it_waits_exits_130_without_a_traceback(tmp_path):
     """create_tables.py waits for a warehouse that accepted the connection but never answers; Ctrl-C ends it."""
     with socket.socket() as listener:

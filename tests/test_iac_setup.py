@@ -23,7 +23,7 @@ from aws_helpers import (
     set_cluster_status,
 )
 from botocore.stub import Stubber
-from helpers import ROOT
+from helpers import ROOT, posix_only
 
 import iac_setup
 from dwh.config import PASSWORD_ENV
@@ -774,6 +774,7 @@ def test_update_cfg_text_keeps_inline_comments():
     )
 
 
+@posix_only("POSIX file modes")
 def test_write_cfg_values_leaves_the_file_readable_by_its_owner_only(tmp_path):
     path = tmp_path / "dwh.cfg"
     path.write_text("[CLUSTER]\nHOST =\n")

@@ -8,9 +8,7 @@ tests/test_platforms.py covers what differs between Linux, macOS and Windows.
 from __future__ import annotations
 
 import os
-import pwd
 import shutil
-import signal
 import socket
 import stat
 import subprocess
@@ -19,9 +17,19 @@ import tempfile
 import textwrap
 from pathlib import Path
 
+import psutil
 import psycopg2
 import pytest
-from helpers import ROOT, copy_cluster, free_port, packages_another_user_can_read, project_code_copy, wait_until
+from helpers import (
+    IS_ROOT,
+    POSIX,
+    ROOT,
+    copy_cluster,
+    free_port,
+    packages_another_user_can_read,
+    project_code_copy,
+    wait_until,
+)
 
 from dwh.local.server import (
     ServerError,
@@ -40,8 +48,14 @@ from dwh.local.server.locking import make_data_dir, write_private
 from dwh.local.server.privileges import prepare_ownership, runner_for_start
 from dwh.local.warehouse import LocalWarehouse
 
-IS_ROOT = os.geteuid() == 0
 root_only = pytest.mark.skipif(not IS_ROOT, reason="exercises the root-only launch paths")
+
+
+def user_nobody():
+    """The user `nobody` (pwd: POSIX only; the tests that use it run as root on Linux)."""
+    import pwd
+
+    return pwd.getpwnam("nobody")
 
 
 def linux_root():
@@ -129,7 +143,7 @@ def servers(shared_dir, initialised_cluster):
         except Exception:
             info = liveness.live_server(s)
             if info is not None:
-                os.kill(info.pid, signal.SIGKILL)
+                psutil.Process(info.pid).kill()
         shutil.rmtree(s.data_dir, ignore_errors=True)
 
 
@@ -147,7 +161,8 @@ def test_init_start_connect_requires_password(servers, tmp_path):
     assert query(params, "SELECT current_database(), current_user") == [("sparkify", "sparkify")]
     assert query(params, "SHOW TimeZone") == [("UTC",)]
     assert {p.name for p in s.data_dir.iterdir()} >= {"pgdata", "server.log", "password"}
-    assert stat.S_IMODE((s.data_dir / "password").stat().st_mode) == 0o600
+    if POSIX:  # Windows has no POSIX modes
+        assert stat.S_IMODE((s.data_dir / "password").stat().st_mode) == 0o600
     assert connect_params(s) == params
 
     with pytest.raises(psycopg2.OperationalError, match="password authentication failed"):
@@ -216,7 +231,8 @@ def test_server_outlives_the_process_that_started_it(servers, tmp_path):
 
     assert is_running(s)
     pid = postmaster_pid(s)
-    assert os.getsid(pid) != os.getsid(0)  # its own session: no SIGHUP/SIGINT from ours
+    if POSIX:
+        assert os.getsid(pid) != os.getsid(0)  # its own session: no SIGHUP/SIGINT from ours
     assert query(connect_params(s), "SELECT 1") == [(1,)]
 
 
@@ -226,7 +242,7 @@ def test_recovers_after_kill_9(servers, tmp_path):
     query(params, "CREATE TABLE t (x int); INSERT INTO t VALUES (1)")
     old_pid = postmaster_pid(s)
 
-    os.kill(old_pid, signal.SIGKILL)
+    psutil.Process(old_pid).kill()
     wait_until(lambda: not liveness.is_server_process(old_pid, None), "the killed server to be gone")
     assert (s.data_dir / "pgdata" / "postmaster.pid").exists()  # stale
     assert not is_running(s)
@@ -275,7 +291,8 @@ def test_a_lost_or_damaged_password_is_replaced_and_the_data_kept(servers, tmp_p
 
     new = ensure_running(s)
     assert new["password"] != old["password"]
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    if POSIX:  # Windows has no POSIX modes
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert query(new, "SELECT n FROM kept") == [(7,)]
     with pytest.raises(psycopg2.OperationalError, match="password authentication failed"):
         psycopg2.connect(**old)
@@ -303,7 +320,8 @@ def test_the_login_role_cannot_reach_files_programs_or_other_roles(servers, tmp_
         with pytest.raises(psycopg2.errors.InsufficientPrivilege):
             query(params, forbidden)
     assert not Path("/tmp/sparkify-should-not-exist").exists()
-    assert stat.S_IMODE((s.data_dir / "admin-password").stat().st_mode) == 0o600
+    if POSIX:  # Windows has no POSIX modes
+        assert stat.S_IMODE((s.data_dir / "admin-password").stat().st_mode) == 0o600
 
 
 def test_a_warehouse_whose_login_was_its_superuser_is_upgraded_in_place(servers, tmp_path):
@@ -472,7 +490,7 @@ def test_root_runs_the_server_as_nobody_reaching_only_its_folders(servers, tmp_p
     /root), and where the rest of those folders is not there at all."""
     if not linux_root().sandbox_works():
         pytest.skip("unshare --mount does not work here")
-    nobody = pwd.getpwnam("nobody")
+    nobody = user_nobody()
     locked = tmp_path / "locked"  # a venv's site-packages under /root: the wheel's package and its libraries
     locked.mkdir(mode=0o700)
     package = layout.bin_dir().parent.parent
@@ -506,7 +524,7 @@ def test_root_runs_the_server_as_nobody_reaching_only_its_folders(servers, tmp_p
 
 @root_only
 def test_root_via_nobody_with_binaries_under_0700_folder(servers, shared_dir, tmp_path, monkeypatch):
-    nobody = pwd.getpwnam("nobody")
+    nobody = user_nobody()
     locked = tmp_path / "locked"  # like a venv under /root: nobody cannot execute from here
     locked.mkdir(mode=0o700)
     try:  # hard links: same files, but reachable only through the 0700 folder
@@ -571,7 +589,7 @@ def python_for(uid: int, gid: int, folder: Path) -> tuple[str, dict] | None:
 
 @root_only
 def test_non_root_user_runs_postgres_itself(servers, shared_dir):
-    nobody = pwd.getpwnam("nobody")
+    nobody = user_nobody()
     (shared_dir / "code").mkdir()
     found = python_for(nobody.pw_uid, nobody.pw_gid, shared_dir)
     if found is None:

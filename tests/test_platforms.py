@@ -3,8 +3,8 @@
 The parts chosen per platform are tested as units with the platform passed in: the venv's
 interpreter, the binaries' names, how pg_ctl is run (an argument list, no shell), and whether a
 pid is our server (psutil, no /proc). The scripts are run with the POSIX-only modules made
-unimportable, as on Windows. Source checks keep POSIX-only calls out of the portable code, and
-the README's commands run as an ordinary user.
+unimportable, as on Windows, and every test module is imported that way. Source checks keep
+POSIX-only calls out of the portable code, and the README's commands run as an ordinary user.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from pathlib import Path
 import psutil
 import pytest
 from helpers import (
+    IS_ROOT,
+    POSIX,
     REDSHIFT,
     ROOT,
     SAMPLE,
@@ -384,13 +386,70 @@ def test_etl_reports_a_refused_redshift_connection_without_posix_only_modules(tm
     assert REDSHIFT[("CLUSTER", "DB_PASSWORD")] not in result.stdout + result.stderr
 
 
+# Imports modules as on Windows: the packages the tests use are imported first (they choose their
+# platform's code at import, as they would there); then the POSIX-only modules, functions and signals
+# are gone and sys.platform says win32. argv: a folder, then module files in it; prints one line for
+# each module that fails to import.
+IMPORT_AS_ON_WINDOWS = textwrap.dedent(f"""
+    import importlib, os, signal, sys, traceback
+    import fasteners, hypothesis, moto, psutil, pytest, sqlfluff.core
+
+    BLOCKED = {(*POSIX_ONLY, "pty", "tty")!r}
+
+    class Unimportable:
+        def find_spec(self, name, path=None, target=None):
+            if name.partition(".")[0] in BLOCKED:
+                raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+
+    for name in BLOCKED:
+        sys.modules.pop(name, None)
+    sys.meta_path.insert(0, Unimportable())
+    for name in ("geteuid", "getuid", "getgid", "getsid", "setsid", "killpg", "fchown", "statvfs", "posix_fallocate"):
+        delattr(os, name)
+    for name in ("SIGKILL", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGALRM", "SIGCHLD"):
+        delattr(signal, name)
+    sys.platform = "win32"
+    sys.path[:0] = [{str(ROOT)!r}, sys.argv[1]]
+    for path in sys.argv[2:]:
+        try:
+            importlib.import_module(path.removesuffix(".py").replace("/", "."))
+        except Exception as exc:
+            print(path, traceback.format_exception_only(exc)[-1].strip())
+""")
+
+
+def import_failures_as_on_windows(folder: Path, modules: list[str]) -> str:
+    result = subprocess.run(
+        [sys.executable, "-c", IMPORT_AS_ON_WINDOWS, str(folder), *modules], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_every_test_module_imports_as_on_windows():
+    """What only POSIX has is used inside the tests that need it, which skip there saying why."""
+    tests = ROOT / "tests"
+    modules = ["plugins/warehouse.py", "plugins/aws.py", *sorted(p.name for p in tests.glob("test_*.py"))]
+    assert len(modules) > 40
+    assert import_failures_as_on_windows(tests, modules) == ""
+
+
+def test_the_windows_import_check_finds_posix_only_modules_and_functions(tmp_path):
+    (tmp_path / "test_pty.py").write_text("import pty\n")
+    (tmp_path / "test_euid.py").write_text("import os\nEUID = os.geteuid()\n")
+    assert import_failures_as_on_windows(tmp_path, ["test_pty.py", "test_euid.py"]).splitlines() == [
+        "test_pty.py ModuleNotFoundError: No module named 'pty'",
+        "test_euid.py AttributeError: module 'os' has no attribute 'geteuid'",
+    ]
+
+
 # ---------------------------------------------------------------------------------------------
 # the README's commands as an ordinary user
 
 
 def ordinary_user() -> dict:
     """subprocess options to run as an ordinary user: ourselves, or as root the user nobody."""
-    if os.geteuid() != 0:
+    if not IS_ROOT:
         return {}
     import pwd
 
@@ -454,7 +513,8 @@ def test_readme_commands_as_an_ordinary_user():
         assert "insert songplays" in result.stdout and "6,820 rows" in result.stdout
         info = liveness.read_pid_file(folder / ".warehouse" / "pgdata" / "postmaster.pid")
         assert info is not None
-        assert psutil.Process(info.pid).uids().real == user.get("user", os.getuid())
+        if POSIX:  # psutil has no uids() on Windows
+            assert psutil.Process(info.pid).uids().real == user.get("user", os.getuid())
 
         result = task("stop")
         assert result.returncode == 0 and "local warehouse stopped" in result.stdout, result.stderr

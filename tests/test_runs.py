@@ -9,22 +9,18 @@ from __future__ import annotations
 import json
 import logging
 import os
-import pty
 import re
 import select
-import signal
 import struct
 import subprocess
 import sys
-import termios
 import time
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
-from fcntl import ioctl
 
 import psycopg2
 import pytest
-from helpers import FEW_SONGS, REDSHIFT, ROOT, SAMPLE, run_script, wait_until, write_config
+from helpers import FEW_SONGS, REDSHIFT, ROOT, SAMPLE, posix_only, run_script, wait_until, write_config
 
 from dwh import progress
 from sql_queries import STAR_KEYS, data_quality_checks
@@ -181,7 +177,7 @@ def test_kill_9_of_the_holder_lets_the_waiting_run_proceed(blocked_load, config,
         "the second run never waited",
         timeout=60,
     )
-    os.kill(blocked_load.process.pid, signal.SIGKILL)
+    blocked_load.process.kill()
     blocked_load.process.wait()
     wait_until(
         lambda: ("abandoned",) in runs_query("SELECT status FROM etl_runs WHERE command LIKE '%%2018-11-02%%'"),
@@ -197,7 +193,7 @@ def test_kill_9_of_the_holder_lets_the_waiting_run_proceed(blocked_load, config,
 
 
 def test_history_shows_a_killed_run_as_abandoned_before_anyone_takes_the_lock(blocked_load, config, runs_query):
-    os.kill(blocked_load.process.pid, signal.SIGKILL)
+    blocked_load.process.kill()
     blocked_load.process.wait()
     wait_until(
         lambda: (
@@ -303,6 +299,10 @@ def test_progress_in_a_log_is_a_timestamped_line_and_q_silences_it(make_config, 
 
 def run_on_a_terminal(*args: str, timeout: float = 120) -> str:
     """Run a script with stdout and stderr on a pseudo-terminal of 120 columns; return what it showed."""
+    import pty
+    import termios
+    from fcntl import ioctl
+
     leader, follower = pty.openpty()
     ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
     process = subprocess.Popen([sys.executable, *args], stdout=follower, stderr=follower, cwd=ROOT)
@@ -324,6 +324,7 @@ def run_on_a_terminal(*args: str, timeout: float = 120) -> str:
     return shown.decode(errors="replace")
 
 
+@posix_only("pseudo-terminal (pty)")
 def test_progress_on_a_terminal_is_a_live_bar_without_timestamps(config):
     shown = run_on_a_terminal(str(ROOT / "etl.py"), "--config", str(config))
     assert re.search(r"copy staging_songs: +\d+%\|", shown), shown
