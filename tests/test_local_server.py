@@ -88,8 +88,9 @@ def query(params: dict, statement: str):
 
 
 def shared_tmpdir() -> Path:
-    """A folder that user nobody can reach (pytest's tmp_path sits under a 0700 folder)."""
-    path = Path(tempfile.mkdtemp(prefix="sparkify-test-", dir="/tmp"))
+    """A folder that user nobody can reach (pytest's tmp_path sits under a 0700 folder); on Windows,
+    which has no /tmp, the user's temporary folder."""
+    path = Path(tempfile.mkdtemp(prefix="sparkify-test-", dir="/tmp" if POSIX else None))
     path.chmod(0o755)
     return path
 
