@@ -10,6 +10,7 @@ import functools
 import os
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -22,17 +23,6 @@ from sqlfluff.core import FluffConfig, Linter
 from dwh.config import Sources
 
 ROOT = Path(__file__).resolve().parent.parent
-POSIX = sys.platform != "win32"
-IS_ROOT = POSIX and os.geteuid() == 0
-#: A process's returncode after Popen.kill(): -SIGKILL on POSIX; on Windows, TerminateProcess's exit code 1.
-KILLED = -9 if POSIX else 1
-
-
-def posix_only(what: str):
-    """Skip a test whose subject Windows does not have (a pseudo-terminal, POSIX file modes, ...)."""
-    return pytest.mark.skipif(not POSIX, reason=f"Windows has no {what}")
-
-
 SAMPLE = ROOT / "data" / "udacity-dend"
 # 24 of the sample's song files: for tests where the songs' number proves nothing.
 FEW_SONGS = SAMPLE / "song_data" / "A" / "A" / "A"
@@ -63,6 +53,48 @@ REDSHIFT_SOURCES = Sources(
     region="us-west-2",
     iam_role="arn:aws:iam::123456789012:role/sparkify-dwh-s3-read",
 )
+
+# The platform, as the tests check it. sys.platform rather than os.name: test_platforms' import check
+# can say win32 with it, while pathlib keeps working.
+POSIX = sys.platform != "win32"
+IS_ROOT = POSIX and os.geteuid() == 0
+#: A process's returncode after Popen.kill(): -SIGKILL on POSIX; on Windows, TerminateProcess's exit code 1.
+KILLED = -9 if POSIX else 1
+
+
+def posix_only(what: str):
+    """Skip a test whose subject Windows does not have (a pseudo-terminal, POSIX file modes, ...)."""
+    return pytest.mark.skipif(not POSIX, reason=f"Windows has no {what}")
+
+
+def assert_owner_only(path: Path) -> None:
+    """The file is readable by its owner only (mode 0600); Windows has no POSIX modes to check."""
+    if POSIX:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def user_nobody():
+    """The user `nobody`'s passwd entry (pwd exists on POSIX only: the tests that use it run as root)."""
+    import pwd
+
+    return pwd.getpwnam("nobody")
+
+
+def run_as_admin(server_settings, *statements) -> None:
+    """Statements the login role may not run (CREATE or DROP DATABASE, ...), each in autocommit as the
+    test server's admin role."""
+    import psycopg2
+
+    from dwh.local.server.connection import admin_params
+
+    conn = psycopg2.connect(**admin_params(server_settings))
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            for statement in statements:
+                cur.execute(statement)
+    finally:
+        conn.close()
 
 
 def plain_postgresql(server_settings):

@@ -23,7 +23,7 @@ from aws_helpers import (
     set_cluster_status,
 )
 from botocore.stub import Stubber
-from helpers import ROOT, posix_only
+from helpers import ROOT, assert_owner_only, posix_only
 
 import iac_setup
 from dwh.config import PASSWORD_ENV
@@ -781,7 +781,7 @@ def test_write_cfg_values_leaves_the_file_readable_by_its_owner_only(tmp_path):
     path.chmod(0o644)  # made with cp
     assert write_cfg_values(path, {("CLUSTER", "HOST"): "h"}) is True
     assert path.read_text() == "[CLUSTER]\nHOST = h\n"
-    assert path.stat().st_mode & 0o777 == 0o600
+    assert_owner_only(path)
     assert write_cfg_values(path, {("CLUSTER", "HOST"): "h"}) is False
 
 

@@ -24,10 +24,12 @@ from helpers import (
     IS_ROOT,
     POSIX,
     ROOT,
+    assert_owner_only,
     copy_cluster,
     free_port,
     packages_another_user_can_read,
     project_code_copy,
+    user_nobody,
     wait_until,
 )
 
@@ -49,13 +51,6 @@ from dwh.local.server.privileges import prepare_ownership, runner_for_start
 from dwh.local.warehouse import LocalWarehouse
 
 root_only = pytest.mark.skipif(not IS_ROOT, reason="exercises the root-only launch paths")
-
-
-def user_nobody():
-    """The user `nobody` (pwd: POSIX only; the tests that use it run as root on Linux)."""
-    import pwd
-
-    return pwd.getpwnam("nobody")
 
 
 def linux_root():
@@ -162,8 +157,7 @@ def test_init_start_connect_requires_password(servers, tmp_path):
     assert query(params, "SELECT current_database(), current_user") == [("sparkify", "sparkify")]
     assert query(params, "SHOW TimeZone") == [("UTC",)]
     assert {p.name for p in s.data_dir.iterdir()} >= {"pgdata", "server.log", "password"}
-    if POSIX:  # Windows has no POSIX modes
-        assert stat.S_IMODE((s.data_dir / "password").stat().st_mode) == 0o600
+    assert_owner_only(s.data_dir / "password")
     assert connect_params(s) == params
 
     with pytest.raises(psycopg2.OperationalError, match="password authentication failed"):
@@ -292,8 +286,7 @@ def test_a_lost_or_damaged_password_is_replaced_and_the_data_kept(servers, tmp_p
 
     new = ensure_running(s)
     assert new["password"] != old["password"]
-    if POSIX:  # Windows has no POSIX modes
-        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert_owner_only(path)
     assert query(new, "SELECT n FROM kept") == [(7,)]
     with pytest.raises(psycopg2.OperationalError, match="password authentication failed"):
         psycopg2.connect(**old)
@@ -321,8 +314,7 @@ def test_the_login_role_cannot_reach_files_programs_or_other_roles(servers, tmp_
         with pytest.raises(psycopg2.errors.InsufficientPrivilege):
             query(params, forbidden)
     assert not Path("/tmp/sparkify-should-not-exist").exists()
-    if POSIX:  # Windows has no POSIX modes
-        assert stat.S_IMODE((s.data_dir / "admin-password").stat().st_mode) == 0o600
+    assert_owner_only(s.data_dir / "admin-password")
 
 
 def test_a_warehouse_whose_login_was_its_superuser_is_upgraded_in_place(servers, tmp_path):

@@ -33,6 +33,7 @@ from helpers import (
     link_or_copy,
     packages_another_user_can_read,
     project_code_copy,
+    user_nobody,
     wait_until,
     write_config,
 )
@@ -42,22 +43,20 @@ from dwh.config import ServerSettings
 from dwh.local.server import layout, lifecycle, liveness, runner
 
 SCRIPTS = ("iac_setup.py", "create_tables.py", "etl.py", "analytics.py")
-POSIX_ONLY = ("fcntl", "pwd", "grp", "resource", "termios")
+POSIX_ONLY = ("fcntl", "pwd", "grp", "resource", "termios", "pty", "tty")
 LINUX_ONLY_MODULE = ROOT / "dwh" / "local" / "server" / "linux_root.py"
 # Run by path, as root on Linux only, by linux_root (never imported).
 SANDBOX_SCRIPT = ROOT / "dwh" / "local" / "server" / "sandbox.py"
 
-# Runs a script as Windows would import it: the POSIX-only modules raise ImportError. Sleeps return at
-# once: the connect retries' backoff (1 s, 2 s) is tested elsewhere, with an injected sleep.
-BLOCKED_RUNNER = textwrap.dedent(f"""
-    import runpy, sys, time
+# Code for `python -c` that makes the POSIX-only modules unimportable, as they are on Windows.
+BLOCK_POSIX_ONLY = textwrap.dedent(f"""
+    import sys
     BLOCKED = {POSIX_ONLY!r}
-    time.sleep = lambda seconds: None
 
     class Unimportable:
         def find_spec(self, name, path=None, target=None):
             if name.partition(".")[0] in BLOCKED:
-                raise ModuleNotFoundError(f"No module named {{name!r}} (blocked by the test)", name=name)
+                raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
             return None
 
     for name in BLOCKED:
@@ -70,6 +69,13 @@ BLOCKED_RUNNER = textwrap.dedent(f"""
             pass
         else:
             sys.exit(f"{{name}} is still importable")
+""")
+
+# Runs a script as Windows would import it. Sleeps return at once: the connect retries' backoff
+# (1 s, 2 s) is tested elsewhere, with an injected sleep.
+BLOCKED_RUNNER = BLOCK_POSIX_ONLY + textwrap.dedent(f"""
+    import runpy, time
+    time.sleep = lambda seconds: None
     script, sys.argv = sys.argv[1], sys.argv[1:]
     sys.path.insert(0, {str(ROOT)!r})
     runpy.run_path(script, run_name="__main__")
@@ -390,20 +396,11 @@ def test_etl_reports_a_refused_redshift_connection_without_posix_only_modules(tm
 # platform's code at import, as they would there); then the POSIX-only modules, functions and signals
 # are gone and sys.platform says win32. argv: a folder, then module files in it; prints one line for
 # each module that fails to import.
-IMPORT_AS_ON_WINDOWS = textwrap.dedent(f"""
-    import importlib, os, signal, sys, traceback
-    import fasteners, hypothesis, moto, psutil, pytest, sqlfluff.core
-
-    BLOCKED = {(*POSIX_ONLY, "pty", "tty")!r}
-
-    class Unimportable:
-        def find_spec(self, name, path=None, target=None):
-            if name.partition(".")[0] in BLOCKED:
-                raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
-
-    for name in BLOCKED:
-        sys.modules.pop(name, None)
-    sys.meta_path.insert(0, Unimportable())
+IMPORT_AS_ON_WINDOWS = (
+    "import fasteners, hypothesis, moto, psutil, pytest, sqlfluff.core\n"
+    + BLOCK_POSIX_ONLY
+    + textwrap.dedent(f"""
+    import importlib, os, signal, traceback
     for name in ("geteuid", "getuid", "getgid", "getsid", "setsid", "killpg", "fchown", "statvfs", "posix_fallocate"):
         delattr(os, name)
     for name in ("SIGKILL", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGALRM", "SIGCHLD"):
@@ -416,6 +413,7 @@ IMPORT_AS_ON_WINDOWS = textwrap.dedent(f"""
         except Exception as exc:
             print(path, traceback.format_exception_only(exc)[-1].strip())
 """)
+)
 
 
 def import_failures_as_on_windows(folder: Path, modules: list[str]) -> str:
@@ -451,9 +449,7 @@ def ordinary_user() -> dict:
     """subprocess options to run as an ordinary user: ourselves, or as root the user nobody."""
     if not IS_ROOT:
         return {}
-    import pwd
-
-    nobody = pwd.getpwnam("nobody")
+    nobody = user_nobody()
     return {"user": nobody.pw_uid, "group": nobody.pw_gid, "extra_groups": []}
 
 

@@ -25,7 +25,7 @@ import psycopg2
 import psycopg2.errors
 import psycopg2.extensions
 import pytest
-from helpers import REDSHIFT, system_view_queries
+from helpers import REDSHIFT, run_as_admin, system_view_queries
 from psycopg2 import sql as pgsql
 
 import etl
@@ -35,7 +35,6 @@ from dwh.config import load_settings
 from dwh.db import transaction
 from dwh.errors import LoadError, LoadFailed, NoSourceFiles
 from dwh.local import server
-from dwh.local.server.connection import admin_params
 from dwh.redshift import warehouse as redshift
 from dwh.redshift.warehouse import RedshiftWarehouse
 
@@ -196,16 +195,12 @@ NO_PREFIX = "The specified S3 prefix 'log_data/2018/11/2018-11-31' does not exis
 @pytest.fixture(scope="module")
 def standin_params(local_server):
     params = server.connect_params(local_server)
-    admin = psycopg2.connect(**admin_params(local_server))
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(pgsql.SQL("DROP DATABASE IF EXISTS {}").format(pgsql.Identifier(STANDIN_DB)))
-        cur.execute(
-            pgsql.SQL("CREATE DATABASE {} OWNER {}").format(
-                pgsql.Identifier(STANDIN_DB), pgsql.Identifier(local_server.user)
-            )
-        )
-    admin.close()
+    database, owner = pgsql.Identifier(STANDIN_DB), pgsql.Identifier(local_server.user)
+    run_as_admin(
+        local_server,
+        pgsql.SQL("DROP DATABASE IF EXISTS {}").format(database),
+        pgsql.SQL("CREATE DATABASE {} OWNER {}").format(database, owner),
+    )
     params = {**params, "dbname": STANDIN_DB}
     with psycopg2.connect(**params) as conn, conn.cursor() as cur:
         cur.execute(SCHEMA)

@@ -11,13 +11,21 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-from helpers import SAMPLE, copy_cluster, create_tables_in, free_port, load_with_scripts, plain_postgresql, write_config
+from helpers import (
+    SAMPLE,
+    copy_cluster,
+    create_tables_in,
+    free_port,
+    load_with_scripts,
+    plain_postgresql,
+    run_as_admin,
+    write_config,
+)
 from psycopg2 import sql as pgsql
 
 from dwh.cli import StdoutHandler
 from dwh.config import load_settings
 from dwh.local import server
-from dwh.local.server.connection import admin_params
 from dwh.local.warehouse import LocalWarehouse
 
 
@@ -156,12 +164,7 @@ def db_name(request, local_server):
     with the session's folder later."""
     name = f"own_{zlib.crc32(request.node.nodeid.encode()):08x}"
     yield name
-    conn = psycopg2.connect(**admin_params(local_server))
-    try:
-        conn.autocommit = True
-        conn.cursor().execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(name)))
-    finally:
-        conn.close()
+    run_as_admin(local_server, pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(name)))
 
 
 @pytest.fixture
